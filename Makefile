@@ -1,0 +1,43 @@
+# callcue: `make run` brings up the whole system and streams a sample call;
+# `make test` runs the test suite. Both install what they need first.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+PROTOS := $(shell find protos/callcue -name '*.proto')
+STAMP := protos/.generated
+
+.PHONY: install generate run test lint typecheck check clean
+
+$(UV):
+	python3 -m pip install --user --quiet 'uv>=0.9'
+
+install: $(UV)
+	$(UV) sync --frozen --quiet
+	@$(MAKE) --no-print-directory generate
+
+# Python code for the protos, generated beside them into the callcue-protos package.
+generate: $(STAMP)
+$(STAMP): $(PROTOS) uv.lock
+	$(UV) run --frozen python -m grpc_tools.protoc -I protos \
+		--python_out=protos --grpc_python_out=protos \
+		--mypy_out=protos --mypy_grpc_out=protos $(PROTOS)
+	@touch $@
+
+run: install
+	$(UV) run --frozen callcue dev up --demo
+
+test: install
+	$(UV) run --frozen pytest
+
+lint: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	cd protos && npx --yes @bufbuild/buf@1.59.0 lint
+
+typecheck: install
+	$(UV) run --frozen mypy -p callcue
+
+check: lint typecheck test
+
+clean:
+	rm -rf .run build $(STAMP)
+	find protos/callcue -name '*_pb2*.py*' -delete

@@ -1,0 +1,1 @@
+"""What every callcue service shares: settings, logging, server bootstrap, errors, database."""

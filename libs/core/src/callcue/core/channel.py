@@ -1,0 +1,25 @@
+"""Client channels from one service to another."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+
+# round_robin spreads streams over every address a headless Service's DNS name
+# returns; pick_first (the default) would pin all calls to one replica.
+_SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+
+
+def open_channel(target: str, max_message_bytes: int = 8 * 1024 * 1024) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(
+        target,
+        options=[
+            ("grpc.service_config", _SERVICE_CONFIG),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+            # Detects a dead peer on an idle call stream within ~40 s instead of hanging.
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+        ],
+    )

@@ -1,0 +1,79 @@
+"""PostgreSQL access: a connection pool and versioned, per-component migrations."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import psycopg
+import structlog
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import AsyncConnectionPool
+
+log = structlog.get_logger("callcue.database")
+
+_MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# One fixed advisory lock: replicas starting together apply migrations one at a time.
+_MIGRATION_LOCK = 0x63616C6C  # "call"
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for logs."""
+    parts = conninfo_to_dict(url)
+    parts.pop("password", None)
+    return " ".join(f"{key}={value}" for key, value in sorted(parts.items()))
+
+
+async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:
+    pool = AsyncConnectionPool(
+        url, min_size=min_size, max_size=max_size, open=False, kwargs={"autocommit": True}
+    )
+    await pool.open(wait=True, timeout=30)
+    log.info("database pool open", database=describe(url), max_size=max_size)
+    return pool
+
+
+def migration_files(folder: Path) -> list[tuple[int, Path]]:
+    found = []
+    for path in sorted(folder.iterdir()):
+        match = _MIGRATION_FILE.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    versions = [version for version, _ in found]
+    if versions != list(range(1, len(versions) + 1)):
+        raise ValueError(f"migrations in {folder} must be numbered 0001, 0002, ... without gaps")
+    return found
+
+
+async def migrate(url: str, component: str, folder: Path) -> list[int]:
+    """Applies the component's pending migrations, each in its own transaction.
+
+    Returns the versions applied. Safe to run from several replicas at once.
+    """
+    applied: list[int] = []
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   component text NOT NULL,
+                   version integer NOT NULL,
+                   name text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now(),
+                   PRIMARY KEY (component, version))"""
+        )
+        for version, path in migration_files(folder):
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                cursor = await conn.execute(
+                    "SELECT 1 FROM schema_migrations WHERE component = %s AND version = %s",
+                    (component, version),
+                )
+                if await cursor.fetchone():
+                    continue
+                await conn.execute(path.read_text())
+                await conn.execute(
+                    "INSERT INTO schema_migrations (component, version, name) VALUES (%s, %s, %s)",
+                    (component, version, path.name),
+                )
+                applied.append(version)
+                log.info("migration applied", component=component, migration=path.name)
+    return applied

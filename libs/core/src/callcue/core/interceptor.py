@@ -1,0 +1,122 @@
+"""Per-RPC logging context and error translation for every service."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, cast
+
+import grpc
+import structlog
+
+from callcue.core.errors import RpcError
+
+log = structlog.get_logger("callcue.rpc")
+
+# Probes call these every few seconds; logging each would drown the real traffic.
+_QUIET_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+
+
+class RpcInterceptor(grpc.aio.ServerInterceptor):
+    """Binds the method to the log context, logs each RPC's outcome, and turns a raised
+    ``RpcError`` into its status; any other exception becomes INTERNAL, never a crash."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or method.startswith(_QUIET_PREFIXES):
+            return handler
+        # The stubs describe sync handlers; aio ones are coroutine or async generator functions.
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                _unary(method, cast(Any, handler.unary_unary)),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                _unary(method, cast(Any, handler.stream_unary)),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                _streaming(method, cast(Any, handler.unary_stream)),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            _streaming(method, cast(Any, handler.stream_stream)),
+            handler.request_deserializer,
+            handler.response_serializer,
+        )
+
+
+def _begin(method: str, context: grpc.aio.ServicerContext[Any, Any]) -> float:
+    # Each RPC runs in its own task, so these bindings cannot leak between calls.
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(rpc=method, peer=context.peer())
+    return time.perf_counter()
+
+
+def _finish(started: float, code: grpc.StatusCode, message: str = "") -> None:
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+    if code in (grpc.StatusCode.OK, grpc.StatusCode.CANCELLED):
+        log.info("rpc finished", code=code.name, duration_ms=elapsed_ms)
+    else:
+        log.warning("rpc failed", code=code.name, message=message, duration_ms=elapsed_ms)
+
+
+async def _fail(
+    context: grpc.aio.ServicerContext[Any, Any], started: float, error: BaseException
+) -> None:
+    if isinstance(error, RpcError):
+        _finish(started, error.code, error.message)
+        await context.abort_with_status(error.to_status())
+    log.exception("rpc crashed", duration_ms=round((time.perf_counter() - started) * 1000, 1))
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error; the server log has the details")
+
+
+def _unary(method: str, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        started = _begin(method, context)
+        try:
+            response = await behaviour(request, context)
+        except (RpcError, Exception) as error:
+            if _is_abort(error):
+                raise
+            await _fail(context, started, error)
+        _finish(started, context.code() or grpc.StatusCode.OK)
+        return response
+
+    return wrapped
+
+
+def _streaming(
+    method: str, behaviour: Callable[..., AsyncIterator[Any]]
+) -> Callable[..., AsyncIterator[Any]]:
+    async def wrapped(
+        request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        started = _begin(method, context)
+        try:
+            async for response in behaviour(request, context):
+                yield response
+        except (RpcError, Exception) as error:
+            if _is_abort(error):
+                raise
+            await _fail(context, started, error)
+        _finish(started, context.code() or grpc.StatusCode.OK)
+
+    return wrapped
+
+
+def _is_abort(error: BaseException) -> bool:
+    # context.abort() raises this to unwind the handler; it must pass through untouched.
+    return type(error).__name__ == "AbortError"

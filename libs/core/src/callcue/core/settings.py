@@ -1,0 +1,123 @@
+"""Settings read from the environment once, at start-up, into frozen objects.
+
+A bad or missing value fails start-up with a message that names the variable and
+says what it should be, instead of surfacing later as an obscure error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+
+PREFIX = "CALLCUE_"
+
+
+class SettingsError(ValueError):
+    """An environment variable is missing or has a value that cannot be used."""
+
+
+class Environment:
+    """Typed, validated reads of environment variables."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+
+    def _raw(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def string(self, name: str, default: str | None = None) -> str:
+        value = self._raw(name)
+        if value is not None:
+            return value
+        if default is None:
+            raise SettingsError(f"{name} is required but not set")
+        return default
+
+    def optional(self, name: str) -> str | None:
+        return self._raw(name)
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+        if not minimum <= number <= maximum:
+            raise SettingsError(f"{name} must be between {minimum} and {maximum}, got {number}")
+        return number
+
+    def number(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number, got {value!r}") from None
+        if not minimum <= number <= maximum:
+            raise SettingsError(f"{name} must be between {minimum} and {maximum}, got {number}")
+        return number
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._raw(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise SettingsError(f"{name} must be true or false, got {value!r}")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.string(name, default).lower()
+        if value not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How a service's gRPC server listens, logs and shuts down."""
+
+    host: str
+    port: int
+    log_level: str
+    log_format: str
+    shutdown_grace_seconds: float
+    max_message_bytes: int
+    # Closing long-lived connections now and then lets clients rebalance onto new replicas.
+    max_connection_age_seconds: float
+    max_connection_age_grace_seconds: float
+
+    @classmethod
+    def from_env(cls, env: Environment, default_port: int) -> ServerSettings:
+        return cls(
+            host=env.string(f"{PREFIX}HOST", "[::]"),
+            port=env.integer(f"{PREFIX}PORT", default_port, minimum=0, maximum=65535),
+            log_level=env.choice(
+                f"{PREFIX}LOG_LEVEL", "info", ("debug", "info", "warning", "error")
+            ),
+            log_format=env.choice(f"{PREFIX}LOG_FORMAT", "json", ("json", "console")),
+            shutdown_grace_seconds=env.number(
+                f"{PREFIX}SHUTDOWN_GRACE_SECONDS", 20.0, minimum=0.0, maximum=3600.0
+            ),
+            max_message_bytes=env.integer(
+                f"{PREFIX}MAX_MESSAGE_BYTES", 8 * 1024 * 1024, minimum=64 * 1024, maximum=1 << 30
+            ),
+            max_connection_age_seconds=env.number(
+                f"{PREFIX}MAX_CONNECTION_AGE_SECONDS", 0.0, minimum=0.0, maximum=7 * 86400.0
+            ),
+            max_connection_age_grace_seconds=env.number(
+                f"{PREFIX}MAX_CONNECTION_AGE_GRACE_SECONDS", 3600.0, minimum=0.0, maximum=86400.0
+            ),
+        )
