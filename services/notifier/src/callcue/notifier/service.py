@@ -1,0 +1,60 @@
+"""The NotifierService: publishers append to the event log, subscribers follow it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+import structlog
+
+from callcue.core import errors
+from callcue.notifier.event_log import EventLog, FellBehind, SequenceGap, UnknownSession
+from callcue.notifier.v1 import notifier_service_pb2 as pb
+from callcue.notifier.v1 import notifier_service_pb2_grpc as pb_grpc
+
+log = structlog.get_logger("callcue.notifier")
+
+
+class NotifierService(pb_grpc.NotifierServiceServicer):
+    def __init__(self, events: EventLog) -> None:
+        self._events = events
+
+    async def Publish(  # type: ignore[override]
+        self,
+        request_iterator: AsyncIterator[pb.PublishRequest],
+        context: grpc.aio.ServicerContext[pb.PublishRequest, pb.PublishResponse],
+    ) -> AsyncIterator[pb.PublishResponse]:
+        async for request in request_iterator:
+            event = request.event
+            if not event.session_id:
+                raise errors.invalid_argument("event.session_id", "must name the session")
+            if event.sequence < 1:
+                raise errors.invalid_argument("event.sequence", "must be 1 or more")
+            if event.WhichOneof("event") is None:
+                raise errors.invalid_argument(
+                    "event", "must carry a transcript, a detection or a status"
+                )
+            try:
+                await self._events.append(event)
+            except SequenceGap as gap:
+                raise errors.failed_precondition(str(gap)) from None
+            yield pb.PublishResponse(session_id=event.session_id, sequence=event.sequence)
+
+    async def Subscribe(  # type: ignore[override]
+        self,
+        request: pb.SubscribeRequest,
+        context: grpc.aio.ServicerContext[pb.SubscribeRequest, pb.SubscribeResponse],
+    ) -> AsyncIterator[pb.SubscribeResponse]:
+        if not request.session_id:
+            raise errors.invalid_argument("session_id", "must name the session to follow")
+        if request.after_sequence < 0:
+            raise errors.invalid_argument("after_sequence", "must be 0 or more")
+        structlog.contextvars.bind_contextvars(session_id=request.session_id)
+        log.info("subscriber joined", after_sequence=request.after_sequence)
+        try:
+            async for event in self._events.follow(request.session_id, request.after_sequence):
+                yield pb.SubscribeResponse(event=event)
+        except UnknownSession:
+            raise errors.not_found("session", request.session_id) from None
+        except FellBehind as behind:
+            raise errors.RpcError(grpc.StatusCode.OUT_OF_RANGE, str(behind)) from None

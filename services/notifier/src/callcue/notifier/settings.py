@@ -1,0 +1,28 @@
+"""Notifier settings, read from the environment once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from callcue.core.settings import PREFIX, Environment, ServerSettings
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings
+    # Events kept per session for subscribers that join late or reconnect.
+    events_per_session: int
+    # Ended sessions kept for replay before the oldest are forgotten.
+    ended_sessions_kept: int
+
+    @classmethod
+    def from_env(cls, env: Environment) -> Settings:
+        return cls(
+            server=ServerSettings.from_env(env, default_port=50054),
+            events_per_session=env.integer(
+                f"{PREFIX}NOTIFIER_EVENTS_PER_SESSION", 100_000, minimum=100, maximum=10_000_000
+            ),
+            ended_sessions_kept=env.integer(
+                f"{PREFIX}NOTIFIER_ENDED_SESSIONS_KEPT", 1000, minimum=1, maximum=1_000_000
+            ),
+        )
