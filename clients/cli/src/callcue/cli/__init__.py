@@ -1,0 +1,1 @@
+"""The callcue command line."""

@@ -1,0 +1,24 @@
+"""Detector settings, read from the environment once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from callcue.core.settings import PREFIX, Environment, ServerSettings
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings
+    database_url: str
+    database_pool_size: int
+
+    @classmethod
+    def from_env(cls, env: Environment) -> Settings:
+        return cls(
+            server=ServerSettings.from_env(env, default_port=50053),
+            database_url=env.string("DATABASE_URL"),
+            database_pool_size=env.integer(
+                f"{PREFIX}DATABASE_POOL_SIZE", 10, minimum=1, maximum=200
+            ),
+        )

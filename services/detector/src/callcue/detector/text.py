@@ -1,0 +1,20 @@
+"""How transcript text and trigger phrases are cut into comparable tokens."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Letters and digits, with apostrophes kept inside words ("don't", "o'brien");
+# everything else (punctuation, hyphens, spaces) separates tokens.
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_RIGHT_QUOTE = "\u2019"  # typographic apostrophe, as in "don\u2019t"
+
+
+def tokens(text: str) -> list[str]:
+    folded = unicodedata.normalize("NFKC", text).casefold().replace(_RIGHT_QUOTE, "'")
+    return _TOKEN.findall(folded)
+
+
+def normalize(text: str) -> str:
+    return " ".join(tokens(text))
