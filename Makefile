@@ -34,7 +34,7 @@ lint: install
 	cd protos && npx --yes @bufbuild/buf@1.59.0 lint
 
 typecheck: install
-	$(UV) run --frozen mypy -p callcue
+	$(UV) run --frozen mypy libs/core/src services/*/src clients/cli/src
 
 check: lint typecheck test
 

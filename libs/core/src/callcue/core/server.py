@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeAlias
 
 import grpc
 import structlog
@@ -15,6 +16,9 @@ from callcue.core.interceptor import RpcInterceptor
 from callcue.core.settings import ServerSettings
 
 log = structlog.get_logger("callcue.server")
+
+# What every handler receives; requests and responses are typed on the handler itself.
+Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
 class GrpcServer:

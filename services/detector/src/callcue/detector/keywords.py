@@ -163,13 +163,14 @@ class KeywordStore:
             raise errors.not_found("keyword", keyword_id)
         return _row_to_keyword(row)
 
-    async def list(
+    async def page(
         self, playbook_id: str = "", page_size: int = 100, page_token: str = ""
     ) -> tuple[list[pb.Keyword], str]:
         if page_size < 0 or page_size > 1000:
             raise errors.invalid_argument("page_size", "must be 0 to 1000")
         page_size = page_size or 100
-        where, params = ["TRUE"], []  # type: ignore[var-annotated]
+        where: list[str] = ["TRUE"]
+        params: list[object] = []
         if playbook_id:
             where.append("playbook_id = %s")
             params.append(playbook_id)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-import grpc
 import structlog
 from google.protobuf import field_mask_pb2
 
 from callcue.core import errors
+from callcue.core.server import Context
 from callcue.detector.keywords import DEFAULT_PLAYBOOK
 from callcue.detector.matcher import PhraseMatcher
 from callcue.detector.v1 import detector_service_pb2 as pb
@@ -17,13 +17,11 @@ from callcue.detector.v1 import detector_service_pb2_grpc as pb_grpc
 
 log = structlog.get_logger("callcue.detector")
 
-Context = grpc.aio.ServicerContext  # type: ignore[type-arg]
-
 
 class Keywords(Protocol):
     async def create(self, keyword: pb.Keyword) -> pb.Keyword: ...
     async def get(self, keyword_id: str) -> pb.Keyword: ...
-    async def list(
+    async def page(
         self, playbook_id: str = "", page_size: int = 100, page_token: str = ""
     ) -> tuple[list[pb.Keyword], str]: ...
     async def for_playbooks(self, playbook_ids: list[str]) -> list[pb.Keyword]: ...
@@ -35,7 +33,7 @@ class DetectorService(pb_grpc.DetectorServiceServicer):
     def __init__(self, keywords: Keywords) -> None:
         self._keywords = keywords
 
-    async def Detect(  # type: ignore[override]
+    async def Detect(
         self, request_iterator: AsyncIterator[pb.DetectRequest], context: Context
     ) -> AsyncIterator[pb.DetectResponse]:
         matcher: PhraseMatcher | None = None
@@ -83,7 +81,7 @@ class DetectorService(pb_grpc.DetectorServiceServicer):
     async def ListKeywords(
         self, request: pb.ListKeywordsRequest, context: Context
     ) -> pb.ListKeywordsResponse:
-        keywords, next_token = await self._keywords.list(
+        keywords, next_token = await self._keywords.page(
             request.playbook_id, request.page_size, request.page_token
         )
         return pb.ListKeywordsResponse(keywords=keywords, next_page_token=next_token)

@@ -19,7 +19,7 @@ class NotifierService(pb_grpc.NotifierServiceServicer):
     def __init__(self, events: EventLog) -> None:
         self._events = events
 
-    async def Publish(  # type: ignore[override]
+    async def Publish(
         self,
         request_iterator: AsyncIterator[pb.PublishRequest],
         context: grpc.aio.ServicerContext[pb.PublishRequest, pb.PublishResponse],
@@ -40,7 +40,7 @@ class NotifierService(pb_grpc.NotifierServiceServicer):
                 raise errors.failed_precondition(str(gap)) from None
             yield pb.PublishResponse(session_id=event.session_id, sequence=event.sequence)
 
-    async def Subscribe(  # type: ignore[override]
+    async def Subscribe(
         self,
         request: pb.SubscribeRequest,
         context: grpc.aio.ServicerContext[pb.SubscribeRequest, pb.SubscribeResponse],

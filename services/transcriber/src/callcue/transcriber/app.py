@@ -1,0 +1,50 @@
+"""Builds and runs the transcriber server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from callcue.core.server import GrpcServer, serve_until_signalled
+from callcue.transcriber.engine import SpeechEngine, WhisperEngine
+from callcue.transcriber.service import TranscriberService
+from callcue.transcriber.settings import Settings
+from callcue.transcriber.v1 import transcriber_service_pb2, transcriber_service_pb2_grpc
+
+SERVICE_NAME = transcriber_service_pb2.DESCRIPTOR.services_by_name["TranscriberService"].full_name
+
+log = structlog.get_logger("callcue.transcriber")
+
+
+def load_engine(settings: Settings) -> WhisperEngine:
+    return WhisperEngine.load(
+        settings.model,
+        device=settings.device,
+        compute_type=settings.compute_type,
+        cpu_threads=settings.cpu_threads,
+        workers=settings.workers,
+        beam_size=settings.beam_size,
+    )
+
+
+def build_server(settings: Settings, engine: SpeechEngine) -> GrpcServer:
+    server = GrpcServer(settings.server, [SERVICE_NAME])
+    transcriber_service_pb2_grpc.add_TranscriberServiceServicer_to_server(
+        TranscriberService(engine, settings), server.server
+    )
+    return server
+
+
+async def serve(settings: Settings) -> None:
+    # The model loads before the port opens: until then probes see "not ready".
+    engine = await asyncio.to_thread(load_engine, settings)
+    log.info("model loaded", model=settings.model, compute_type=settings.compute_type)
+    server = build_server(settings, engine)
+    await server.start()
+    await server.set_serving()
+
+    async def close() -> None:
+        engine.close()
+
+    await serve_until_signalled(server, [close])

