@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from callcue.call.v1 import call_pb2
-from callcue.transcriber.audio import FormatError, StreamDecoder, _alaw_table, _mulaw_table
+from callcue.transcriber.audio import StreamDecoder, _alaw_table, _mulaw_table
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -42,18 +42,3 @@ def test_8khz_is_resampled_to_16khz() -> None:
     decoder = StreamDecoder(fmt(call_pb2.AUDIO_ENCODING_MULAW, 8000))
     out = decoder.decode(bytes(8000)) + decoder.decode(b"", last=True)
     assert sum(len(channel) for channel in out) == pytest.approx(16000, abs=2)
-
-
-@pytest.mark.parametrize(
-    ("audio_format", "field"),
-    [
-        (fmt(call_pb2.AUDIO_ENCODING_UNSPECIFIED, 16000), "audio_format.encoding"),
-        (fmt(99, 16000), "audio_format.encoding"),
-        (fmt(call_pb2.AUDIO_ENCODING_LINEAR16, 4000), "audio_format.sample_rate_hertz"),
-        (fmt(call_pb2.AUDIO_ENCODING_LINEAR16, 16000, 9), "audio_format.channel_count"),
-    ],
-)
-def test_bad_formats_name_the_field(audio_format: call_pb2.AudioFormat, field: str) -> None:
-    with pytest.raises(FormatError) as error:
-        StreamDecoder(audio_format)
-    assert error.value.field == field

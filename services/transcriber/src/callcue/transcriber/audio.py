@@ -9,8 +9,6 @@ import soxr
 from callcue.call.v1 import call_pb2
 
 SAMPLE_RATE = 16_000
-MIN_RATE, MAX_RATE = 8_000, 48_000
-MAX_CHANNELS = 8
 
 Samples = npt.NDArray[np.float32]
 
@@ -38,45 +36,14 @@ def _alaw_table() -> Samples:
 _G711 = {call_pb2.AUDIO_ENCODING_MULAW: _mulaw_table(), call_pb2.AUDIO_ENCODING_ALAW: _alaw_table()}
 
 
-class FormatError(ValueError):
-    """The declared audio format cannot be used; the message names the field."""
-
-    def __init__(self, field: str, description: str) -> None:
-        super().__init__(f"{field}: {description}")
-        self.field = field
-        self.description = description
-
-
-def check_format(audio_format: call_pb2.AudioFormat) -> int:
-    """Validates a stream's format; returns its channel count."""
-    if audio_format.encoding not in (
-        call_pb2.AUDIO_ENCODING_LINEAR16,
-        call_pb2.AUDIO_ENCODING_MULAW,
-        call_pb2.AUDIO_ENCODING_ALAW,
-    ):
-        raise FormatError(
-            "audio_format.encoding",
-            f"unsupported encoding {audio_format.encoding}; use LINEAR16, MULAW or ALAW",
-        )
-    if not MIN_RATE <= audio_format.sample_rate_hertz <= MAX_RATE:
-        raise FormatError(
-            "audio_format.sample_rate_hertz",
-            f"must be {MIN_RATE} to {MAX_RATE}, got {audio_format.sample_rate_hertz}",
-        )
-    channels = audio_format.channel_count or 1
-    if not 1 <= channels <= MAX_CHANNELS:
-        raise FormatError(
-            "audio_format.channel_count", f"must be 1 to {MAX_CHANNELS}, got {channels}"
-        )
-    return channels
-
-
 class StreamDecoder:
     """Turns arbitrary-sized chunks of interleaved raw audio into 16 kHz float32
-    arrays per channel, carrying partial frames and resampler state across chunks."""
+    arrays per channel, carrying partial frames and resampler state across chunks.
+
+    The format must have passed ``callcue.core.audio_format.check_format``."""
 
     def __init__(self, audio_format: call_pb2.AudioFormat) -> None:
-        self.channels = check_format(audio_format)
+        self.channels = audio_format.channel_count or 1
         self._encoding = audio_format.encoding
         self._sample_bytes = 2 if self._encoding == call_pb2.AUDIO_ENCODING_LINEAR16 else 1
         self._frame_bytes = self._sample_bytes * self.channels

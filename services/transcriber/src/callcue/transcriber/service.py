@@ -9,8 +9,9 @@ import structlog
 
 from callcue.call.v1 import call_pb2
 from callcue.core import errors
+from callcue.core.audio_format import check_format
 from callcue.core.server import Context
-from callcue.transcriber.audio import SAMPLE_RATE, FormatError
+from callcue.transcriber.audio import SAMPLE_RATE
 from callcue.transcriber.engine import SpeechEngine
 from callcue.transcriber.files import UnreadableAudio, channel_count, decode_file
 from callcue.transcriber.segments import duration, to_segment
@@ -39,22 +40,14 @@ class TranscriberService(pb_grpc.TranscriberServiceServicer):
             )
         config = first.config
         structlog.contextvars.bind_contextvars(session_id=config.session_id)
-        try:
-            live = LiveTranscription(
-                self._engine,
-                config,
-                beam_size=self._settings.beam_size,
-                end_of_utterance_ms=self._settings.end_of_utterance_ms,
-                max_utterance_seconds=self._settings.max_utterance_seconds,
-            )
-        except FormatError as error:
-            raise errors.invalid_argument(f"config.{error.field}", error.description) from None
-        channels = config.audio_format.channel_count or 1
-        if config.channel_roles and len(config.channel_roles) != channels:
-            raise errors.invalid_argument(
-                "config.channel_roles",
-                f"has {len(config.channel_roles)} roles for {channels} channels",
-            )
+        channels = check_format(config.audio_format, config.channel_roles)
+        live = LiveTranscription(
+            self._engine,
+            config,
+            beam_size=self._settings.beam_size,
+            end_of_utterance_ms=self._settings.end_of_utterance_ms,
+            max_utterance_seconds=self._settings.max_utterance_seconds,
+        )
         log.info("stream started", channels=channels, interim=config.interim_results)
 
         async def audio() -> AsyncIterator[bytes]:
