@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from callcue.core.service import run_service
+from callcue.gateway.app import serve
+from callcue.gateway.settings import Settings
+
+
+def main() -> None:
+    run_service("gateway", Settings.from_env, serve)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Builds and runs the gateway server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from callcue.core import database
+from callcue.core.channel import open_channel
+from callcue.core.server import GrpcServer, serve_until_signalled
+from callcue.detector.v1 import detector_service_pb2_grpc
+from callcue.gateway.call_session import Downstream
+from callcue.gateway.service import GatewayService
+from callcue.gateway.sessions import SessionStore
+from callcue.gateway.settings import Settings
+from callcue.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
+from callcue.notifier.v1 import notifier_service_pb2_grpc
+from callcue.transcriber.v1 import transcriber_service_pb2_grpc
+
+SERVICE_NAME = gateway_service_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build_server(
+    settings: Settings, downstream: Downstream, store: SessionStore
+) -> tuple[GrpcServer, GatewayService]:
+    server = GrpcServer(settings.server, [SERVICE_NAME])
+    service = GatewayService(downstream, store, settings)
+    gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server(service, server.server)
+    return server, service
+
+
+async def serve(settings: Settings) -> None:
+    await database.migrate(settings.database_url, "gateway", MIGRATIONS)
+    pool = await database.open_pool(settings.database_url, max_size=settings.database_pool_size)
+    limit = settings.server.max_message_bytes
+    channels = [
+        open_channel(address, limit)
+        for address in (
+            settings.transcriber_address,
+            settings.detector_address,
+            settings.notifier_address,
+        )
+    ]
+    downstream = Downstream(
+        transcriber=transcriber_service_pb2_grpc.TranscriberServiceStub(channels[0]),
+        detector=detector_service_pb2_grpc.DetectorServiceStub(channels[1]),
+        notifier=notifier_service_pb2_grpc.NotifierServiceStub(channels[2]),
+    )
+    server, service = build_server(settings, downstream, SessionStore(pool))
+    await server.start()
+    await server.set_serving()
+
+    async def close_channels() -> None:
+        for channel in channels:
+            await channel.close()
+
+    await serve_until_signalled(server, [service.drain, close_channels, pool.close])

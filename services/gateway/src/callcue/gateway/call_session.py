@@ -1,0 +1,128 @@
+"""What live calls and uploaded recordings share: detection, persistence, publishing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import grpc
+import structlog
+
+from callcue.call.v1 import call_pb2
+from callcue.detector.v1 import detector_service_pb2 as detector_pb
+from callcue.detector.v1 import detector_service_pb2_grpc as detector_grpc
+from callcue.gateway.publisher import SessionPublisher
+from callcue.gateway.sessions import SessionStore
+from callcue.notifier.v1 import notifier_service_pb2_grpc as notifier_grpc
+from callcue.transcriber.v1 import transcriber_service_pb2_grpc as transcriber_grpc
+
+log = structlog.get_logger("callcue.gateway")
+
+
+@dataclass(frozen=True)
+class Downstream:
+    """Clients of the services a call flows through, built once in main."""
+
+    transcriber: transcriber_grpc.TranscriberServiceAsyncStub
+    detector: detector_grpc.DetectorServiceAsyncStub
+    notifier: notifier_grpc.NotifierServiceAsyncStub
+
+
+_DONE = object()
+
+
+class CallSession:
+    """Turns a session's transcript into ordered, persisted, published events.
+
+    Producers call ``add_segment`` and ``add_status``; final segments also go to the
+    detector, whose detections join the same queue. ``events()`` stores each final
+    segment and detection, numbers and publishes every event, and yields it, in one
+    order for the caller, the database and every subscriber.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        playbook_ids: Sequence[str],
+        downstream: Downstream,
+        store: SessionStore,
+    ) -> None:
+        self.session_id = session_id
+        self._store = store
+        self._publisher = SessionPublisher(downstream.notifier, session_id)
+        self._queue: asyncio.Queue[call_pb2.CallEvent | object] = asyncio.Queue()
+        self._to_detector: asyncio.Queue[detector_pb.DetectRequest | None] = asyncio.Queue()
+        self._to_detector.put_nowait(
+            detector_pb.DetectRequest(
+                config=detector_pb.DetectConfig(session_id=session_id, playbook_ids=playbook_ids)
+            )
+        )
+        self._detections = asyncio.create_task(self._read_detections(downstream.detector))
+        self.engine = ""
+        self._ended = False
+
+    async def start(self, message: str) -> call_pb2.CallEvent:
+        """Publishes the first event, confirmed by the notifier before it returns."""
+        event = call_pb2.CallEvent(
+            status=call_pb2.CallStatus(state=call_pb2.CALL_STATE_ACTIVE, message=message)
+        )
+        return await self._publisher.publish(event)
+
+    def add_segment(self, segment: call_pb2.TranscriptSegment) -> None:
+        self._queue.put_nowait(call_pb2.CallEvent(transcript=segment))
+        if segment.is_final:
+            self._to_detector.put_nowait(detector_pb.DetectRequest(segment=segment))
+
+    def add_status(self, status: call_pb2.CallStatus) -> None:
+        if not status.engine:
+            status.engine = self.engine
+        self._queue.put_nowait(call_pb2.CallEvent(status=status))
+
+    async def finish(self, status: call_pb2.CallStatus) -> None:
+        """After the last segment: waits for the detector's last detections, then ends
+        the event stream with this status."""
+        self._to_detector.put_nowait(None)
+        await self._detections
+        self.add_status(status)
+        self._queue.put_nowait(_DONE)
+
+    async def _detector_requests(self) -> AsyncIterator[detector_pb.DetectRequest]:
+        while (request := await self._to_detector.get()) is not None:
+            yield request
+
+    async def _read_detections(self, detector: detector_grpc.DetectorServiceAsyncStub) -> None:
+        try:
+            async for response in detector.Detect(self._detector_requests()):
+                self._queue.put_nowait(call_pb2.CallEvent(detection=response.detection))
+        except grpc.aio.AioRpcError as error:
+            log.warning("detector failed", code=error.code().name, details=error.details())
+            self.add_status(
+                call_pb2.CallStatus(
+                    state=call_pb2.CALL_STATE_ACTIVE,
+                    message=f"detector unavailable, no talking points for now: {error.details()}",
+                )
+            )
+
+    async def events(self) -> AsyncIterator[call_pb2.CallEvent]:
+        while (item := await self._queue.get()) is not _DONE:
+            assert isinstance(item, call_pb2.CallEvent)
+            kind = item.WhichOneof("event")
+            if kind == "transcript" and item.transcript.is_final:
+                await self._store.add_segment(self.session_id, item.transcript)
+            elif kind == "detection":
+                await self._store.add_detection(self.session_id, item.detection)
+            self._ended = kind == "status" and item.status.state != call_pb2.CALL_STATE_ACTIVE
+            yield await self._publisher.publish(item)
+
+    async def close(self, reason: str) -> None:
+        """Releases the session's streams. A session that did not end normally (the
+        caller went away) still gets a final status, so subscribers are not left waiting."""
+        self._detections.cancel()
+        if not self._ended:
+            await self._publisher.publish(
+                call_pb2.CallEvent(
+                    status=call_pb2.CallStatus(state=call_pb2.CALL_STATE_FAILED, message=reason)
+                )
+            )
+        await self._publisher.close()

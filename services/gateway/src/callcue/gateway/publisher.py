@@ -1,0 +1,80 @@
+"""Numbers a session's events and publishes them to the notifier."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+import structlog
+from google.protobuf import timestamp_pb2
+
+from callcue.call.v1 import call_pb2
+from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
+from callcue.notifier.v1 import notifier_service_pb2_grpc as notifier_grpc
+
+log = structlog.get_logger("callcue.gateway")
+
+
+class SessionPublisher:
+    """One Publish stream per session. Events get consecutive sequence numbers here,
+    so the caller's stream and every subscriber see the same numbering.
+
+    The first event is confirmed before it is handed back, so a client that learns the
+    session id from it can subscribe at once. Later events are not waited on: a slow
+    or failed notifier must not hold up the call; failures are logged.
+    """
+
+    def __init__(self, notifier: notifier_grpc.NotifierServiceAsyncStub, session_id: str) -> None:
+        self._session_id = session_id
+        self._sequence = 0
+        self._outbox: asyncio.Queue[notifier_pb.PublishRequest | None] = asyncio.Queue()
+        self._acked = 0
+        self._first_ack = asyncio.Event()
+        self._call = notifier.Publish(self._requests())
+        self._reader = asyncio.create_task(self._read_acks())
+
+    async def _requests(self) -> AsyncIterator[notifier_pb.PublishRequest]:
+        while (request := await self._outbox.get()) is not None:
+            yield request
+
+    async def _read_acks(self) -> None:
+        try:
+            async for ack in self._call:
+                self._acked = ack.sequence
+                self._first_ack.set()
+        except grpc.aio.AioRpcError as error:
+            log.warning(
+                "notifier publish failed",
+                code=error.code().name,
+                details=error.details(),
+                last_acknowledged=self._acked,
+            )
+        finally:
+            self._first_ack.set()
+
+    async def publish(self, event: call_pb2.CallEvent) -> call_pb2.CallEvent:
+        """Stamps the event with the session, its sequence and the time, and sends it."""
+        self._sequence += 1
+        event.session_id = self._session_id
+        event.sequence = self._sequence
+        event.create_time.CopyFrom(timestamp_pb2.Timestamp())
+        event.create_time.GetCurrentTime()
+        self._outbox.put_nowait(notifier_pb.PublishRequest(event=event))
+        if self._sequence == 1:
+            try:
+                await asyncio.wait_for(self._first_ack.wait(), timeout=5)
+            except TimeoutError:
+                log.warning("notifier did not acknowledge the first event in 5 s")
+        return event
+
+    async def close(self) -> None:
+        self._outbox.put_nowait(None)
+        try:
+            await asyncio.wait_for(self._reader, timeout=10)
+        except TimeoutError:
+            self._call.cancel()
+        if self._acked < self._sequence:
+            log.warning(
+                "notifier missed events", published=self._sequence, acknowledged=self._acked
+            )

@@ -1,0 +1,323 @@
+"""The GatewayService: live calls, uploaded recordings and their sessions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+import structlog
+from google.protobuf import duration_pb2
+
+from callcue.call.v1 import call_pb2
+from callcue.core import errors
+from callcue.core.audio_format import bytes_per_second, check_format
+from callcue.core.server import Context
+from callcue.gateway.call_session import CallSession, Downstream
+from callcue.gateway.sessions import SessionStore
+from callcue.gateway.settings import Settings
+from callcue.gateway.v1 import gateway_service_pb2 as pb
+from callcue.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
+from callcue.transcriber.v1 import transcriber_service_pb2 as transcriber_pb
+
+log = structlog.get_logger("callcue.gateway")
+
+_UPLOAD_CHUNK = 64 * 1024
+
+
+class GatewayService(pb_grpc.GatewayServiceServicer):
+    def __init__(self, downstream: Downstream, store: SessionStore, settings: Settings) -> None:
+        self._downstream = downstream
+        self._store = store
+        self._settings = settings
+        self._uploads: set[asyncio.Task[None]] = set()
+
+    # Live calls ---------------------------------------------------------------
+
+    async def StreamCall(
+        self, request_iterator: AsyncIterator[pb.StreamCallRequest], context: Context
+    ) -> AsyncIterator[pb.StreamCallResponse]:
+        first = await anext(aiter(request_iterator), None)
+        if first is None:
+            return
+        if first.WhichOneof("request") != "config":
+            raise errors.invalid_argument(
+                "config", "the first message must be the config; audio came first"
+            )
+        config = first.config
+        check_format(config.audio_format, config.channel_roles)
+        session = await self._store.create(pb.SESSION_SOURCE_LIVE, config)
+        structlog.contextvars.bind_contextvars(session_id=session.session_id)
+        log.info("call started", channels=config.audio_format.channel_count or 1)
+        call = CallSession(session.session_id, config.playbook_ids, self._downstream, self._store)
+        audio = _AudioIntake(request_iterator, config, self._settings)
+        transcribing = asyncio.create_task(self._transcribe_live(call, config, audio))
+        state, message = call_pb2.CALL_STATE_FAILED, "the call was cancelled"
+        try:
+            yield pb.StreamCallResponse(event=await call.start("call started"))
+            async for event in call.events():
+                yield pb.StreamCallResponse(event=event)
+            state, message = await transcribing
+        finally:
+            transcribing.cancel()
+            audio.cancel()
+            await call.close(message)
+            await asyncio.shield(
+                self._store.finish(session.session_id, state, audio.seconds, _error(state, message))
+            )
+            log.info(
+                "call ended", state=call_pb2.CallState.Name(state), audio_seconds=audio.seconds
+            )
+        if audio.error is not None:
+            raise audio.error
+        if state == call_pb2.CALL_STATE_FAILED:
+            raise errors.unavailable(message)
+
+    async def _transcribe_live(
+        self, call: CallSession, config: pb.CallConfig, audio: _AudioIntake
+    ) -> tuple[call_pb2.CallState.ValueType, str]:
+        streaming_config = transcriber_pb.StreamingConfig(
+            audio_format=config.audio_format,
+            channel_roles=config.channel_roles,
+            language_code=config.language_code,
+            interim_results=config.interim_results,
+            session_id=call.session_id,
+        )
+
+        async def requests() -> AsyncIterator[transcriber_pb.StreamingTranscribeRequest]:
+            yield transcriber_pb.StreamingTranscribeRequest(config=streaming_config)
+            async for chunk in audio:
+                yield transcriber_pb.StreamingTranscribeRequest(audio=chunk)
+
+        state, message = call_pb2.CALL_STATE_ENDED, "call ended"
+        try:
+            async for response in self._downstream.transcriber.StreamingTranscribe(requests()):
+                if response.HasField("engine_status"):
+                    call.engine = response.engine_status.engine
+                    call.add_status(
+                        call_pb2.CallStatus(
+                            state=call_pb2.CALL_STATE_ACTIVE,
+                            message=f"transcribing with {response.engine_status.model}",
+                        )
+                    )
+                else:
+                    call.add_segment(response.segment)
+        except grpc.aio.AioRpcError as error:
+            state, message = call_pb2.CALL_STATE_FAILED, _downstream_failure("transcriber", error)
+            log.warning("transcriber failed", code=error.code().name, details=error.details())
+        if audio.error is not None:
+            state, message = call_pb2.CALL_STATE_FAILED, audio.error.message
+        await call.finish(
+            call_pb2.CallStatus(
+                state=state, message=message, audio_received=_duration(audio.seconds)
+            )
+        )
+        return state, message
+
+    # Recordings ---------------------------------------------------------------
+
+    async def UploadRecording(
+        self, request_iterator: AsyncIterator[pb.UploadRecordingRequest], context: Context
+    ) -> pb.UploadRecordingResponse:
+        config: pb.RecordingConfig | None = None
+        chunks: list[bytes] = []
+        size = 0
+        async for request in request_iterator:
+            if request.WhichOneof("request") == "config":
+                if config is not None:
+                    raise errors.invalid_argument("config", "send the config once, first")
+                config = request.config
+                continue
+            if config is None:
+                raise errors.invalid_argument(
+                    "config", "the first message must be the config; data came first"
+                )
+            size += len(request.data)
+            if size > self._settings.max_upload_bytes:
+                raise errors.resource_exhausted(
+                    "upload size",
+                    f"the recording exceeds the {self._settings.max_upload_bytes} byte limit",
+                )
+            chunks.append(request.data)
+        if config is None:
+            raise errors.invalid_argument("config", "no config was sent")
+        if size == 0:
+            raise errors.invalid_argument("data", "the recording is empty")
+        session = await self._store.create(pb.SESSION_SOURCE_UPLOAD, config)
+        structlog.contextvars.bind_contextvars(session_id=session.session_id)
+        call = CallSession(session.session_id, config.playbook_ids, self._downstream, self._store)
+        await call.start(f"processing {config.filename or 'the recording'}")
+        task = asyncio.create_task(self._process_recording(call, config, b"".join(chunks)))
+        self._uploads.add(task)
+        task.add_done_callback(self._uploads.discard)
+        log.info("recording accepted", bytes=size, filename=config.filename)
+        return pb.UploadRecordingResponse(session=session)
+
+    async def _process_recording(
+        self, call: CallSession, config: pb.RecordingConfig, data: bytes
+    ) -> None:
+        file_config = transcriber_pb.FileConfig(
+            filename=config.filename,
+            content_type=config.content_type,
+            channel_roles=config.channel_roles,
+            language_code=config.language_code,
+            session_id=call.session_id,
+        )
+
+        async def requests() -> AsyncIterator[transcriber_pb.TranscribeFileRequest]:
+            yield transcriber_pb.TranscribeFileRequest(config=file_config)
+            for start in range(0, len(data), _UPLOAD_CHUNK):
+                yield transcriber_pb.TranscribeFileRequest(data=data[start : start + _UPLOAD_CHUNK])
+
+        async def transcribe() -> tuple[call_pb2.CallStatus, float]:
+            seconds, reported = 0.0, -1.0
+            try:
+                async for response in self._downstream.transcriber.TranscribeFile(requests()):
+                    if response.HasField("segment"):
+                        call.add_segment(response.segment)
+                        continue
+                    progress = response.progress
+                    seconds = progress.total.ToNanoseconds() / 1e9
+                    if progress.percent - reported >= 5 or progress.percent == 100:
+                        reported = progress.percent
+                        call.add_status(
+                            call_pb2.CallStatus(
+                                state=call_pb2.CALL_STATE_ACTIVE,
+                                message="processing",
+                                progress_percent=progress.percent,
+                            )
+                        )
+            except grpc.aio.AioRpcError as error:
+                message = _downstream_failure("transcriber", error)
+                return call_pb2.CallStatus(
+                    state=call_pb2.CALL_STATE_FAILED, message=message
+                ), seconds
+            done = call_pb2.CallStatus(
+                state=call_pb2.CALL_STATE_ENDED,
+                message="recording processed",
+                progress_percent=100,
+                audio_received=_duration(seconds),
+            )
+            return done, seconds
+
+        async def run() -> tuple[call_pb2.CallStatus, float]:
+            status, seconds = await transcribe()
+            await call.finish(status)
+            return status, seconds
+
+        runner = asyncio.create_task(run())
+        try:
+            async for _ in call.events():
+                pass
+            status, seconds = await runner
+            await self._store.finish(
+                call.session_id, status.state, seconds, _error(status.state, status.message)
+            )
+            log.info("recording processed", state=call_pb2.CallState.Name(status.state))
+        except Exception:
+            log.exception("recording processing crashed")
+            await self._store.finish(
+                call.session_id, call_pb2.CALL_STATE_FAILED, 0.0, "internal error"
+            )
+        finally:
+            runner.cancel()
+            await call.close("processing was interrupted")
+
+    async def drain(self) -> None:
+        """Lets uploads being processed finish (or be cancelled on a second signal)."""
+        if self._uploads:
+            log.info("waiting for recordings in progress", count=len(self._uploads))
+            await asyncio.gather(*self._uploads, return_exceptions=True)
+
+    # Sessions -----------------------------------------------------------------
+
+    async def GetSession(
+        self, request: pb.GetSessionRequest, context: Context
+    ) -> pb.GetSessionResponse:
+        return pb.GetSessionResponse(session=await self._store.get(request.session_id))
+
+    async def ListSessions(
+        self, request: pb.ListSessionsRequest, context: Context
+    ) -> pb.ListSessionsResponse:
+        sessions, token = await self._store.page(
+            request.state, request.page_size, request.page_token
+        )
+        return pb.ListSessionsResponse(sessions=sessions, next_page_token=token)
+
+    async def GetTranscript(
+        self, request: pb.GetTranscriptRequest, context: Context
+    ) -> pb.GetTranscriptResponse:
+        segments, detections = await self._store.transcript(request.session_id)
+        return pb.GetTranscriptResponse(segments=segments, detections=detections)
+
+
+class _AudioIntake:
+    """The caller's audio messages, checked against the call's limits.
+
+    A bad message ends the intake and is kept in ``error``, so the call can still be
+    closed cleanly (final status, session stored) before the caller gets the status.
+    """
+
+    def __init__(
+        self,
+        requests: AsyncIterator[pb.StreamCallRequest],
+        config: pb.CallConfig,
+        settings: Settings,
+    ) -> None:
+        self._requests = requests
+        self._rate = bytes_per_second(config.audio_format)
+        self._settings = settings
+        self._bytes = 0
+        self._cancelled = False
+        self.error: errors.RpcError | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self._bytes / self._rate
+
+    def cancel(self) -> None:
+        self._cancelled = True
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for request in self._requests:
+                if self._cancelled:
+                    return
+                self._check(request)
+                if self.error is not None:
+                    return
+                self._bytes += len(request.audio)
+                yield request.audio
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the caller's stream broke (cancelled, reset)
+            log.info("caller stream ended abruptly", error=str(error))
+
+    def _check(self, request: pb.StreamCallRequest) -> None:
+        if request.WhichOneof("request") != "audio":
+            self.error = errors.invalid_argument("config", "send the config once, first")
+        elif len(request.audio) > self._settings.max_chunk_bytes:
+            self.error = errors.resource_exhausted(
+                "audio chunk",
+                f"an audio message of {len(request.audio)} bytes exceeds the limit of "
+                f"{self._settings.max_chunk_bytes}; send smaller chunks (100 ms is typical)",
+            )
+        elif (self._bytes + len(request.audio)) / self._rate > self._settings.max_call_seconds:
+            self.error = errors.resource_exhausted(
+                "call duration",
+                f"the call exceeds the maximum of {self._settings.max_call_seconds:.0f} seconds",
+            )
+
+
+def _duration(seconds: float) -> duration_pb2.Duration:
+    value = duration_pb2.Duration()
+    value.FromNanoseconds(round(seconds * 1e9))
+    return value
+
+
+def _error(state: call_pb2.CallState.ValueType, message: str) -> str:
+    return message if state == call_pb2.CALL_STATE_FAILED else ""
+
+
+def _downstream_failure(service: str, error: grpc.aio.AioRpcError) -> str:
+    return f"{service} failed: {error.code().name}: {error.details()}"

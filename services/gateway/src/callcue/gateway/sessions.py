@@ -1,0 +1,207 @@
+"""Sessions, their final transcript and detections, in PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from callcue.call.v1 import call_pb2
+from callcue.core import errors
+from callcue.gateway.v1 import gateway_service_pb2 as pb
+
+
+class SessionConfig(Protocol):
+    """What CallConfig and RecordingConfig have in common."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def language_code(self) -> str: ...
+    @property
+    def channel_roles(self) -> Sequence[call_pb2.SpeakerRole.ValueType]: ...
+    @property
+    def playbook_ids(self) -> Sequence[str]: ...
+    @property
+    def metadata(self) -> Any: ...
+
+
+_SELECT = """
+    SELECT s.*,
+        (SELECT count(*) FROM transcript_segments t WHERE t.session_id = s.session_id) AS segments,
+        (SELECT count(*) FROM detections d WHERE d.session_id = s.session_id) AS detection_count
+    FROM sessions s"""
+
+
+def _parse_id(session_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(session_id)
+    except ValueError:
+        raise errors.not_found("session", session_id) from None
+
+
+def _to_session(row: dict[str, Any]) -> pb.Session:
+    session = pb.Session(
+        session_id=str(row["session_id"]),
+        source=row["source"],
+        state=row["state"],
+        title=row["title"],
+        metadata=row["metadata"],
+        channel_roles=row["channel_roles"],
+        language_code=row["language_code"],
+        playbook_ids=row["playbook_ids"],
+        segment_count=row["segments"],
+        detection_count=row["detection_count"],
+        error_message=row["error_message"],
+    )
+    session.create_time.FromDatetime(row["create_time"])
+    if row["end_time"] is not None:
+        session.end_time.FromDatetime(row["end_time"])
+    session.audio_duration.FromNanoseconds(round(row["audio_seconds"] * 1e9))
+    return session
+
+
+class SessionStore:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def create(self, source: pb.SessionSource.ValueType, config: SessionConfig) -> pb.Session:
+        session_id = uuid.uuid4()
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                """INSERT INTO sessions (session_id, source, state, title, metadata,
+                       channel_roles, language_code, playbook_ids)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
+                (
+                    session_id,
+                    source,
+                    call_pb2.CALL_STATE_ACTIVE,
+                    config.title,
+                    Jsonb(dict(config.metadata)),
+                    list(config.channel_roles),
+                    config.language_code,
+                    list(config.playbook_ids),
+                ),
+            )
+        return await self.get(str(session_id))
+
+    async def finish(
+        self,
+        session_id: str,
+        state: call_pb2.CallState.ValueType,
+        audio_seconds: float,
+        error: str = "",
+    ) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                """UPDATE sessions SET state = %s, end_time = now(), audio_seconds = %s,
+                       error_message = %s WHERE session_id = %s""",
+                (state, audio_seconds, error, _parse_id(session_id)),
+            )
+
+    async def add_segment(self, session_id: str, segment: call_pb2.TranscriptSegment) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                """INSERT INTO transcript_segments
+                       (session_id, segment_id, channel, start_seconds, text, segment)
+                   VALUES (%s, %s, %s, %s, %s, %s)
+                   ON CONFLICT (session_id, segment_id) DO NOTHING""",
+                (
+                    _parse_id(session_id),
+                    segment.segment_id,
+                    segment.channel,
+                    segment.start_offset.ToNanoseconds() / 1e9,
+                    segment.text,
+                    segment.SerializeToString(),
+                ),
+            )
+
+    async def add_detection(self, session_id: str, detection: call_pb2.Detection) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                """INSERT INTO detections
+                       (session_id, detection_id, keyword_id, start_seconds, detection)
+                   VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
+                (
+                    _parse_id(session_id),
+                    uuid.UUID(detection.detection_id),
+                    detection.keyword_id,
+                    detection.start_offset.ToNanoseconds() / 1e9,
+                    detection.SerializeToString(),
+                ),
+            )
+
+    async def get(self, session_id: str) -> pb.Session:
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(f"{_SELECT} WHERE s.session_id = %s", (_parse_id(session_id),))
+            row = await cur.fetchone()
+        if row is None:
+            raise errors.not_found("session", session_id)
+        return _to_session(row)
+
+    async def page(
+        self, state: call_pb2.CallState.ValueType, page_size: int, page_token: str
+    ) -> tuple[list[pb.Session], str]:
+        if not 0 <= page_size <= 1000:
+            raise errors.invalid_argument("page_size", "must be 0 to 1000")
+        page_size = page_size or 50
+        where: list[str] = ["TRUE"]
+        params: list[object] = []
+        if state != call_pb2.CALL_STATE_UNSPECIFIED:
+            where.append("s.state = %s")
+            params.append(state)
+        if page_token:
+            where.append("(s.create_time, s.session_id) < (%s, %s)")
+            params.extend(_decode_token(page_token))
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                f"{_SELECT} WHERE {' AND '.join(where)} "
+                "ORDER BY s.create_time DESC, s.session_id DESC LIMIT %s",
+                (*params, page_size + 1),
+            )
+            rows = await cur.fetchall()
+        token = ""
+        if len(rows) > page_size:
+            last = rows[page_size - 1]
+            raw = f"{last['create_time'].isoformat()}|{last['session_id']}"
+            token = base64.urlsafe_b64encode(raw.encode()).decode()
+        return [_to_session(row) for row in rows[:page_size]], token
+
+    async def transcript(
+        self, session_id: str
+    ) -> tuple[list[call_pb2.TranscriptSegment], list[call_pb2.Detection]]:
+        key = _parse_id(session_id)
+        await self.get(session_id)  # NOT_FOUND for an unknown session, not an empty answer
+        async with self._pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT segment FROM transcript_segments WHERE session_id = %s "
+                    "ORDER BY start_seconds, channel",
+                    (key,),
+                )
+            ).fetchall()
+            segments = [call_pb2.TranscriptSegment.FromString(row[0]) for row in rows]
+            rows = await (
+                await conn.execute(
+                    "SELECT detection FROM detections WHERE session_id = %s ORDER BY start_seconds",
+                    (key,),
+                )
+            ).fetchall()
+            detections = [call_pb2.Detection.FromString(row[0]) for row in rows]
+        return segments, detections
+
+
+def _decode_token(token: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        created, session_id = base64.urlsafe_b64decode(token.encode()).decode().split("|")
+        return datetime.fromisoformat(created), uuid.UUID(session_id)
+    except (ValueError, UnicodeDecodeError):
+        raise errors.invalid_argument(
+            "page_token", "is not a token this service returned"
+        ) from None

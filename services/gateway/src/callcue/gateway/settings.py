@@ -1,0 +1,43 @@
+"""Gateway settings, read from the environment once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from callcue.core.settings import PREFIX, Environment, ServerSettings
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings
+    database_url: str
+    database_pool_size: int
+    transcriber_address: str
+    detector_address: str
+    notifier_address: str
+    # One audio message: a few seconds of audio at most; more suggests a broken client.
+    max_chunk_bytes: int
+    max_call_seconds: float
+    max_upload_bytes: int
+
+    @classmethod
+    def from_env(cls, env: Environment) -> Settings:
+        return cls(
+            server=ServerSettings.from_env(env, default_port=50051),
+            database_url=env.string("DATABASE_URL"),
+            database_pool_size=env.integer(
+                f"{PREFIX}DATABASE_POOL_SIZE", 10, minimum=1, maximum=200
+            ),
+            transcriber_address=env.string(f"{PREFIX}TRANSCRIBER_ADDRESS", "localhost:50052"),
+            detector_address=env.string(f"{PREFIX}DETECTOR_ADDRESS", "localhost:50053"),
+            notifier_address=env.string(f"{PREFIX}NOTIFIER_ADDRESS", "localhost:50054"),
+            max_chunk_bytes=env.integer(
+                f"{PREFIX}MAX_CHUNK_BYTES", 1024 * 1024, minimum=1024, maximum=64 * 1024 * 1024
+            ),
+            max_call_seconds=env.number(
+                f"{PREFIX}MAX_CALL_SECONDS", 4 * 3600.0, minimum=10.0, maximum=7 * 86400.0
+            ),
+            max_upload_bytes=env.integer(
+                f"{PREFIX}MAX_UPLOAD_BYTES", 500 * 1024 * 1024, minimum=1024, maximum=1 << 34
+            ),
+        )

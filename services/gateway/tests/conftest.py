@@ -1,0 +1,95 @@
+"""All four services in this process, on free loopback ports, talking real gRPC."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+
+from callcue.core import database
+from callcue.core.channel import open_channel
+from callcue.core.settings import Environment
+from callcue.detector import app as detector_app
+from callcue.detector.keywords import KeywordStore
+from callcue.detector.settings import Settings as DetectorSettings
+from callcue.detector.v1 import detector_service_pb2_grpc
+from callcue.gateway import app as gateway_app
+from callcue.gateway.call_session import Downstream
+from callcue.gateway.sessions import SessionStore
+from callcue.gateway.settings import Settings as GatewaySettings
+from callcue.gateway.v1 import gateway_service_pb2_grpc
+from callcue.notifier import app as notifier_app
+from callcue.notifier.event_log import MemoryEventLog
+from callcue.notifier.settings import Settings as NotifierSettings
+from callcue.notifier.v1 import notifier_service_pb2_grpc
+from callcue.transcriber import app as transcriber_app
+from callcue.transcriber.settings import Settings as TranscriberSettings
+from callcue.transcriber.v1 import transcriber_service_pb2_grpc
+
+SAMPLES = Path(__file__).parents[3] / "samples"
+
+
+@dataclass(frozen=True)
+class Stack:
+    gateway_port: int
+    notifier_port: int
+    detector_port: int
+    gateway: gateway_service_pb2_grpc.GatewayServiceAsyncStub
+    detector: detector_service_pb2_grpc.DetectorServiceAsyncStub
+    notifier: notifier_service_pb2_grpc.NotifierServiceAsyncStub
+
+
+@pytest.fixture(scope="session")
+async def stack(database_url: str) -> AsyncIterator[Stack]:
+    base = {"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "DATABASE_URL": database_url}
+    env = Environment({**base, "CALLCUE_MAX_CHUNK_BYTES": "65536"})
+    await database.migrate(database_url, "detector", detector_app.MIGRATIONS)
+    await database.migrate(database_url, "gateway", gateway_app.MIGRATIONS)
+    pool = await database.open_pool(database_url, max_size=8)
+
+    notifier = notifier_app.build_server(
+        NotifierSettings.from_env(env), MemoryEventLog(10_000, 100)
+    )
+    detector = detector_app.build_server(DetectorSettings.from_env(env), KeywordStore(pool))
+    transcriber_settings = TranscriberSettings.from_env(env)
+    engine = transcriber_app.load_engine(transcriber_settings)
+    transcriber = transcriber_app.build_server(transcriber_settings, engine)
+    ports = [await server.start() for server in (notifier, detector, transcriber)]
+    channels = [open_channel(f"127.0.0.1:{port}") for port in ports]
+    downstream = Downstream(
+        notifier=notifier_service_pb2_grpc.NotifierServiceStub(channels[0]),
+        detector=detector_service_pb2_grpc.DetectorServiceStub(channels[1]),
+        transcriber=transcriber_service_pb2_grpc.TranscriberServiceStub(channels[2]),
+    )
+    gateway, _ = gateway_app.build_server(
+        GatewaySettings.from_env(env), downstream, SessionStore(pool)
+    )
+    gateway_port = await gateway.start()
+    servers = [notifier, detector, transcriber, gateway]
+    for server in servers:
+        await server.set_serving()
+    client = grpc.aio.insecure_channel(f"127.0.0.1:{gateway_port}")
+    yield Stack(
+        gateway_port=gateway_port,
+        notifier_port=ports[0],
+        detector_port=ports[1],
+        gateway=gateway_service_pb2_grpc.GatewayServiceStub(client),
+        detector=downstream.detector,
+        notifier=downstream.notifier,
+    )
+    await client.close()
+    for server in reversed(servers):
+        await server.stop(0)
+    for channel in channels:
+        await channel.close()
+    engine.close()
+    await pool.close()
+
+
+@pytest.fixture
+def playbook() -> str:
+    return f"test-{uuid.uuid4().hex[:8]}"

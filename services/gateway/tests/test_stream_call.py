@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import asyncio
+import wave
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import grpc
+import pytest
+
+from callcue.call.v1 import call_pb2
+from callcue.detector.v1 import detector_service_pb2 as detector_pb
+from callcue.gateway.v1 import gateway_service_pb2 as pb
+from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
+
+if TYPE_CHECKING:
+    from conftest import Stack
+
+SAMPLES = Path(__file__).parents[3] / "samples"
+
+LINEAR16_16K = call_pb2.AudioFormat(
+    encoding=call_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=16000, channel_count=1
+)
+
+
+async def add_playbook(stack: Stack, playbook: str) -> None:
+    for phrase, title, category in [
+        ("Salesforce", "Winning against Salesforce", call_pb2.TALKING_POINT_CATEGORY_COMPETITOR),
+        ("too expensive", "Handle the price objection", call_pb2.TALKING_POINT_CATEGORY_PRICING),
+        (
+            "security questionnaire",
+            "Send the trust pack",
+            call_pb2.TALKING_POINT_CATEGORY_COMPLIANCE,
+        ),
+        ("HubSpot", "Never said in this call", call_pb2.TALKING_POINT_CATEGORY_COMPETITOR),
+    ]:
+        keyword = detector_pb.Keyword(
+            playbook_id=playbook,
+            phrase=phrase,
+            talking_point=call_pb2.TalkingPoint(title=title, category=category),
+        )
+        await stack.detector.CreateKeyword(detector_pb.CreateKeywordRequest(keyword=keyword))
+
+
+def sample_pcm() -> bytes:
+    with wave.open(str(SAMPLES / "sales_call.wav")) as wav:
+        return wav.readframes(wav.getnframes())
+
+
+async def call_requests(config: pb.CallConfig, audio: bytes) -> AsyncIterator[pb.StreamCallRequest]:
+    yield pb.StreamCallRequest(config=config)
+    for start in range(0, len(audio), 3200):  # 100 ms chunks, as fast as the server takes them
+        yield pb.StreamCallRequest(audio=audio[start : start + 3200])
+
+
+async def subscribe(stack: Stack, session_id: str) -> list[call_pb2.CallEvent]:
+    request = notifier_pb.SubscribeRequest(session_id=session_id)
+    return [response.event async for response in stack.notifier.Subscribe(request)]
+
+
+def words(text: str) -> list[str]:
+    return "".join(c if c.isalnum() or c == " " else " " for c in text.lower()).split()
+
+
+async def test_a_call_is_transcribed_and_talking_points_reach_caller_and_subscriber(
+    stack: Stack, playbook: str
+) -> None:
+    await add_playbook(stack, playbook)
+    config = pb.CallConfig(
+        audio_format=LINEAR16_16K, interim_results=True, playbook_ids=[playbook], title="e2e"
+    )
+    caller_events: list[call_pb2.CallEvent] = []
+    subscriber: asyncio.Task[list[call_pb2.CallEvent]] | None = None
+    async for response in stack.gateway.StreamCall(call_requests(config, sample_pcm())):
+        caller_events.append(response.event)
+        if subscriber is None:
+            subscriber = asyncio.create_task(subscribe(stack, response.event.session_id))
+    assert subscriber is not None
+    subscriber_events = await asyncio.wait_for(subscriber, 30)
+
+    session_id = caller_events[0].session_id
+    assert [e.sequence for e in caller_events] == list(range(1, len(caller_events) + 1))
+    assert subscriber_events == caller_events
+    assert caller_events[0].status.state == call_pb2.CALL_STATE_ACTIVE
+    assert caller_events[-1].status.state == call_pb2.CALL_STATE_ENDED
+    assert caller_events[-1].status.audio_received.seconds == 39
+
+    finals = [
+        e.transcript for e in caller_events if e.HasField("transcript") and e.transcript.is_final
+    ]
+    assert len(finals) == 7
+    spoken = words(" ".join(s.text for s in finals))
+    for expected in ("jordan", "dana", "acme", "expensive", "contract", "questionnaire", "week"):
+        assert expected in spoken
+    assert any(e.HasField("transcript") and not e.transcript.is_final for e in caller_events)
+
+    detections = [e.detection for e in caller_events if e.HasField("detection")]
+    titles = [d.talking_point.title for d in detections]
+    assert "Handle the price objection" in titles
+    assert "Send the trust pack" in titles
+    assert "Never said in this call" not in titles
+    price = next(d for d in detections if d.phrase == "too expensive")
+    assert 18.5 < price.start_offset.ToNanoseconds() / 1e9 < 21.5
+
+    session = (await stack.gateway.GetSession(pb.GetSessionRequest(session_id=session_id))).session
+    assert session.state == call_pb2.CALL_STATE_ENDED
+    assert session.source == pb.SESSION_SOURCE_LIVE
+    assert (session.segment_count, session.detection_count) == (7, len(detections))
+    transcript = await stack.gateway.GetTranscript(pb.GetTranscriptRequest(session_id=session_id))
+    assert list(transcript.segments) == finals
+    assert {d.detection_id for d in transcript.detections} == {d.detection_id for d in detections}
+
+
+async def test_audio_before_config_is_invalid(stack: Stack) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        async for _ in stack.gateway.StreamCall(iter([pb.StreamCallRequest(audio=b"\0" * 320)])):
+            pass
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "config" in (error.value.details() or "")
+
+
+async def test_unknown_encoding_is_invalid(stack: Stack) -> None:
+    config = pb.CallConfig(audio_format=call_pb2.AudioFormat(encoding=7, sample_rate_hertz=8000))  # type: ignore[arg-type]
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        async for _ in stack.gateway.StreamCall(iter([pb.StreamCallRequest(config=config)])):
+            pass
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (error.value.details() or "").startswith("config.audio_format.encoding")
+
+
+async def test_oversized_chunk_ends_the_call_with_resource_exhausted(stack: Stack) -> None:
+    config = pb.CallConfig(audio_format=LINEAR16_16K)
+    requests = [pb.StreamCallRequest(config=config), pb.StreamCallRequest(audio=bytes(100_000))]
+    events = []
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        async for response in stack.gateway.StreamCall(iter(requests)):
+            events.append(response.event)
+    assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "exceeds the limit" in (error.value.details() or "")
+    # The session is closed properly: subscribers see it fail, the record says why.
+    assert events[-1].status.state == call_pb2.CALL_STATE_FAILED
+    session = (
+        await stack.gateway.GetSession(pb.GetSessionRequest(session_id=events[0].session_id))
+    ).session
+    assert session.state == call_pb2.CALL_STATE_FAILED
+    assert "exceeds the limit" in session.error_message
+
+
+@pytest.mark.parametrize("session_id", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
+async def test_unknown_session_is_not_found(stack: Stack, session_id: str) -> None:
+    for call in (
+        stack.gateway.GetSession(pb.GetSessionRequest(session_id=session_id)),
+        stack.gateway.GetTranscript(pb.GetTranscriptRequest(session_id=session_id)),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await call
+        assert error.value.code() == grpc.StatusCode.NOT_FOUND
+        assert session_id in (error.value.details() or "")
