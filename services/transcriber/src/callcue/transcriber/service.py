@@ -101,8 +101,10 @@ class TranscriberService(pb_grpc.TranscriberServiceServicer):
             raise errors.invalid_argument("data", str(error)) from None
         del data
         roles = list(config.channel_roles) or [call_pb2.SPEAKER_ROLE_MIXED]
-        total = sum(len(channel) for channel in channels) / SAMPLE_RATE
-        log.info("file decoded", seconds=round(total, 2), channels=len(channels), bytes=size)
+        # Progress counts the work (every channel), reported against the recording's length.
+        seconds = len(channels[0]) / SAMPLE_RATE
+        work = seconds * len(channels)
+        log.info("file decoded", seconds=round(seconds, 2), channels=len(channels), bytes=size)
         done = 0.0
         for index, samples in enumerate(channels):
             count = 0
@@ -120,15 +122,17 @@ class TranscriberService(pb_grpc.TranscriberServiceServicer):
                 count += 1
                 if segment is not None:
                     yield pb.TranscribeFileResponse(segment=segment)
-                yield _progress(done + recognised.end, total)
+                yield _progress((done + recognised.end) / work, seconds)
             done += len(samples) / SAMPLE_RATE
-        yield _progress(total, total)
+        yield _progress(1.0, seconds)
 
 
-def _progress(processed: float, total: float) -> pb.TranscribeFileResponse:
-    percent = 100.0 * processed / total if total else 100.0
+def _progress(fraction: float, seconds: float) -> pb.TranscribeFileResponse:
+    fraction = min(fraction, 1.0)
     return pb.TranscribeFileResponse(
         progress=pb.Progress(
-            percent=min(percent, 100.0), processed=duration(processed), total=duration(total)
+            percent=100.0 * fraction,
+            processed=duration(fraction * seconds),
+            total=duration(seconds),
         )
     )
