@@ -81,3 +81,12 @@ def test_text_without_word_timings() -> None:
     plain = call_pb2.TranscriptSegment(text="Can you send a contract?", is_final=True)
     [detection] = matcher.detect(plain)
     assert detection.matched_text == "send a contract"
+
+
+def test_matched_text_rejoins_split_words() -> None:
+    matcher = PhraseMatcher([keyword("k1", "follow up call")])
+    words = [" book", " a", " follow", "-up", " call."]
+    seg = call_pb2.TranscriptSegment(
+        text="book a follow-up call.", words=[call_pb2.Word(text=w.strip()) for w in words]
+    )
+    assert matcher.detect(seg)[0].matched_text == "follow-up call."

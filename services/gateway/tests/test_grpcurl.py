@@ -77,7 +77,9 @@ async def test_health_and_keyword_admin_through_grpcurl(stack: Stack, playbook: 
         "callcue.detector.v1.DetectorService/ListKeywords",
         data=json.dumps({"playbookId": playbook}),
     )
-    assert [k["keyword_id"] for k in json.loads(listed.stdout)["keywords"]] == [keyword["keyword_id"]]
+    assert [k["keyword_id"] for k in json.loads(listed.stdout)["keywords"]] == [
+        keyword["keyword_id"]
+    ]
 
 
 async def test_errors_come_back_as_statuses_with_messages(stack: Stack) -> None:

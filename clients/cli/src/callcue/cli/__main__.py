@@ -1,0 +1,194 @@
+"""callcue: stream calls, load playbooks, run the whole system locally."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import grpc
+
+from callcue.cli import devstack, playbook
+from callcue.cli.call import CallReport, WavError, read_wav, stream_call
+from callcue.detector.v1 import detector_service_pb2_grpc
+from callcue.gateway.v1 import gateway_service_pb2 as gateway_pb
+from callcue.gateway.v1 import gateway_service_pb2_grpc
+from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
+from callcue.notifier.v1 import notifier_service_pb2_grpc
+
+
+def say(message: str) -> None:
+    print(f"callcue: {message}", flush=True)
+
+
+def _call_config(args: argparse.Namespace) -> gateway_pb.CallConfig:
+    return gateway_pb.CallConfig(
+        interim_results=True, playbook_ids=args.playbook, title=Path(args.file).name
+    )
+
+
+async def cmd_call(args: argparse.Namespace) -> int:
+    recording = read_wav(Path(args.file))
+    async with grpc.aio.insecure_channel(args.gateway) as channel:
+        gateway = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+        report = await stream_call(gateway, recording, _call_config(args), realtime=not args.fast)
+    say(f"{len(report.finals)} transcript segments, {len(report.detections)} talking points")
+    return 0
+
+
+async def cmd_playbook_load(args: argparse.Namespace) -> int:
+    name, keywords = playbook.parse(Path(args.file))
+    async with grpc.aio.insecure_channel(args.detector) as channel:
+        result = await playbook.load(
+            detector_service_pb2_grpc.DetectorServiceStub(channel), keywords
+        )
+    say(f"playbook {name!r}: {result.created} keywords created, {result.kept} already there")
+    return 0
+
+
+async def _subscribe(stack: devstack.DevStack, session_id: str) -> list[int]:
+    async with grpc.aio.insecure_channel(stack.address("notifier")) as channel:
+        notifier = notifier_service_pb2_grpc.NotifierServiceStub(channel)
+        request = notifier_pb.SubscribeRequest(session_id=session_id)
+        return [response.event.sequence async for response in notifier.Subscribe(request)]
+
+
+async def _demo(stack: devstack.DevStack, args: argparse.Namespace) -> None:
+    name, keywords = playbook.parse(Path(args.playbook_file))
+    async with grpc.aio.insecure_channel(stack.address("detector")) as channel:
+        result = await playbook.load(
+            detector_service_pb2_grpc.DetectorServiceStub(channel), keywords
+        )
+    say(f"demo playbook {name!r}: {result.created} keywords created, {result.kept} already there")
+    recording = read_wav(Path(args.sample))
+    say(f"streaming {args.sample} ({recording.seconds:.1f} s) to the gateway at real-time pace")
+    print(flush=True)
+    config = gateway_pb.CallConfig(
+        interim_results=True, playbook_ids=[name], title="demo sales call"
+    )
+    async with grpc.aio.insecure_channel(stack.address("gateway")) as channel:
+        gateway = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+        followers: list[asyncio.Task[list[int]]] = []
+
+        def follow(session_id: str) -> None:
+            # A second client follows the same call through the notifier, as a dashboard would.
+            followers.append(asyncio.create_task(_subscribe(stack, session_id)))
+
+        report = await stream_call(gateway, recording, config, on_session=follow)
+        followed = await asyncio.wait_for(followers[0], 30)
+    print(flush=True)
+    _summarise(report, followed)
+
+
+def _summarise(report: CallReport, followed: list[int]) -> None:
+    delays = report.detection_delays
+    say(
+        f"demo call {report.session_id} {report.final_state.removeprefix('CALL_STATE_').lower()}: "
+        f"{len(report.finals)} final segments, {len(report.detections)} talking points, "
+        f"{report.events} events"
+    )
+    if delays:
+        say(
+            "talking point delay after the words were spoken: "
+            f"median {statistics.median(delays):.2f} s, max {max(delays):.2f} s"
+        )
+    in_order = followed == list(range(1, report.events + 1))
+    say(
+        f"a separate Subscribe client received {len(followed)} of {report.events} events"
+        + (", in order" if in_order else ", NOT all in order")
+    )
+
+
+async def cmd_dev_up(args: argparse.Namespace) -> int:
+    state_dir = args.state_dir
+    base = int(os.environ.get("CALLCUE_DEV_PORT_BASE", "50051"))
+    database_url, postgres = await devstack.ensure_database(state_dir, say)
+    stack = devstack.DevStack(devstack.ports_from(base), database_url)
+    started = time.monotonic()
+    processes = devstack.start_services(stack, state_dir / "logs")
+    try:
+        ready = await devstack.wait_until_serving(stack, processes)
+        for service in devstack.SERVICES:
+            address = stack.address(service)
+            say(f"  {service:<11} serving on {address}  (ready after {ready[service]:.1f} s)")
+        elapsed = time.monotonic() - started
+        say(f"all services ready in {elapsed:.1f} s; logs in {state_dir / 'logs'}")
+        if args.demo:
+            await _demo(stack, args)
+        if args.exit:
+            return 0
+        say(
+            "the services stay up for other clients, for example:\n"
+            f"    grpcurl -plaintext {stack.address('gateway')} list\n"
+            f"    uv run callcue call samples/sales_call.wav --playbook sales\n"
+            "Press Ctrl-C to stop them."
+        )
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopping.set)
+        await stopping.wait()
+        return 0
+    finally:
+        say("stopping the services")
+        devstack.stop_services(processes)
+        if postgres is not None:
+            postgres.cleanup()
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="callcue", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    call = commands.add_parser("call", help="stream a 16-bit WAV recording as a live call")
+    call.add_argument("file")
+    call.add_argument("--gateway", default=os.environ.get("CALLCUE_GATEWAY", "localhost:50051"))
+    call.add_argument("--playbook", action="append", default=[], help="playbook id (repeatable)")
+    call.add_argument("--fast", action="store_true", help="send as fast as possible")
+    call.set_defaults(run=cmd_call)
+
+    book = commands.add_parser("playbook", help="manage playbooks")
+    book_commands = book.add_subparsers(dest="action", required=True)
+    load = book_commands.add_parser("load", help="create a playbook's keywords from a YAML file")
+    load.add_argument("file")
+    load.add_argument("--detector", default=os.environ.get("CALLCUE_DETECTOR", "localhost:50053"))
+    load.set_defaults(run=cmd_playbook_load)
+
+    dev = commands.add_parser("dev", help="run the whole system on this machine")
+    dev_commands = dev.add_subparsers(dest="action", required=True)
+    up = dev_commands.add_parser(
+        "up", help="start PostgreSQL (embedded unless DATABASE_URL) and the four services"
+    )
+    up.add_argument(
+        "--demo", action="store_true", help="load the demo playbook and stream the sample call"
+    )
+    up.add_argument("--exit", action="store_true", help="stop after the demo instead of staying up")
+    up.add_argument("--state-dir", default=".run", type=lambda value: Path(value).absolute())
+    up.add_argument("--sample", default="samples/sales_call.wav")
+    up.add_argument("--playbook-file", default="playbooks/sales.yaml")
+    up.set_defaults(run=cmd_dev_up)
+    return root
+
+
+def main() -> None:
+    args = parser().parse_args()
+    try:
+        code = asyncio.run(args.run(args))
+    except (WavError, playbook.PlaybookError) as error:
+        print(f"callcue: {error}", file=sys.stderr)
+        code = 2
+    except grpc.aio.AioRpcError as error:
+        print(f"callcue: {error.code().name}: {error.details()}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""Streams a WAV recording through the gateway and shows what comes back, live."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import wave
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from callcue.call.v1 import call_pb2
+from callcue.gateway.v1 import gateway_service_pb2 as pb
+from callcue.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
+
+CHUNK_SECONDS = 0.1
+_ROLE = {
+    call_pb2.SPEAKER_ROLE_REP: "rep",
+    call_pb2.SPEAKER_ROLE_PROSPECT: "prospect",
+    call_pb2.SPEAKER_ROLE_MIXED: "call",
+}
+
+
+class WavError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Recording:
+    pcm: bytes
+    audio_format: call_pb2.AudioFormat
+
+    @property
+    def seconds(self) -> float:
+        return len(self.pcm) / (
+            2 * self.audio_format.channel_count * self.audio_format.sample_rate_hertz
+        )
+
+
+def read_wav(path: Path) -> Recording:
+    try:
+        with wave.open(str(path)) as wav:
+            if wav.getsampwidth() != 2:
+                raise WavError(f"{path}: only 16-bit PCM WAV can be streamed live")
+            return Recording(
+                wav.readframes(wav.getnframes()),
+                call_pb2.AudioFormat(
+                    encoding=call_pb2.AUDIO_ENCODING_LINEAR16,
+                    sample_rate_hertz=wav.getframerate(),
+                    channel_count=wav.getnchannels(),
+                ),
+            )
+    except (wave.Error, EOFError) as error:
+        raise WavError(f"{path}: not a WAV file ({error})") from None
+
+
+@dataclass
+class CallReport:
+    session_id: str = ""
+    events: int = 0
+    finals: list[call_pb2.TranscriptSegment] = field(default_factory=list)
+    detections: list[call_pb2.Detection] = field(default_factory=list)
+    # Seconds from the end of the trigger's last word in the audio to the card arriving.
+    detection_delays: list[float] = field(default_factory=list)
+    final_state: str = ""
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60):02d}:{seconds % 60:04.1f}"
+
+
+def _seconds(value: object) -> float:
+    return float(value.ToNanoseconds()) / 1e9  # type: ignore[attr-defined]
+
+
+async def stream_call(
+    gateway: pb_grpc.GatewayServiceAsyncStub,
+    recording: Recording,
+    config: pb.CallConfig,
+    *,
+    realtime: bool = True,
+    out: TextIO = sys.stdout,
+    on_session: Callable[[str], None] | None = None,
+) -> CallReport:
+    """Sends the audio in 100 ms chunks (paced like a live call unless realtime is
+    False) and prints the transcript and talking points as they arrive."""
+    config.audio_format.CopyFrom(recording.audio_format)
+    chunk = int(
+        2
+        * recording.audio_format.channel_count
+        * recording.audio_format.sample_rate_hertz
+        * CHUNK_SECONDS
+    )
+    started = time.monotonic()
+    interactive = out.isatty()
+
+    async def requests() -> AsyncIterator[pb.StreamCallRequest]:
+        yield pb.StreamCallRequest(config=config)
+        for index, start in enumerate(range(0, len(recording.pcm), chunk)):
+            if realtime:
+                await asyncio.sleep(max(0.0, started + index * CHUNK_SECONDS - time.monotonic()))
+            yield pb.StreamCallRequest(audio=recording.pcm[start : start + chunk])
+
+    report = CallReport()
+    partial_shown = False
+    async for response in gateway.StreamCall(requests()):
+        event = response.event
+        report.events += 1
+        if not report.session_id and on_session is not None:
+            on_session(event.session_id)
+        report.session_id = event.session_id
+        kind = event.WhichOneof("event")
+        if partial_shown and kind != "transcript":
+            out.write("\r\033[K")
+            partial_shown = False
+        if kind == "transcript":
+            segment = event.transcript
+            speaker = _ROLE.get(segment.speaker, "?")
+            line = f"[{_clock(_seconds(segment.start_offset))}] {speaker:>8}: {segment.text}"
+            if segment.is_final:
+                report.finals.append(segment)
+                out.write(("\r\033[K" if partial_shown else "") + line + "\n")
+                partial_shown = False
+            elif interactive:
+                out.write("\r\033[K\033[2m" + line[:150] + "\033[0m")
+                partial_shown = True
+        elif kind == "detection":
+            detection = event.detection
+            report.detections.append(detection)
+            delay = time.monotonic() - started - _seconds(detection.end_offset)
+            if realtime:
+                report.detection_delays.append(delay)
+            point = detection.talking_point
+            category = (
+                call_pb2.TalkingPointCategory.Name(point.category)
+                .removeprefix("TALKING_POINT_CATEGORY_")
+                .lower()
+            )
+            timing = f", card {delay:.2f} s after the words ended" if realtime else ""
+            heard = (
+                f'heard "{detection.matched_text}" at {_clock(_seconds(detection.start_offset))}'
+            )
+            out.write(f"  >> TALKING POINT [{category}] {point.title}  ({heard}{timing})\n")
+            for body_line in point.body.strip().splitlines():
+                out.write(f"     {body_line}\n")
+        else:
+            status = event.status
+            report.final_state = call_pb2.CallState.Name(status.state)
+            if event.sequence == 1:
+                out.write(f"session {event.session_id}: {status.message}\n")
+            elif status.state != call_pb2.CALL_STATE_ACTIVE:
+                out.write(f"session {event.session_id}: {status.message} ({report.final_state})\n")
+        out.flush()
+    return report

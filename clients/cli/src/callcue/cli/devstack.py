@@ -1,0 +1,150 @@
+"""`callcue dev up`: the whole system on one machine, on embedded defaults."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import grpc
+import psycopg
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from callcue.cli.postgres import can_connect, start_embedded_postgres
+
+SERVICES = ("notifier", "detector", "transcriber", "gateway")
+
+
+@dataclass(frozen=True)
+class ServiceProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]
+
+
+@dataclass(frozen=True)
+class DevStack:
+    ports: dict[str, int]
+    database_url: str
+
+    def address(self, service: str) -> str:
+        return f"localhost:{self.ports[service]}"
+
+
+def ports_from(base: int) -> dict[str, int]:
+    return {"gateway": base, "transcriber": base + 1, "detector": base + 2, "notifier": base + 3}
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("::", port))
+        except OSError:
+            return False
+    return True
+
+
+async def ensure_database(state_dir: Path, say: Any) -> tuple[str, Any]:
+    """DATABASE_URL if set, else an embedded PostgreSQL kept in state_dir."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        if not await can_connect(url):
+            host = psycopg.conninfo.conninfo_to_dict(url).get("host")
+            raise SystemExit(f"callcue: cannot connect to the PostgreSQL in DATABASE_URL ({host})")
+        say("using the PostgreSQL in DATABASE_URL")
+        return url, None
+    started = time.monotonic()
+    admin_url, server = start_embedded_postgres(state_dir / "postgres")
+    async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as conn:
+        exists = await (
+            await conn.execute("SELECT 1 FROM pg_database WHERE datname = 'callcue'")
+        ).fetchone()
+        if not exists:
+            await conn.execute("CREATE DATABASE callcue")
+    parts = psycopg.conninfo.conninfo_to_dict(admin_url)
+    parts["dbname"] = "callcue"
+    elapsed = time.monotonic() - started
+    say(f"embedded PostgreSQL ready in {elapsed:.1f} s (data in {state_dir / 'postgres'})")
+    return psycopg.conninfo.make_conninfo("", **parts), server
+
+
+def start_services(stack: DevStack, log_dir: Path) -> list[ServiceProcess]:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    processes = []
+    for service in SERVICES:
+        if not _port_free(stack.ports[service]):
+            raise SystemExit(
+                f"callcue: port {stack.ports[service]} for the {service} is taken; "
+                "stop what uses it or set CALLCUE_DEV_PORT_BASE (default 50051)"
+            )
+        env = {
+            **os.environ,
+            "CALLCUE_PORT": str(stack.ports[service]),
+            "DATABASE_URL": stack.database_url,
+            "CALLCUE_TRANSCRIBER_ADDRESS": stack.address("transcriber"),
+            "CALLCUE_DETECTOR_ADDRESS": stack.address("detector"),
+            "CALLCUE_NOTIFIER_ADDRESS": stack.address("notifier"),
+        }
+        log = (log_dir / f"{service}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", f"callcue.{service}"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Ctrl-C reaches only this process, which then stops the services in order.
+            start_new_session=True,
+        )
+        processes.append(ServiceProcess(service, process, log))
+    return processes
+
+
+async def wait_until_serving(
+    stack: DevStack,
+    processes: list[ServiceProcess],
+    limit_seconds: float = 120,
+) -> dict[str, float]:
+    started = time.monotonic()
+    ready: dict[str, float] = {}
+    for running in processes:
+        service, process = running.name, running.process
+        async with grpc.aio.insecure_channel(stack.address(service)) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while True:
+                if process.poll() is not None:
+                    raise SystemExit(
+                        f"callcue: the {service} exited with code {process.returncode}; see its log"
+                    )
+                try:
+                    reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        ready[service] = time.monotonic() - started
+                        break
+                except grpc.aio.AioRpcError:
+                    pass
+                if time.monotonic() - started > limit_seconds:
+                    raise SystemExit(
+                        f"callcue: the {service} did not become ready in {limit_seconds:.0f} s"
+                    )
+                await asyncio.sleep(0.2)
+    return ready
+
+
+def stop_services(processes: list[ServiceProcess]) -> None:
+    # The gateway first, so no call is mid-way when its dependencies go.
+    for running in reversed(processes):
+        if running.process.poll() is None:
+            running.process.send_signal(signal.SIGTERM)
+            try:
+                running.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                running.process.kill()
+        running.log.close()
