@@ -31,7 +31,7 @@ test: install
 lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	cd protos && npx --yes @bufbuild/buf@1.59.0 lint
+	cd protos && npx --yes @bufbuild/buf@1.75.0 lint
 
 typecheck: install
 	$(UV) run --frozen mypy libs/core/src services/*/src clients/cli/src
