@@ -48,32 +48,37 @@ def migration_files(folder: Path) -> list[tuple[int, Path]]:
 async def migrate(url: str, component: str, folder: Path) -> list[int]:
     """Applies the component's pending migrations, each in its own transaction.
 
-    Returns the versions applied. Safe to run from several replicas at once.
+    Returns the versions applied. Replicas starting together take turns on an advisory
+    lock held for the whole run, creating the bookkeeping table included.
     """
     applied: list[int] = []
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        await conn.execute(
-            """CREATE TABLE IF NOT EXISTS schema_migrations (
-                   component text NOT NULL,
-                   version integer NOT NULL,
-                   name text NOT NULL,
-                   applied_at timestamptz NOT NULL DEFAULT now(),
-                   PRIMARY KEY (component, version))"""
-        )
-        for version, path in migration_files(folder):
-            async with conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                cursor = await conn.execute(
-                    "SELECT 1 FROM schema_migrations WHERE component = %s AND version = %s",
-                    (component, version),
-                )
-                if await cursor.fetchone():
+        await conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+        try:
+            await conn.execute(
+                """CREATE TABLE IF NOT EXISTS schema_migrations (
+                       component text NOT NULL,
+                       version integer NOT NULL,
+                       name text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now(),
+                       PRIMARY KEY (component, version))"""
+            )
+            cursor = await conn.execute(
+                "SELECT version FROM schema_migrations WHERE component = %s", (component,)
+            )
+            done = {row[0] for row in await cursor.fetchall()}
+            for version, path in migration_files(folder):
+                if version in done:
                     continue
-                await conn.execute(path.read_text())
-                await conn.execute(
-                    "INSERT INTO schema_migrations (component, version, name) VALUES (%s, %s, %s)",
-                    (component, version, path.name),
-                )
+                async with conn.transaction():
+                    await conn.execute(path.read_text())
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (component, version, name) "
+                        "VALUES (%s, %s, %s)",
+                        (component, version, path.name),
+                    )
                 applied.append(version)
                 log.info("migration applied", component=component, migration=path.name)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
     return applied

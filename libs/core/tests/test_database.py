@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from callcue.core.database import describe, migrate, migration_files
+
+
+def write(folder: Path, name: str, sql: str) -> None:
+    (folder / name).write_text(sql)
+
+
+async def test_migrations_apply_once_in_order_even_concurrently(
+    database_url: str, tmp_path: Path
+) -> None:
+    write(tmp_path, "0001_create.sql", "CREATE TABLE migration_probe (n integer)")
+    write(tmp_path, "0002_fill.sql", "INSERT INTO migration_probe VALUES (1)")
+    results = await asyncio.gather(*(migrate(database_url, "probe", tmp_path) for _ in range(3)))
+    assert sorted(results) == [[], [], [1, 2]]
+    write(tmp_path, "0003_more.sql", "INSERT INTO migration_probe VALUES (3)")
+    assert await migrate(database_url, "probe", tmp_path) == [3]
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        rows = await (await conn.execute("SELECT n FROM migration_probe ORDER BY n")).fetchall()
+    assert rows == [(1,), (3,)]
+
+
+async def test_a_failing_migration_leaves_nothing_behind(database_url: str, tmp_path: Path) -> None:
+    write(tmp_path, "0001_bad.sql", "CREATE TABLE half_done (n integer); SELECT no_such_function()")
+    with pytest.raises(psycopg.errors.UndefinedFunction):
+        await migrate(database_url, "broken", tmp_path)
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        exists = await (await conn.execute("SELECT to_regclass('half_done')")).fetchone()
+    assert exists == (None,)
+
+
+def test_gaps_in_numbering_are_refused(tmp_path: Path) -> None:
+    write(tmp_path, "0001_a.sql", "")
+    write(tmp_path, "0003_c.sql", "")
+    with pytest.raises(ValueError, match="without gaps"):
+        migration_files(tmp_path)
+
+
+def test_urls_are_logged_without_password() -> None:
+    text = describe("postgresql://app:s3cret@db.internal:5432/callcue")
+    assert "s3cret" not in text and "db.internal" in text

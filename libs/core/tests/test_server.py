@@ -1,0 +1,154 @@
+"""The server bootstrap: health, errors through the interceptor, shutdown of a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from callcue.core import errors
+from callcue.core.server import GrpcServer
+from callcue.core.settings import Environment, ServerSettings
+
+SERVICE = "test.Echo"
+
+
+class Echo:
+    """A tiny generic service: raises what it is told to, so the interceptor can be tested."""
+
+    async def fail(self, request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        if request == b"invalid":
+            raise errors.invalid_argument("payload", "must be valid")
+        raise RuntimeError("a bug, with a secret in it: hunter2")
+
+    async def stream(
+        self, request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]
+    ) -> AsyncIterator[bytes]:
+        yield b"first"
+        raise errors.not_found("thing", request.decode())
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[GrpcServer, grpc.aio.Channel]]:
+    settings = ServerSettings.from_env(
+        Environment({"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0"}), default_port=0
+    )
+    server = GrpcServer(settings, [SERVICE])
+    echo = Echo()
+    identity = (lambda b: b, lambda b: b)
+    handlers = {
+        "Fail": grpc.unary_unary_rpc_method_handler(echo.fail, *identity),
+        "Stream": grpc.unary_stream_rpc_method_handler(echo.stream, *identity),
+    }
+    server.server.add_generic_rpc_handlers(
+        [grpc.method_handlers_generic_handler(SERVICE, handlers)]
+    )
+    port = await server.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        yield server, channel
+    await server.stop(0)
+
+
+async def health_status(channel: grpc.aio.Channel, service: str = "") -> int:
+    stub = health_pb2_grpc.HealthStub(channel)
+    return (await stub.Check(health_pb2.HealthCheckRequest(service=service))).status
+
+
+async def test_health_follows_readiness(server: tuple[GrpcServer, grpc.aio.Channel]) -> None:
+    grpc_server, channel = server
+    assert await health_status(channel, SERVICE) == health_pb2.HealthCheckResponse.NOT_SERVING
+    await grpc_server.set_serving()
+    assert await health_status(channel) == health_pb2.HealthCheckResponse.SERVING
+    assert await health_status(channel, SERVICE) == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_raised_errors_become_their_status(
+    server: tuple[GrpcServer, grpc.aio.Channel],
+) -> None:
+    _, channel = server
+    fail = channel.unary_unary(f"/{SERVICE}/Fail")
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await fail(b"invalid")
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.value.details() == "payload: must be valid"
+
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await fail(b"crash")
+    assert error.value.code() == grpc.StatusCode.INTERNAL
+    assert "hunter2" not in (error.value.details() or "")
+
+    stream = channel.unary_stream(f"/{SERVICE}/Stream")
+    received = []
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        async for message in stream(b"widget"):
+            received.append(message)
+    assert received == [b"first"]
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_sigterm_drains_and_exits_cleanly() -> None:
+    port = free_port()
+    env = {**os.environ, "CALLCUE_PORT": str(port), "CALLCUE_HOST": "127.0.0.1"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "callcue.notifier", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            for _ in range(100):
+                try:
+                    if await health_status(channel) == health_pb2.HealthCheckResponse.SERVING:
+                        break
+                except grpc.aio.AioRpcError:
+                    await asyncio.sleep(0.1)
+            process.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(process.wait(), 15)
+    finally:
+        if process.returncode is None:
+            process.kill()
+    assert code == 0
+    assert process.stderr is not None
+    log = (await process.stderr.read()).decode()
+    assert '"event": "draining"' in log and '"event": "stopped"' in log
+
+
+def test_bad_setting_stops_the_service_with_a_clear_message() -> None:
+    env = {**os.environ, "CALLCUE_PORT": "not-a-port"}
+    result = subprocess.run(
+        [sys.executable, "-m", "callcue.notifier"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert (
+        "callcue-notifier: configuration error: CALLCUE_PORT must be a whole number"
+        in result.stderr
+    )
+
+
+def test_missing_database_url_is_named() -> None:
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "callcue.detector"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "DATABASE_URL is required but not set" in result.stderr
