@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -16,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from callcue.call.v1 import call_pb2
 from callcue.core import errors
+from callcue.core import page_token as page_token_codec
 from callcue.detector.text import normalize
 from callcue.detector.v1 import detector_service_pb2 as pb
 
@@ -117,21 +115,6 @@ def _duplicate(keyword: pb.Keyword) -> errors.RpcError:
     )
 
 
-def _encode_token(row: dict[str, Any]) -> str:
-    raw = json.dumps([row["create_time"].isoformat(), str(row["keyword_id"])])
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _decode_token(token: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        created, keyword_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return datetime.fromisoformat(created), uuid.UUID(keyword_id)
-    except (ValueError, TypeError):
-        raise errors.invalid_argument(
-            "page_token", "is not a token this service returned"
-        ) from None
-
-
 class KeywordStore:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
@@ -176,7 +159,7 @@ class KeywordStore:
             params.append(playbook_id)
         if page_token:
             where.append("(create_time, keyword_id) > (%s, %s)")
-            params.extend(_decode_token(page_token))
+            params.extend(page_token_codec.decode(page_token))
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 f"SELECT {_COLUMNS} FROM keywords WHERE {' AND '.join(where)} "
@@ -184,7 +167,10 @@ class KeywordStore:
                 (*params, page_size + 1),
             )
             rows = await cur.fetchall()
-        next_token = _encode_token(rows[page_size - 1]) if len(rows) > page_size else ""
+        next_token = ""
+        if len(rows) > page_size:
+            last = rows[page_size - 1]
+            next_token = page_token_codec.encode(last["create_time"], last["keyword_id"])
         return [_row_to_keyword(row) for row in rows[:page_size]], next_token
 
     async def for_playbooks(self, playbook_ids: Sequence[str]) -> list[pb.Keyword]:

@@ -13,6 +13,7 @@ from callcue.call.v1 import call_pb2
 from callcue.core import errors
 from callcue.core.audio_format import bytes_per_second, check_format
 from callcue.core.server import Context
+from callcue.core.upload import receive_upload
 from callcue.gateway.call_session import CallSession, Downstream
 from callcue.gateway.sessions import SessionStore
 from callcue.gateway.settings import Settings
@@ -119,38 +120,20 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
     async def UploadRecording(
         self, request_iterator: AsyncIterator[pb.UploadRecordingRequest], context: Context
     ) -> pb.UploadRecordingResponse:
-        config: pb.RecordingConfig | None = None
-        chunks: list[bytes] = []
-        size = 0
-        async for request in request_iterator:
-            if request.WhichOneof("request") == "config":
-                if config is not None:
-                    raise errors.invalid_argument("config", "send the config once, first")
-                config = request.config
-                continue
-            if config is None:
-                raise errors.invalid_argument(
-                    "config", "the first message must be the config; data came first"
-                )
-            size += len(request.data)
-            if size > self._settings.max_upload_bytes:
-                raise errors.resource_exhausted(
-                    "upload size",
-                    f"the recording exceeds the {self._settings.max_upload_bytes} byte limit",
-                )
-            chunks.append(request.data)
-        if config is None:
-            raise errors.invalid_argument("config", "no config was sent")
-        if size == 0:
+        upload = await receive_upload(
+            request_iterator, self._settings.max_upload_bytes, "recording"
+        )
+        config, data = upload.config, upload.data
+        if not data:
             raise errors.invalid_argument("data", "the recording is empty")
         session = await self._store.create(pb.SESSION_SOURCE_UPLOAD, config)
         structlog.contextvars.bind_contextvars(session_id=session.session_id)
         call = CallSession(session.session_id, config.playbook_ids, self._downstream, self._store)
         await call.start(f"processing {config.filename or 'the recording'}")
-        task = asyncio.create_task(self._process_recording(call, config, b"".join(chunks)))
+        task = asyncio.create_task(self._process_recording(call, config, data))
         self._uploads.add(task)
         task.add_done_callback(self._uploads.discard)
-        log.info("recording accepted", bytes=size, filename=config.filename)
+        log.info("recording accepted", bytes=len(data), filename=config.filename)
         return pb.UploadRecordingResponse(session=session)
 
     async def _process_recording(

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Protocol
 
 from psycopg.rows import dict_row
@@ -14,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from callcue.call.v1 import call_pb2
 from callcue.core import errors
+from callcue.core import page_token as page_token_codec
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 
 
@@ -158,7 +157,7 @@ class SessionStore:
             params.append(state)
         if page_token:
             where.append("(s.create_time, s.session_id) < (%s, %s)")
-            params.extend(_decode_token(page_token))
+            params.extend(page_token_codec.decode(page_token))
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 f"{_SELECT} WHERE {' AND '.join(where)} "
@@ -169,8 +168,7 @@ class SessionStore:
         token = ""
         if len(rows) > page_size:
             last = rows[page_size - 1]
-            raw = f"{last['create_time'].isoformat()}|{last['session_id']}"
-            token = base64.urlsafe_b64encode(raw.encode()).decode()
+            token = page_token_codec.encode(last["create_time"], last["session_id"])
         return [_to_session(row) for row in rows[:page_size]], token
 
     async def transcript(
@@ -195,13 +193,3 @@ class SessionStore:
             ).fetchall()
             detections = [call_pb2.Detection.FromString(row[0]) for row in rows]
         return segments, detections
-
-
-def _decode_token(token: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        created, session_id = base64.urlsafe_b64decode(token.encode()).decode().split("|")
-        return datetime.fromisoformat(created), uuid.UUID(session_id)
-    except (ValueError, UnicodeDecodeError):
-        raise errors.invalid_argument(
-            "page_token", "is not a token this service returned"
-        ) from None

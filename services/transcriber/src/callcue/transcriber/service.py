@@ -11,6 +11,7 @@ from callcue.call.v1 import call_pb2
 from callcue.core import errors
 from callcue.core.audio_format import check_format
 from callcue.core.server import Context
+from callcue.core.upload import receive_upload
 from callcue.transcriber.audio import SAMPLE_RATE
 from callcue.transcriber.engine import SpeechEngine
 from callcue.transcriber.files import UnreadableAudio, channel_count, decode_file
@@ -63,30 +64,11 @@ class TranscriberService(pb_grpc.TranscriberServiceServicer):
     async def TranscribeFile(
         self, request_iterator: AsyncIterator[pb.TranscribeFileRequest], context: Context
     ) -> AsyncIterator[pb.TranscribeFileResponse]:
-        config: pb.FileConfig | None = None
-        chunks: list[bytes] = []
-        size = 0
-        async for request in request_iterator:
-            if request.WhichOneof("request") == "config":
-                if config is not None:
-                    raise errors.invalid_argument("config", "send the config once, first")
-                config = request.config
-                continue
-            if config is None:
-                raise errors.invalid_argument(
-                    "config", "the first message must be the config; data came first"
-                )
-            size += len(request.data)
-            if size > self._settings.max_file_bytes:
-                raise errors.resource_exhausted(
-                    "file size", f"the file exceeds the {self._settings.max_file_bytes} byte limit"
-                )
-            chunks.append(request.data)
-        if config is None:
-            raise errors.invalid_argument("config", "no config was sent")
+        upload = await receive_upload(request_iterator, self._settings.max_file_bytes, "file")
+        config, data = upload.config, upload.data
+        del upload
         structlog.contextvars.bind_contextvars(session_id=config.session_id)
-        data = b"".join(chunks)
-        chunks.clear()
+        size = len(data)
         try:
             split = bool(config.channel_roles)
             if split:

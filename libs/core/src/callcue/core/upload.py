@@ -1,0 +1,58 @@
+"""Client-streamed uploads: a config message first, then the bytes, within a size limit."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Generic, Literal, Protocol, TypeVar
+
+from google.protobuf.message import Message
+
+from callcue.core import errors
+
+C = TypeVar("C", bound=Message)
+C_co = TypeVar("C_co", bound=Message, covariant=True)
+
+
+class UploadRequest(Protocol[C_co]):
+    """A request with ``oneof request { Config config = 1; bytes data = 2; }``."""
+
+    @property
+    def config(self) -> C_co: ...
+    @property
+    def data(self) -> bytes: ...
+    def WhichOneof(self, oneof_group: Literal["request"]) -> str | None: ...
+
+
+class Upload(Generic[C]):
+    def __init__(self, config: C, data: bytes) -> None:
+        self.config = config
+        self.data = data
+
+
+async def receive_upload(
+    requests: AsyncIterator[UploadRequest[C]], max_bytes: int, what: str
+) -> Upload[C]:
+    """Reads the whole upload: INVALID_ARGUMENT without a leading config, or for data
+    before it; RESOURCE_EXHAUSTED as soon as the data passes max_bytes."""
+    config: C | None = None
+    chunks: list[bytes] = []
+    size = 0
+    async for request in requests:
+        if request.WhichOneof("request") == "config":
+            if config is not None:
+                raise errors.invalid_argument("config", "send the config once, first")
+            config = request.config
+            continue
+        if config is None:
+            raise errors.invalid_argument(
+                "config", "the first message must be the config; data came first"
+            )
+        size += len(request.data)
+        if size > max_bytes:
+            raise errors.resource_exhausted(
+                f"{what} size", f"the {what} exceeds the {max_bytes} byte limit"
+            )
+        chunks.append(request.data)
+    if config is None:
+        raise errors.invalid_argument("config", "no config was sent")
+    return Upload(config, b"".join(chunks))
