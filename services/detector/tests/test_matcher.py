@@ -90,3 +90,16 @@ def test_matched_text_rejoins_split_words() -> None:
         text="book a follow-up call.", words=[call_pb2.Word(text=w.strip()) for w in words]
     )
     assert matcher.detect(seg)[0].matched_text == "follow-up call."
+
+
+def test_a_phrase_split_across_two_final_segments_is_found_once() -> None:
+    matcher = PhraseMatcher([keyword("k1", "send a contract"), keyword("k2", "contract")])
+    first, second = segment("Can you send a"), segment("contract today?")
+    assert matcher.detect(first) == []
+    detections = matcher.detect(second, matcher.tail(first))
+    assert sorted(d.phrase for d in detections) == ["contract", "send a contract"]
+    spanning = next(d for d in detections if d.phrase == "send a contract")
+    assert spanning.matched_text == "send a contract"
+    # Carried words alone never fire again.
+    third = segment("Thanks.")
+    assert matcher.detect(third, matcher.tail(second)) == []

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import wave
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
@@ -149,3 +149,33 @@ async def test_file_over_the_limit_is_resource_exhausted(
     error = await asyncio.to_thread(upload)
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
     assert "byte limit" in error.details()  # type: ignore[attr-defined]
+
+
+async def test_at_real_time_pace_words_become_final_while_the_call_goes_on(
+    stub: pb_grpc.TranscriberServiceStub,
+) -> None:
+    """The first two turns (11.5 s) paced like a live call: settled words are final
+    before their utterance ends, and everything said is final soon after the audio."""
+    audio = pcm(SAMPLES / "sales_call.wav")[: 16000 * 2 * 23 // 2]
+    config = pb.StreamingConfig(audio_format=LINEAR16, interim_results=True)
+    started = asyncio.get_running_loop().time()
+
+    async def paced() -> AsyncIterator[pb.StreamingTranscribeRequest]:
+        yield pb.StreamingTranscribeRequest(config=config)
+        for index, offset in enumerate(range(0, len(audio), 3200)):
+            await asyncio.sleep(max(0.0, started + index * 0.1 - asyncio.get_running_loop().time()))
+            yield pb.StreamingTranscribeRequest(audio=audio[offset : offset + 3200])
+
+    finals: list[tuple[float, pb.StreamingTranscribeResponse]] = []
+    async for response in stub.StreamingTranscribe(paced()):
+        if response.HasField("segment") and response.segment.is_final:
+            finals.append((asyncio.get_running_loop().time() - started, response))
+    first_turn = [f for f in finals if f[1].segment.end_offset.ToNanoseconds() < 6.2e9]
+    # The first turn (0.5 to 6.1 s) arrives in several final pieces, all before the audio ends.
+    assert len(first_turn) >= 2
+    assert all(arrived < 11.5 for arrived, _ in first_turn)
+    text = words(" ".join(r.segment.text for _, r in finals))
+    for expected in ("jordan", "dana", "acme", "honest", "reporting"):
+        assert expected in text
+    ids = [r.segment.segment_id for _, r in finals]
+    assert len(ids) == len(set(ids))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from google.protobuf import duration_pb2
 
@@ -17,9 +17,10 @@ _ANYONE = (call_pb2.SPEAKER_ROLE_UNSPECIFIED, call_pb2.SPEAKER_ROLE_MIXED)
 
 
 @dataclass(frozen=True)
-class _Token:
+class Token:
     text: str
-    word: int  # index of the transcript word it came from, or -1 without word timings
+    word: call_pb2.Word | None  # the transcript word it came from, if it had timings
+    fresh: bool  # from the segment being matched, not carried over from an earlier one
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class PhraseMatcher:
 
     def __init__(self, keywords: Iterable[pb.Keyword]) -> None:
         self._by_first: dict[str, list[_Trigger]] = defaultdict(list)
+        self.longest = 1
         for keyword in keywords:
             for phrase in (keyword.phrase, *keyword.aliases):
                 phrase_tokens = tuple(tokens(phrase))
@@ -45,6 +47,7 @@ class PhraseMatcher:
                     self._by_first[phrase_tokens[0]].append(
                         _Trigger(phrase, phrase_tokens, keyword)
                     )
+                    self.longest = max(self.longest, len(phrase_tokens))
         for triggers in self._by_first.values():
             # Longest first, so "too expensive" wins over "expensive" at the same place.
             triggers.sort(key=lambda trigger: -len(trigger.tokens))
@@ -52,9 +55,13 @@ class PhraseMatcher:
     def __len__(self) -> int:
         return sum(len(triggers) for triggers in self._by_first.values())
 
-    def detect(self, segment: call_pb2.TranscriptSegment) -> list[call_pb2.Detection]:
-        """Detections in one segment: one per keyword, at its first mention."""
-        stream = _segment_tokens(segment)
+    def detect(
+        self, segment: call_pb2.TranscriptSegment, carried: Sequence[Token] = ()
+    ) -> list[call_pb2.Detection]:
+        """Detections in one segment: one per keyword, at its first mention. ``carried``
+        (the tail of the channel's previous final segment) lets a phrase split across two
+        segments match; a match must end in this segment, so nothing fires twice."""
+        stream = [*carried, *_segment_tokens(segment)]
         found: dict[str, call_pb2.Detection] = {}
         for start, token in enumerate(stream):
             for trigger in self._by_first.get(token.text, ()):
@@ -62,10 +69,18 @@ class PhraseMatcher:
                 if keyword.keyword_id in found or not _speaker_fits(keyword, segment):
                     continue
                 end = start + len(trigger.tokens)
+                if end > len(stream) or not stream[end - 1].fresh:
+                    continue
                 if tuple(t.text for t in stream[start:end]) != trigger.tokens:
                     continue
                 found[keyword.keyword_id] = _detection(trigger, segment, stream[start:end])
         return list(found.values())
+
+    def tail(self, segment: call_pb2.TranscriptSegment) -> list[Token]:
+        """What to carry into the channel's next segment: enough tokens for the longest
+        phrase to straddle the boundary."""
+        tokens = [replace(token, fresh=False) for token in _segment_tokens(segment)]
+        return tokens[-(self.longest - 1) :] if self.longest > 1 else []
 
 
 def _speaker_fits(keyword: pb.Keyword, segment: call_pb2.TranscriptSegment) -> bool:
@@ -73,14 +88,10 @@ def _speaker_fits(keyword: pb.Keyword, segment: call_pb2.TranscriptSegment) -> b
     return wanted == call_pb2.SPEAKER_ROLE_UNSPECIFIED or segment.speaker in (wanted, *_ANYONE)
 
 
-def _segment_tokens(segment: call_pb2.TranscriptSegment) -> list[_Token]:
+def _segment_tokens(segment: call_pb2.TranscriptSegment) -> list[Token]:
     if not segment.words:
-        return [_Token(text, -1) for text in tokens(segment.text)]
-    return [
-        _Token(text, index)
-        for index, word in enumerate(segment.words)
-        for text in tokens(word.text)
-    ]
+        return [Token(text, None, True) for text in tokens(segment.text)]
+    return [Token(text, word, True) for word in segment.words for text in tokens(word.text)]
 
 
 def _join(words: Iterable[str]) -> str:
@@ -92,12 +103,19 @@ def _join(words: Iterable[str]) -> str:
 
 
 def _detection(
-    trigger: _Trigger, segment: call_pb2.TranscriptSegment, matched: Sequence[_Token]
+    trigger: _Trigger, segment: call_pb2.TranscriptSegment, matched: Sequence[Token]
 ) -> call_pb2.Detection:
     start: duration_pb2.Duration = segment.start_offset
     end: duration_pb2.Duration = segment.end_offset
-    if matched[0].word >= 0:
-        words = segment.words[matched[0].word : matched[-1].word + 1]
+    words: list[call_pb2.Word] = []
+    for token in matched:
+        if token.word is not None and (not words or words[-1] is not token.word):
+            words.append(token.word)
+    if (
+        words
+        and len(words) == len({id(word) for word in words})
+        and all(token.word is not None for token in matched)
+    ):
         start, end = words[0].start_offset, words[-1].end_offset
         matched_text = _join(word.text.strip() for word in words)
     else:

@@ -11,7 +11,7 @@ from google.protobuf import field_mask_pb2
 from callcue.core import errors
 from callcue.core.server import Context
 from callcue.detector.keywords import DEFAULT_PLAYBOOK
-from callcue.detector.matcher import PhraseMatcher
+from callcue.detector.matcher import PhraseMatcher, Token
 from callcue.detector.v1 import detector_service_pb2 as pb
 from callcue.detector.v1 import detector_service_pb2_grpc as pb_grpc
 
@@ -37,6 +37,8 @@ class DetectorService(pb_grpc.DetectorServiceServicer):
         self, request_iterator: AsyncIterator[pb.DetectRequest], context: Context
     ) -> AsyncIterator[pb.DetectResponse]:
         matcher: PhraseMatcher | None = None
+        # Per channel, the end of its last final segment, for phrases split across two.
+        carried: dict[int, list[Token]] = {}
         async for request in request_iterator:
             kind = request.WhichOneof("request")
             if kind == "config":
@@ -53,9 +55,12 @@ class DetectorService(pb_grpc.DetectorServiceServicer):
                         "segment", "the first message must be the config; send it before segments"
                     )
                 # Partials are shown but not acted on: one spoken mention, one detection.
-                if not request.segment.is_final:
+                segment = request.segment
+                if not segment.is_final:
                     continue
-                for detection in matcher.detect(request.segment):
+                detections = matcher.detect(segment, carried.get(segment.channel, ()))
+                carried[segment.channel] = matcher.tail(segment)
+                for detection in detections:
                     log.info(
                         "keyword detected",
                         phrase=detection.phrase,

@@ -15,7 +15,7 @@ from callcue.core.upload import receive_upload
 from callcue.transcriber.audio import SAMPLE_RATE
 from callcue.transcriber.engine import SpeechEngine
 from callcue.transcriber.files import UnreadableAudio, channel_count, decode_file
-from callcue.transcriber.segments import duration, to_segment
+from callcue.transcriber.segments import duration, make_segment
 from callcue.transcriber.settings import Settings
 from callcue.transcriber.stream import LiveTranscription
 from callcue.transcriber.v1 import transcriber_service_pb2 as pb
@@ -42,12 +42,18 @@ class TranscriberService(pb_grpc.TranscriberServiceServicer):
         config = first.config
         structlog.contextvars.bind_contextvars(session_id=config.session_id)
         channels = check_format(config.audio_format, config.channel_roles)
+        if self._engine.oldest_final_wait() > self._settings.overload_seconds:
+            raise errors.resource_exhausted(
+                "transcriber capacity",
+                "the transcriber is overloaded: its oldest final result has waited "
+                f"{self._engine.oldest_final_wait():.1f} s; retry on another replica or later",
+            )
         live = LiveTranscription(
             self._engine,
             config,
-            beam_size=self._settings.beam_size,
             end_of_utterance_ms=self._settings.end_of_utterance_ms,
             max_utterance_seconds=self._settings.max_utterance_seconds,
+            partial_interval=self._settings.partial_interval,
         )
         log.info("stream started", channels=channels, interim=config.interim_results)
 
@@ -93,13 +99,14 @@ class TranscriberService(pb_grpc.TranscriberServiceServicer):
             async for recognised in self._engine.transcribe_long(
                 samples, language=config.language_code, hotwords=list(config.hotwords)
             ):
-                segment = to_segment(
-                    [recognised],
+                segment = make_segment(
+                    recognised.words,
                     segment_id=f"{index}-{count}",
                     channel=index,
                     speaker=roles[index],
                     offset=0.0,
                     is_final=True,
+                    language=recognised.language,
                 )
                 count += 1
                 if segment is not None:

@@ -25,6 +25,10 @@ class Settings:
     max_utterance_seconds: float
     # Upper bound of an uploaded file.
     max_file_bytes: int
+    # New streams are refused while a final result has waited this long for the model.
+    overload_seconds: float
+    # Seconds of new speech between two decodes of an utterance still being spoken.
+    partial_interval: float
 
     @classmethod
     def from_env(cls, env: Environment) -> Settings:
@@ -46,5 +50,11 @@ class Settings:
             ),
             max_file_bytes=env.integer(
                 f"{PREFIX}MAX_FILE_BYTES", 500 * 1024 * 1024, minimum=1024, maximum=1 << 34
+            ),
+            overload_seconds=env.number(
+                f"{PREFIX}OVERLOAD_SECONDS", 2.0, minimum=0.1, maximum=600.0
+            ),
+            partial_interval=env.number(
+                f"{PREFIX}PARTIAL_INTERVAL_SECONDS", 0.6, minimum=0.2, maximum=10.0
             ),
         )

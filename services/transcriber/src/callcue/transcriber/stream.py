@@ -1,68 +1,111 @@
-"""One live stream: audio in, partial and final transcript segments out."""
+"""One live stream: audio in, partial and final transcript segments out.
+
+The policy, per channel:
+- While someone speaks, the open utterance is decoded again every ``partial_interval``
+  seconds of new audio, continuing after the words already final (forced as a prefix).
+  Words that two consecutive decodes agree on are final at once (LocalAgreement-2); the
+  rest is sent as a partial.
+- When a pause starts (200 ms), the utterance is decoded right away. If the pause lasts
+  long enough to end the utterance, that decode is the final: no second pass.
+- Once settled words reach ``settle_seconds`` into an utterance, it is cut there, so
+  decodes only ever see the unsettled tail of speech.
+Decodes are queued in the shared engine with finals first; partials that waited too long
+are skipped, so under load a stream sends fewer partials, not later finals.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 
 import structlog
 
 from callcue.call.v1 import call_pb2
 from callcue.transcriber.audio import SAMPLE_RATE, Samples, StreamDecoder
-from callcue.transcriber.engine import SpeechEngine
-from callcue.transcriber.segments import to_segment
+from callcue.transcriber.engine import (
+    LOW_LOG_PROBABILITY,
+    NO_SPEECH_PROBABILITY,
+    Priority,
+    SpeechEngine,
+)
+from callcue.transcriber.segments import make_segment
 from callcue.transcriber.utterances import Utterance, UtteranceCutter
 from callcue.transcriber.v1 import transcriber_service_pb2 as pb
+from callcue.transcriber.whisper_decoder import DecodedWord, Hypothesis, agreed_prefix
 
 log = structlog.get_logger("callcue.transcriber")
 
-# A partial is worth an encoder pass only after this much more speech.
-PARTIAL_EVERY_SECONDS = 1.0
+ENDPOINT_SILENCE_SECONDS = 0.2
+# Audio kept before and after speech: 400 ms scored 1.5 points of WER better than 200 ms.
+PAD_MS = 400
+# Words of the call so far given to Whisper as context: short utterances decoded alone
+# lose words (hvb_calls: 14.9% WER without, 14.0% with, the same as whole-file decoding).
+CONTEXT_WORDS = 40
+# A word this close to the end of the decoded audio may be cut off: never final yet.
+UNSAFE_TAIL_SECONDS = 0.25
 
 
-@dataclass(frozen=True)
-class _Job:
-    channel: int
-    segment_id: str
-    utterance: Utterance
-    final: bool
+@dataclass
+class _Channel:
+    index: int
+    role: call_pb2.SpeakerRole.ValueType
+    cutter: UtteranceCutter
+    closed: deque[Utterance] = field(default_factory=deque)
+    start: int | None = None  # the utterance the state below belongs to
+    committed: list[DecodedWord] = field(default_factory=list)
+    previous: Sequence[DecodedWord] = ()  # the last decode's words after the committed ones
+    decoded_until: int = 0  # samples seen when the last decode was scheduled
+    endpoint: tuple[int, Hypothesis] | None = None  # (voice end, decode at the pause)
+    finals: int = 0
 
+    def follow(self, utterance_start: int) -> None:
+        if self.start != utterance_start:
+            self.start = utterance_start
+            self.committed, self.previous, self.endpoint = [], (), None
+            self.decoded_until = utterance_start
 
-_END = object()
+    def segment_id(self) -> str:
+        return f"{self.index}-{self.finals}"
 
 
 class LiveTranscription:
-    """Cuts each channel into utterances while audio arrives, and transcribes them in
-    order. Reading audio never waits on the model: a producer task decodes and cuts,
-    the response stream transcribes. Partials are only scheduled when no final of
-    this stream is waiting, so under load a stream sends fewer partials, not later finals.
-    """
-
     def __init__(
         self,
         engine: SpeechEngine,
         config: pb.StreamingConfig,
         *,
-        beam_size: int,
         end_of_utterance_ms: int,
         max_utterance_seconds: float,
+        partial_interval: float = 0.6,
+        settle_seconds: float = 8.0,
     ) -> None:
         self._engine = engine
         self._config = config
-        self._beam_size = beam_size
         self._decoder = StreamDecoder(config.audio_format)
-        channels = self._decoder.channels
-        self._roles = list(config.channel_roles) or [call_pb2.SPEAKER_ROLE_MIXED] * channels
-        self._cutters = [
-            UtteranceCutter(end_silence_ms=end_of_utterance_ms, max_seconds=max_utterance_seconds)
-            for _ in range(channels)
+        roles = list(config.channel_roles) or [call_pb2.SPEAKER_ROLE_MIXED] * self._decoder.channels
+        self._channels = [
+            _Channel(
+                index,
+                role,
+                UtteranceCutter(
+                    end_silence_ms=end_of_utterance_ms,
+                    max_seconds=max_utterance_seconds,
+                    pad_ms=PAD_MS,
+                ),
+            )
+            for index, role in enumerate(roles)
         ]
-        self._counts = [0] * channels
-        self._partial_at = [0.0] * channels
-        self._jobs: asyncio.Queue[_Job | BaseException | object] = asyncio.Queue()
-        self._finals_waiting = 0
-        self._busy = False
+        self._interval = int(partial_interval * SAMPLE_RATE)
+        self._settle = int(settle_seconds * SAMPLE_RATE)
+        self._endpoint = int(ENDPOINT_SILENCE_SECONDS * SAMPLE_RATE)
+        self._wake = asyncio.Event()
+        self._input_done = False
+        self._input_error: BaseException | None = None
+        self._turn = 0
+        self._said: deque[str] = deque(maxlen=CONTEXT_WORDS)
+        self.decodes = 0
 
     @property
     def seconds_received(self) -> float:
@@ -76,12 +119,17 @@ class LiveTranscription:
         )
         producer = asyncio.create_task(self._produce(audio))
         try:
-            while (job := await self._jobs.get()) is not _END:
-                if isinstance(job, BaseException):
-                    raise job
-                assert isinstance(job, _Job)
-                segment = await self._transcribe(job)
-                if segment is not None:
+            while True:
+                self._wake.clear()
+                if self._input_error is not None:
+                    raise self._input_error
+                job = self._next_job()
+                if job is None:
+                    if self._input_done:
+                        return
+                    await self._wake.wait()
+                    continue
+                for segment in await job:
                     yield pb.StreamingTranscribeResponse(segment=segment)
         finally:
             producer.cancel()
@@ -89,67 +137,134 @@ class LiveTranscription:
     async def _produce(self, audio: AsyncIterator[bytes]) -> None:
         try:
             async for chunk in audio:
-                self._cut(self._decoder.decode(chunk))
-            self._cut(self._decoder.decode(b"", last=True), flush=True)
-            self._jobs.put_nowait(_END)
+                self._push(self._decoder.decode(chunk))
+            self._push(self._decoder.decode(b"", last=True), flush=True)
         except Exception as error:
-            self._jobs.put_nowait(error)
-
-    def _cut(self, channels: list[Samples], flush: bool = False) -> None:
-        for index, (cutter, samples) in enumerate(zip(self._cutters, channels, strict=True)):
-            closed = cutter.push(samples)
-            if flush:
-                closed += cutter.flush()
-            for utterance in closed:
-                self._schedule(index, utterance, final=True)
-            if self._config.interim_results and not flush:
-                self._maybe_partial(index, cutter)
-
-    def _maybe_partial(self, channel: int, cutter: UtteranceCutter) -> None:
-        if self._finals_waiting or self._busy:
-            return
-        open_utterance = cutter.open_utterance()
-        if open_utterance is None or open_utterance.seconds < self._partial_at[channel]:
-            return
-        self._partial_at[channel] = open_utterance.seconds + PARTIAL_EVERY_SECONDS
-        self._schedule(channel, open_utterance, final=False)
-
-    def _schedule(self, channel: int, utterance: Utterance, *, final: bool) -> None:
-        segment_id = f"{channel}-{self._counts[channel]}"
-        if final:
-            self._counts[channel] += 1
-            self._partial_at[channel] = PARTIAL_EVERY_SECONDS
-            self._finals_waiting += 1
-        self._jobs.put_nowait(_Job(channel, segment_id, utterance, final))
-
-    async def _transcribe(self, job: _Job) -> call_pb2.TranscriptSegment | None:
-        self._busy = True
-        try:
-            recognised = await self._engine.transcribe(
-                job.utterance.audio,
-                language=self._config.language_code,
-                hotwords=list(self._config.hotwords),
-                # Partials are provisional: greedy decoding is good enough and cheaper.
-                beam_size=self._beam_size if job.final else 1,
-            )
+            self._input_error = error
         finally:
-            self._busy = False
-            if job.final:
-                self._finals_waiting -= 1
-        segment = to_segment(
-            recognised,
-            segment_id=job.segment_id,
-            channel=job.channel,
-            speaker=self._roles[job.channel],
-            offset=job.utterance.start / SAMPLE_RATE,
-            is_final=job.final,
-            audio_seconds=job.utterance.seconds,
+            self._input_done = True
+            self._wake.set()
+
+    def _push(self, samples: list[Samples], flush: bool = False) -> None:
+        for channel, channel_samples in zip(self._channels, samples, strict=True):
+            channel.closed.extend(channel.cutter.push(channel_samples))
+            if flush:
+                channel.closed.extend(channel.cutter.flush())
+        self._wake.set()
+
+    def _rotation(self) -> list[_Channel]:
+        self._turn = (self._turn + 1) % len(self._channels)
+        return self._channels[self._turn :] + self._channels[: self._turn]
+
+    def _next_job(self) -> asyncio.Future[list[call_pb2.TranscriptSegment]] | None:
+        channels = self._rotation()
+        for channel in channels:
+            if channel.closed:
+                return asyncio.ensure_future(self._final(channel, channel.closed.popleft()))
+        for channel in channels:
+            utterance = channel.cutter.open_utterance()
+            if utterance is None:
+                continue
+            channel.follow(utterance.start)
+            pausing = channel.cutter.silence_samples >= self._endpoint
+            if pausing:
+                if channel.endpoint is None or channel.endpoint[0] != utterance.voice_end:
+                    return asyncio.ensure_future(
+                        self._decode_open(channel, utterance, Priority.ENDPOINT)
+                    )
+            elif channel.cutter.samples_seen - channel.decoded_until >= self._interval:
+                return asyncio.ensure_future(
+                    self._decode_open(channel, utterance, Priority.PARTIAL)
+                )
+        return None
+
+    async def _decode(
+        self, audio: Samples, prefix: Sequence[DecodedWord], priority: Priority
+    ) -> Hypothesis | None:
+        self.decodes += 1
+        context = " ".join([", ".join(self._config.hotwords), *self._said]).strip()
+        return await self._engine.decode(
+            audio,
+            language=self._config.language_code,
+            prefix=prefix,
+            context=context,
+            priority=priority,
         )
-        if job.final:
-            log.debug(
-                "utterance transcribed",
-                segment_id=job.segment_id,
-                seconds=round(job.utterance.seconds, 2),
-                text=segment.text if segment else "",
-            )
+
+    async def _final(
+        self, channel: _Channel, utterance: Utterance
+    ) -> list[call_pb2.TranscriptSegment]:
+        continuing = channel.start == utterance.start
+        committed = channel.committed if continuing else []
+        hypothesis: Hypothesis | None = None
+        if continuing and channel.endpoint and channel.endpoint[0] == utterance.voice_end:
+            hypothesis = channel.endpoint[1]
+        else:
+            hypothesis = await self._decode(utterance.audio, committed, Priority.FINAL)
+        if continuing:
+            channel.start = None
+        words = _new_words(hypothesis, len(committed))
+        segment = self._segment(channel, utterance.start, words, final=True)
+        return [segment] if segment else []
+
+    async def _decode_open(
+        self, channel: _Channel, utterance: Utterance, priority: Priority
+    ) -> list[call_pb2.TranscriptSegment]:
+        channel.decoded_until = channel.cutter.samples_seen
+        hypothesis = await self._decode(utterance.audio, list(channel.committed), priority)
+        if hypothesis is None or channel.start != utterance.start:
+            return []  # skipped under load, or the utterance ended meanwhile
+        if priority == Priority.ENDPOINT:
+            channel.endpoint = (utterance.voice_end, hypothesis)
+        words = _new_words(hypothesis, len(channel.committed))
+        safe_until = utterance.seconds - UNSAFE_TAIL_SECONDS
+        agreed = agreed_prefix(channel.previous, words)
+        while agreed and words[agreed - 1].end > safe_until:
+            agreed -= 1
+        out = []
+        if agreed:
+            settled = list(words[:agreed])
+            segment = self._segment(channel, utterance.start, settled, final=True)
+            if segment:
+                out.append(segment)
+            channel.committed += settled
+        channel.previous = words[agreed:]
+        if self._config.interim_results and channel.previous:
+            partial = self._segment(channel, utterance.start, channel.previous, final=False)
+            if partial:
+                out.append(partial)
+        if channel.committed and channel.committed[-1].end * SAMPLE_RATE > self._settle:
+            # Settled words never change: later decodes can start after them.
+            cut = utterance.start + int(channel.committed[-1].end * SAMPLE_RATE)
+            channel.cutter.cut_at(cut)
+            channel.follow(cut)
+        return out
+
+    def _segment(
+        self, channel: _Channel, start: int, words: Sequence[DecodedWord], *, final: bool
+    ) -> call_pb2.TranscriptSegment | None:
+        segment = make_segment(
+            words,
+            segment_id=channel.segment_id(),
+            channel=channel.index,
+            speaker=channel.role,
+            offset=start / SAMPLE_RATE,
+            is_final=final,
+            language=self._config.language_code or "en",
+            stability=0.5,
+        )
+        if segment is not None and final:
+            channel.finals += 1
+            self._said.extend(segment.text.split())
         return segment
+
+
+def _new_words(hypothesis: Hypothesis | None, committed: int) -> Sequence[DecodedWord]:
+    if hypothesis is None:
+        return ()
+    if (
+        hypothesis.no_speech_probability > NO_SPEECH_PROBABILITY
+        and hypothesis.average_log_probability < LOW_LOG_PROBABILITY
+    ):
+        return ()  # Whisper's own verdict: noise, not speech
+    return hypothesis.words[committed:]

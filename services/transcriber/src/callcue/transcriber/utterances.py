@@ -14,6 +14,7 @@ from callcue.transcriber.vad import WINDOW, StreamingVad
 class Utterance:
     start: int  # first sample, counted from the start of the channel
     audio: Samples
+    voice_end: int = 0  # end of the last voiced window, counted like start
 
     @property
     def start_seconds(self) -> float:
@@ -62,11 +63,32 @@ class UtteranceCutter:
     def samples_seen(self) -> int:
         return self._buffer_start + len(self._buffer)
 
+    @property
+    def silence_samples(self) -> int:
+        """How long the open utterance has been quiet (0 while someone speaks)."""
+        if self._speech_start is None:
+            return 0
+        return max(0, self._window * WINDOW - self._voice_end)
+
     def open_utterance(self) -> Utterance | None:
         """The utterance being spoken now, for partial results."""
         if self._speech_start is None or self._voice_end - self._voice_start < self._min_speech:
             return None
-        return Utterance(self._speech_start, self._slice(self._speech_start, self.samples_seen))
+        return Utterance(
+            self._speech_start,
+            self._slice(self._speech_start, self.samples_seen),
+            min(self._voice_end, self.samples_seen),
+        )
+
+    def cut_at(self, sample: int) -> None:
+        """Starts a new utterance at ``sample`` (inside the open one): what came before is
+        settled, so later decodes need not see it again."""
+        if self._speech_start is None or not self._speech_start < sample < self.samples_seen:
+            return
+        self._speech_start = self._voice_start = sample
+        self._voice_end = max(self._voice_end, sample)
+        self._probabilities = self._probabilities[-max(1, (self.samples_seen - sample) // WINDOW) :]
+        self._forget_before(sample)
 
     def push(self, samples: Samples) -> list[Utterance]:
         self._buffer = np.concatenate([self._buffer, samples])
@@ -107,7 +129,7 @@ class UtteranceCutter:
         assert self._speech_start is not None
         start = self._speech_start
         long_enough = self._voice_end - self._voice_start >= self._min_speech
-        utterance = Utterance(start, self._slice(start, end))
+        utterance = Utterance(start, self._slice(start, end), min(self._voice_end, end))
         if reopen:
             self._speech_start = self._voice_start = end
             self._probabilities = []

@@ -1,0 +1,62 @@
+"""Offline WER and real-time factor of the transcriber's file path on hvb_calls.
+
+uv run python bench/transcriber_offline.py ../shared/eval [--resampler soxr|ffmpeg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import time
+from pathlib import Path
+
+from evaldata import hvb_calls, wer
+
+from callcue.transcriber.engine import WhisperEngine
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("eval_dir", type=Path)
+    parser.add_argument("--resampler", choices=["soxr", "ffmpeg"], default="soxr")
+    parser.add_argument("--model", default="bundled")
+    parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--limit", type=int)
+    args = parser.parse_args()
+    engine = WhisperEngine.load(
+        args.model, device="cpu", compute_type="int8", cpu_threads=2, workers=1, beam_size=args.beam
+    )
+    calls = hvb_calls(args.eval_dir, args.limit)
+    references, hypotheses, audio_seconds = [], [], 0.0
+    started, cpu = time.perf_counter(), cpu_seconds()
+    for call in calls:
+        audio = call.load_16k() if args.resampler == "soxr" else call.load(rate=16000)
+        audio_seconds += len(audio) / 16000
+        texts = [s.text async for s in engine.transcribe_long(audio, language="en", hotwords=[])]
+        references.append(call.reference)
+        hypotheses.append(" ".join(texts))
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+    score = wer(references, hypotheses)
+    print(
+        f"hvb_calls offline, {len(calls)} calls, {audio_seconds:.0f} s of audio, "
+        f"model {args.model}, beam {args.beam}, resampler {args.resampler}"
+    )
+    print(
+        f"WER {score.wer * 100:.1f}% (sub {score.substitutions}, del {score.deletions}, "
+        f"ins {score.insertions} of {sum(len(r) for r in score.references)} words)"
+    )
+    print(
+        f"real-time factor {elapsed / audio_seconds:.3f} (wall), "
+        f"{cpu / audio_seconds:.3f} CPU-s per audio s"
+    )
+    engine.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,171 @@
+"""Streaming transcription of hvb_calls at real-time pace through the transcriber service.
+
+Measures the WER of the final transcript, and for every final word the delay from the
+end of the word in the audio (its Whisper timestamp) to its first partial and to its
+final; the CPU time the service used per second of audio; and, with --streams N, whether
+N concurrent calls keep up.
+
+    uv run python bench/transcriber_streaming.py ../shared/eval [--streams 1] [--dual]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import numpy as np
+from evaldata import Call, describe, hvb_calls, normalise, wer
+
+from callcue.call.v1 import call_pb2
+from callcue.core.settings import Environment
+from callcue.transcriber.app import build_server, load_engine
+from callcue.transcriber.settings import Settings
+from callcue.transcriber.v1 import transcriber_service_pb2 as pb
+from callcue.transcriber.v1 import transcriber_service_pb2_grpc as pb_grpc
+
+CHUNK_SECONDS = 0.1
+
+
+@dataclass
+class Result:
+    call: Call
+    audio_seconds: float
+    finals: list[tuple[float, call_pb2.TranscriptSegment]] = field(default_factory=list)
+    partials: list[tuple[float, call_pb2.TranscriptSegment]] = field(default_factory=list)
+
+    def transcript(self) -> str:
+        ordered = sorted(
+            (s.start_offset.ToNanoseconds(), s.channel, s.text) for _, s in self.finals
+        )
+        return " ".join(text for _, _, text in ordered)
+
+    def delays(self) -> tuple[list[float], list[float]]:
+        """Per final word: (seconds to its first partial, seconds to its final)."""
+        to_partial, to_final = [], []
+        for arrived, segment in self.finals:
+            for word in segment.words:
+                end = word.end_offset.ToNanoseconds() / 1e9
+                to_final.append(arrived - end)
+                first = arrived
+                text = normalise(word.text)
+                for seen, partial in self.partials:
+                    if seen >= first or partial.channel != segment.channel:
+                        continue
+                    if any(
+                        normalise(w.text) == text
+                        and abs(w.end_offset.ToNanoseconds() / 1e9 - end) < 0.6
+                        for w in partial.words
+                    ):
+                        first = seen
+                        break
+                to_partial.append(first - end)
+        return to_partial, to_final
+
+
+def pcm(call: Call, dual: bool) -> tuple[bytes, int]:
+    if dual:
+        agent, caller = call.load(path=call.agent), call.load(path=call.caller)
+        length = max(len(agent), len(caller))
+        stereo = np.zeros((length, 2), dtype=np.float32)
+        stereo[: len(agent), 0], stereo[: len(caller), 1] = agent, caller
+        samples, channels = stereo, 2
+    else:
+        samples, channels = call.load(), 1
+    return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes(), channels
+
+
+async def stream(stub: pb_grpc.TranscriberServiceAsyncStub, call: Call, dual: bool) -> Result:
+    data, channels = pcm(call, dual)
+    roles = [call_pb2.SPEAKER_ROLE_REP, call_pb2.SPEAKER_ROLE_PROSPECT] if dual else []
+    config = pb.StreamingConfig(
+        audio_format=call_pb2.AudioFormat(
+            encoding=call_pb2.AUDIO_ENCODING_LINEAR16,
+            sample_rate_hertz=8000,
+            channel_count=channels,
+        ),
+        channel_roles=roles,
+        interim_results=True,
+        session_id=call.name,
+    )
+    chunk = int(8000 * 2 * channels * CHUNK_SECONDS)
+    result = Result(call, len(data) / (16000 * channels))
+    started = time.monotonic()
+
+    async def requests() -> AsyncIterator[pb.StreamingTranscribeRequest]:
+        yield pb.StreamingTranscribeRequest(config=config)
+        for index, offset in enumerate(range(0, len(data), chunk)):
+            await asyncio.sleep(max(0.0, started + index * CHUNK_SECONDS - time.monotonic()))
+            yield pb.StreamingTranscribeRequest(audio=data[offset : offset + chunk])
+
+    async for response in stub.StreamingTranscribe(requests()):
+        if response.HasField("segment"):
+            now = time.monotonic() - started
+            (result.finals if response.segment.is_final else result.partials).append(
+                (now, response.segment)
+            )
+    return result
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("eval_dir", type=Path)
+    parser.add_argument("--streams", type=int, default=1, help="calls streamed at once")
+    parser.add_argument("--dual", action="store_true", help="agent and caller as two channels")
+    parser.add_argument("--limit", type=int, help="only the first N calls")
+    args = parser.parse_args()
+    settings = Settings.from_env(Environment({"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0"}))
+    engine = load_engine(settings)
+    server = build_server(settings, engine)
+    port = await server.start()
+    calls = hvb_calls(args.eval_dir, args.limit)
+    results: list[Result] = []
+    started_cpu, started = cpu_seconds(), time.monotonic()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pb_grpc.TranscriberServiceStub(channel)
+        for first in range(0, len(calls), args.streams):
+            batch = calls[first : first + args.streams]
+            results += await asyncio.gather(*(stream(stub, call, args.dual) for call in batch))
+    cpu, wall = cpu_seconds() - started_cpu, time.monotonic() - started
+    await server.stop(0)
+    engine.close()
+
+    audio = sum(r.audio_seconds for r in results)
+    score = wer([r.call.reference for r in results], [r.transcript() for r in results])
+    to_partial, to_final = [], []
+    for result in results:
+        partial, final = result.delays()
+        to_partial += partial
+        to_final += final
+    # Falling behind shows as finals that keep arriving long after the call's audio ended.
+    tails = [max((t for t, _ in r.finals), default=0) - r.audio_seconds for r in results]
+    mode = "dual-channel" if args.dual else "mixed mono"
+    print(
+        f"hvb_calls streaming, {len(results)} calls ({mode}, 8 kHz), {args.streams} at once, "
+        f"{audio:.0f} s of audio in {wall:.0f} s"
+    )
+    print(
+        f"WER of finals {score.wer * 100:.1f}% (sub {score.substitutions}, del {score.deletions}, "
+        f"ins {score.insertions})"
+    )
+    print(f"word delay to first partial: {describe(to_partial)}")
+    print(f"word delay to final:         {describe(to_final)}")
+    print(
+        f"CPU {cpu / audio:.3f} CPU-s per audio s (all streams), "
+        f"last final {max(tails):.2f} s after the end of its call at worst, "
+        f"partials skipped under load {engine.skipped_partials}"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
