@@ -123,8 +123,21 @@ async def main() -> None:
     parser.add_argument("--streams", type=int, default=1, help="calls streamed at once")
     parser.add_argument("--dual", action="store_true", help="agent and caller as two channels")
     parser.add_argument("--limit", type=int, help="only the first N calls")
+    parser.add_argument("--partial-interval", default="0.6", help="seconds of speech per decode")
+    parser.add_argument("--threads", default="2", help="CPU threads per model call")
+    parser.add_argument("--workers", default="1", help="model calls at once")
     args = parser.parse_args()
-    settings = Settings.from_env(Environment({"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0"}))
+    settings = Settings.from_env(
+        Environment(
+            {
+                "CALLCUE_HOST": "127.0.0.1",
+                "CALLCUE_PORT": "0",
+                "CALLCUE_PARTIAL_INTERVAL_SECONDS": args.partial_interval,
+                "CALLCUE_WHISPER_CPU_THREADS": args.threads,
+                "CALLCUE_WHISPER_WORKERS": args.workers,
+            }
+        )
+    )
     engine = load_engine(settings)
     server = build_server(settings, engine)
     port = await server.start()

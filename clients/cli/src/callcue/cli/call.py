@@ -104,7 +104,7 @@ async def stream_call(
             yield pb.StreamCallRequest(audio=recording.pcm[start : start + chunk])
 
     report = CallReport()
-    partial_shown = False
+    line = _Line(out)
     async for response in gateway.StreamCall(requests()):
         event = response.event
         report.events += 1
@@ -112,21 +112,17 @@ async def stream_call(
             on_session(event.session_id)
         report.session_id = event.session_id
         kind = event.WhichOneof("event")
-        if partial_shown and kind != "transcript":
-            out.write("\r\033[K")
-            partial_shown = False
         if kind == "transcript":
             segment = event.transcript
-            speaker = _ROLE.get(segment.speaker, "?")
-            line = f"[{_clock(_seconds(segment.start_offset))}] {speaker:>8}: {segment.text}"
             if segment.is_final:
                 report.finals.append(segment)
-                out.write(("\r\033[K" if partial_shown else "") + line + "\n")
-                partial_shown = False
+                line.final(segment)
             elif interactive:
-                out.write("\r\033[K\033[2m" + line[:150] + "\033[0m")
-                partial_shown = True
-        elif kind == "detection":
+                line.partial(segment)
+            out.flush()
+            continue
+        line.close()
+        if kind == "detection":
             detection = event.detection
             report.detections.append(detection)
             delay = time.monotonic() - started - _seconds(detection.end_offset)
@@ -153,4 +149,56 @@ async def stream_call(
             elif status.state != call_pb2.CALL_STATE_ACTIVE:
                 out.write(f"session {event.session_id}: {status.message} ({report.final_state})\n")
         out.flush()
+    line.close()
     return report
+
+
+class _Line:
+    """Shows each utterance on one line that grows as its words become final; on a
+    terminal the partial rest follows in grey. A pause or another speaker starts a new line.
+    Without a terminal nothing is redrawn: only new words are written."""
+
+    PAUSE_SECONDS = 0.8
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._tty = out.isatty()
+        self._text = ""  # the final words of the open line
+        self._partial = False  # whether grey partial text follows them on screen
+        self._channel = -1
+        self._end = 0.0
+
+    def final(self, segment: call_pb2.TranscriptSegment) -> None:
+        start = _seconds(segment.start_offset)
+        if (
+            not self._text
+            or segment.channel != self._channel
+            or start - self._end > self.PAUSE_SECONDS
+        ):
+            self.close()
+            addition = f"[{_clock(start)}] {_ROLE.get(segment.speaker, '?'):>8}: {segment.text}"
+        else:
+            addition = f" {segment.text}"
+        if self._partial:
+            self._out.write("\r\033[K" + self._text)
+            self._partial = False
+        self._out.write(addition)
+        self._text += addition
+        self._channel, self._end = segment.channel, _seconds(segment.end_offset)
+
+    def partial(self, segment: call_pb2.TranscriptSegment) -> None:
+        if self._text and segment.channel != self._channel:
+            self.close()
+        head = (
+            self._text
+            or f"[{_clock(_seconds(segment.start_offset))}] {_ROLE.get(segment.speaker, '?'):>8}:"
+        )
+        self._out.write(f"\r\033[K{head} \033[2m{segment.text}\033[0m")
+        self._partial = True
+
+    def close(self) -> None:
+        if self._partial:
+            self._out.write("\r\033[K" + self._text)
+        if self._text or self._partial:
+            self._out.write("\n")
+        self._text, self._partial = "", False

@@ -43,6 +43,9 @@ PAD_MS = 400
 # Words of the call so far given to Whisper as context: short utterances decoded alone
 # lose words (hvb_calls: 14.9% WER without, 14.0% with, the same as whole-file decoding).
 CONTEXT_WORDS = 40
+# Shorter utterances are left to the endpoint decode: a partial decode of them rarely
+# settles a word (that takes two decodes that agree), so it would mostly be CPU spent.
+FIRST_PARTIAL_SECONDS = 1.0
 # A word this close to the end of the decoded audio may be cut off: never final yet.
 UNSAFE_TAIL_SECONDS = 0.25
 
@@ -172,7 +175,10 @@ class LiveTranscription:
                     return asyncio.ensure_future(
                         self._decode_open(channel, utterance, Priority.ENDPOINT)
                     )
-            elif channel.cutter.samples_seen - channel.decoded_until >= self._interval:
+            elif (
+                utterance.seconds >= FIRST_PARTIAL_SECONDS
+                and channel.cutter.samples_seen - channel.decoded_until >= self._interval
+            ):
                 return asyncio.ensure_future(
                     self._decode_open(channel, utterance, Priority.PARTIAL)
                 )
