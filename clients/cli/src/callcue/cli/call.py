@@ -158,7 +158,7 @@ class _Line:
     terminal the partial rest follows in grey. A pause or another speaker starts a new line.
     Without a terminal nothing is redrawn: only new words are written."""
 
-    PAUSE_SECONDS = 0.8
+    PAUSE_SECONDS = 0.5
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
