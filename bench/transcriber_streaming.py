@@ -124,8 +124,8 @@ async def main() -> None:
     parser.add_argument("--dual", action="store_true", help="agent and caller as two channels")
     parser.add_argument("--limit", type=int, help="only the first N calls")
     parser.add_argument("--partial-interval", default="0.6", help="seconds of speech per decode")
-    parser.add_argument("--threads", default="2", help="CPU threads per model call")
-    parser.add_argument("--workers", default="1", help="model calls at once")
+    parser.add_argument("--threads", default="1", help="CPU threads per model call")
+    parser.add_argument("--workers", default="2", help="model calls at once")
     args = parser.parse_args()
     settings = Settings.from_env(
         Environment(

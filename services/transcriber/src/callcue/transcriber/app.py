@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import openai
 import structlog
 
 from callcue.core.server import GrpcServer, serve_until_signalled
 from callcue.transcriber.engine import SpeechEngine, WhisperEngine
+from callcue.transcriber.fallback_engine import FallbackEngine
+from callcue.transcriber.openai_engine import OpenAIEngine
 from callcue.transcriber.service import TranscriberService
 from callcue.transcriber.settings import Settings
 from callcue.transcriber.v1 import transcriber_service_pb2, transcriber_service_pb2_grpc
@@ -17,8 +20,9 @@ SERVICE_NAME = transcriber_service_pb2.DESCRIPTOR.services_by_name["TranscriberS
 log = structlog.get_logger("callcue.transcriber")
 
 
-def load_engine(settings: Settings) -> WhisperEngine:
-    return WhisperEngine.load(
+def load_engine(settings: Settings) -> SpeechEngine:
+    """The local model, behind the OpenAI API when that is the configured engine."""
+    local = WhisperEngine.load(
         settings.model,
         device=settings.device,
         compute_type=settings.compute_type,
@@ -26,6 +30,17 @@ def load_engine(settings: Settings) -> WhisperEngine:
         workers=settings.workers,
         beam_size=settings.beam_size,
     )
+    if settings.engine == "local":
+        return local
+    client = openai.AsyncOpenAI(
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url,
+        timeout=settings.openai_timeout_seconds,
+        # Falling back to the local model beats retrying a failing API mid-call.
+        max_retries=0,
+    )
+    remote = OpenAIEngine(client, settings.openai_model)
+    return FallbackEngine(remote, local, settings.openai_cooldown_seconds)
 
 
 def build_server(settings: Settings, engine: SpeechEngine) -> GrpcServer:
@@ -39,7 +54,13 @@ def build_server(settings: Settings, engine: SpeechEngine) -> GrpcServer:
 async def serve(settings: Settings) -> None:
     # The model loads before the port opens: until then probes see "not ready".
     engine = await asyncio.to_thread(load_engine, settings)
-    log.info("model loaded", model=settings.model, compute_type=settings.compute_type)
+    log.info(
+        "engine ready",
+        engine=settings.engine,
+        model=settings.model,
+        compute_type=settings.compute_type,
+        openai_model=settings.openai_model if settings.engine == "openai" else None,
+    )
     server = build_server(settings, engine)
     await server.start()
     await server.set_serving()

@@ -51,8 +51,18 @@ class Recognised:
 
 
 class SpeechEngine(Protocol):
-    name: str
-    model_name: str
+    @property
+    def name(self) -> str:
+        """The engine answering now, for example "faster-whisper" or "openai"."""
+        ...
+
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def notice(self) -> str:
+        """Why the engine last changed, if it did."""
+        ...
 
     async def decode(
         self,
@@ -77,6 +87,8 @@ class SpeechEngine(Protocol):
     def oldest_final_wait(self) -> float:
         """Seconds the oldest waiting final has queued: the measure of overload."""
         ...
+
+    def close(self) -> None: ...
 
 
 def resolve_model(name: str) -> str:
@@ -112,6 +124,7 @@ class WhisperEngine:
     """
 
     name = "faster-whisper"
+    notice = ""
 
     def __init__(
         self,

@@ -121,6 +121,7 @@ class LiveTranscription:
             engine_status=pb.EngineStatus(engine=self._engine.name, model=self._engine.model_name)
         )
         producer = asyncio.create_task(self._produce(audio))
+        reported = self._engine.name
         try:
             while True:
                 self._wake.clear()
@@ -132,7 +133,17 @@ class LiveTranscription:
                         return
                     await self._wake.wait()
                     continue
-                for segment in await job:
+                segments = await job
+                if self._engine.name != reported:
+                    reported = self._engine.name
+                    yield pb.StreamingTranscribeResponse(
+                        engine_status=pb.EngineStatus(
+                            engine=reported,
+                            model=self._engine.model_name,
+                            message=self._engine.notice,
+                        )
+                    )
+                for segment in segments:
                     yield pb.StreamingTranscribeResponse(segment=segment)
         finally:
             producer.cancel()
