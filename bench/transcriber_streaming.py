@@ -34,7 +34,7 @@ CHUNK_SECONDS = 0.1
 
 @dataclass
 class Result:
-    call: Call
+    call: Call | None
     audio_seconds: float
     finals: list[tuple[float, call_pb2.TranscriptSegment]] = field(default_factory=list)
     partials: list[tuple[float, call_pb2.TranscriptSegment]] = field(default_factory=list)
@@ -83,6 +83,22 @@ def pcm(call: Call, dual: bool) -> tuple[bytes, int]:
 async def stream(stub: pb_grpc.TranscriberServiceAsyncStub, call: Call, dual: bool) -> Result:
     data, channels = pcm(call, dual)
     roles = [call_pb2.SPEAKER_ROLE_REP, call_pb2.SPEAKER_ROLE_PROSPECT] if dual else []
+    result = await stream_pcm(
+        stub, call.name, data, channels, roles, len(data) / (16000 * channels)
+    )
+    result.call = call
+    return result
+
+
+async def stream_pcm(
+    stub: pb_grpc.TranscriberServiceAsyncStub,
+    name: str,
+    data: bytes,
+    channels: int,
+    roles: list[call_pb2.SpeakerRole.ValueType],
+    seconds: float,
+) -> Result:
+    """Streams 8 kHz LINEAR16 audio in 100 ms chunks at real-time pace."""
     config = pb.StreamingConfig(
         audio_format=call_pb2.AudioFormat(
             encoding=call_pb2.AUDIO_ENCODING_LINEAR16,
@@ -91,10 +107,10 @@ async def stream(stub: pb_grpc.TranscriberServiceAsyncStub, call: Call, dual: bo
         ),
         channel_roles=roles,
         interim_results=True,
-        session_id=call.name,
+        session_id=name,
     )
     chunk = int(8000 * 2 * channels * CHUNK_SECONDS)
-    result = Result(call, len(data) / (16000 * channels))
+    result = Result(None, seconds)
     started = time.monotonic()
 
     async def requests() -> AsyncIterator[pb.StreamingTranscribeRequest]:
@@ -154,7 +170,7 @@ async def main() -> None:
     engine.close()
 
     audio = sum(r.audio_seconds for r in results)
-    score = wer([r.call.reference for r in results], [r.transcript() for r in results])
+    score = wer([r.call.reference for r in results if r.call], [r.transcript() for r in results])
     to_partial, to_final = [], []
     for result in results:
         partial, final = result.delays()

@@ -12,8 +12,8 @@ from google.protobuf import duration_pb2
 from callcue.call.v1 import call_pb2
 from callcue.core import errors
 from callcue.core.audio_format import bytes_per_second, check_format
+from callcue.core.config_first import first_config, receive_upload
 from callcue.core.server import Context
-from callcue.core.upload import receive_upload
 from callcue.gateway.call_session import CallSession, Downstream
 from callcue.gateway.sessions import SessionStore
 from callcue.gateway.settings import Settings
@@ -38,14 +38,9 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
     async def StreamCall(
         self, request_iterator: AsyncIterator[pb.StreamCallRequest], context: Context
     ) -> AsyncIterator[pb.StreamCallResponse]:
-        first = await anext(aiter(request_iterator), None)
-        if first is None:
+        config = await first_config(request_iterator)
+        if config is None:
             return
-        if first.WhichOneof("request") != "config":
-            raise errors.invalid_argument(
-                "config", "the first message must be the config; audio came first"
-            )
-        config = first.config
         check_format(config.audio_format, config.channel_roles)
         session = await self._store.create(pb.SESSION_SOURCE_LIVE, config)
         structlog.contextvars.bind_contextvars(session_id=session.session_id)

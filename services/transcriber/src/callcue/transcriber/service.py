@@ -10,8 +10,8 @@ import structlog
 from callcue.call.v1 import call_pb2
 from callcue.core import errors
 from callcue.core.audio_format import check_format
+from callcue.core.config_first import first_config, receive_upload
 from callcue.core.server import Context
-from callcue.core.upload import receive_upload
 from callcue.transcriber.audio import SAMPLE_RATE
 from callcue.transcriber.engine import SpeechEngine
 from callcue.transcriber.files import UnreadableAudio, channel_count, decode_file
@@ -32,14 +32,9 @@ class TranscriberService(pb_grpc.TranscriberServiceServicer):
     async def StreamingTranscribe(
         self, request_iterator: AsyncIterator[pb.StreamingTranscribeRequest], context: Context
     ) -> AsyncIterator[pb.StreamingTranscribeResponse]:
-        first = await anext(aiter(request_iterator), None)
-        if first is None:
+        config = await first_config(request_iterator)
+        if config is None:
             return
-        if first.WhichOneof("request") != "config":
-            raise errors.invalid_argument(
-                "config", "the first message must be the config; audio came first"
-            )
-        config = first.config
         structlog.contextvars.bind_contextvars(session_id=config.session_id)
         channels = check_format(config.audio_format, config.channel_roles)
         if self._engine.oldest_final_wait() > self._settings.overload_seconds:

@@ -1,4 +1,5 @@
-"""Client-streamed uploads: a config message first, then the bytes, within a size limit."""
+"""Config-first client streams (``oneof request { Config config = 1; ... }``): the first
+message configures the stream, the rest carry audio or a file's bytes."""
 
 from __future__ import annotations
 
@@ -13,14 +14,31 @@ C = TypeVar("C", bound=Message)
 C_co = TypeVar("C_co", bound=Message, covariant=True)
 
 
-class UploadRequest(Protocol[C_co]):
-    """A request with ``oneof request { Config config = 1; bytes data = 2; }``."""
+class ConfigFirst(Protocol[C_co]):
+    """A request with ``oneof request { Config config = 1; ... }``."""
 
     @property
     def config(self) -> C_co: ...
+    def WhichOneof(self, oneof_group: Literal["request"]) -> str | None: ...
+
+
+async def first_config(requests: AsyncIterator[ConfigFirst[C]], data: str = "audio") -> C | None:
+    """The config from the stream's first message; None if the stream closed empty."""
+    first = await anext(aiter(requests), None)
+    if first is None:
+        return None
+    if first.WhichOneof("request") != "config":
+        raise errors.invalid_argument(
+            "config", f"the first message must be the config; {data} came first"
+        )
+    return first.config
+
+
+class UploadRequest(ConfigFirst[C_co], Protocol[C_co]):
+    """A request with ``oneof request { Config config = 1; bytes data = 2; }``."""
+
     @property
     def data(self) -> bytes: ...
-    def WhichOneof(self, oneof_group: Literal["request"]) -> str | None: ...
 
 
 class Upload(Generic[C]):
