@@ -108,7 +108,6 @@ class LiveTranscription:
         self._input_error: BaseException | None = None
         self._turn = 0
         self._said: deque[str] = deque(maxlen=CONTEXT_WORDS)
-        self.decodes = 0
 
     @property
     def seconds_received(self) -> float:
@@ -198,7 +197,6 @@ class LiveTranscription:
     async def _decode(
         self, audio: Samples, prefix: Sequence[DecodedWord], priority: Priority
     ) -> Hypothesis | None:
-        self.decodes += 1
         context = " ".join([", ".join(self._config.hotwords), *self._said]).strip()
         return await self._engine.decode(
             audio,

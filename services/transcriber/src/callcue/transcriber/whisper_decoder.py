@@ -45,10 +45,6 @@ class Hypothesis:
     average_log_probability: float
     language: str
 
-    @property
-    def text(self) -> str:
-        return "".join(word.text for word in self.words).strip()
-
 
 def compression_ratio(text: str) -> float:
     data = text.encode()
