@@ -139,7 +139,9 @@ class UtteranceCutter:
         return [utterance] if long_enough or reopen else []
 
     def _slice(self, start: int, end: int) -> Samples:
-        return self._buffer[start - self._buffer_start : end - self._buffer_start].copy()
+        # A view, not a copy: the buffer is never written in place (appending and trimming
+        # make new arrays), so what a view shows cannot change under a decode.
+        return self._buffer[start - self._buffer_start : end - self._buffer_start]
 
     def _forget_before(self, sample: int) -> None:
         drop = min(max(0, sample - self._buffer_start), len(self._buffer))
