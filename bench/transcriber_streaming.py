@@ -97,6 +97,7 @@ async def stream_pcm(
     channels: int,
     roles: list[call_pb2.SpeakerRole.ValueType],
     seconds: float,
+    hotwords: list[str] | None = None,
 ) -> Result:
     """Streams 8 kHz LINEAR16 audio in 100 ms chunks at real-time pace."""
     config = pb.StreamingConfig(
@@ -108,6 +109,7 @@ async def stream_pcm(
         channel_roles=roles,
         interim_results=True,
         session_id=name,
+        hotwords=hotwords or [],
     )
     chunk = int(8000 * 2 * channels * CHUNK_SECONDS)
     result = Result(None, seconds)
@@ -142,6 +144,11 @@ async def main() -> None:
     parser.add_argument("--partial-interval", default="0.6", help="seconds of speech per decode")
     parser.add_argument("--threads", default="1", help="CPU threads per model call")
     parser.add_argument("--workers", default="2", help="model calls at once")
+    parser.add_argument(
+        "--hotwords",
+        default="",
+        help="comma-separated phrases sent as the stream's hotwords; keyword recall is reported",
+    )
     args = parser.parse_args()
     settings = Settings.from_env(
         Environment(
@@ -158,13 +165,16 @@ async def main() -> None:
     server = build_server(settings, engine)
     port = await server.start()
     calls = hvb_calls(args.eval_dir, args.limit)
+    hotwords = [phrase.strip() for phrase in args.hotwords.split(",") if phrase.strip()]
     results: list[Result] = []
     started_cpu, started = cpu_seconds(), time.monotonic()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = pb_grpc.TranscriberServiceStub(channel)
         for first in range(0, len(calls), args.streams):
             batch = calls[first : first + args.streams]
-            results += await asyncio.gather(*(stream(stub, call, args.dual) for call in batch))
+            results += await asyncio.gather(
+                *(stream(stub, call, args.dual, hotwords) for call in batch)
+            )
     cpu, wall = cpu_seconds() - started_cpu, time.monotonic() - started
     await server.stop(0)
     engine.close()

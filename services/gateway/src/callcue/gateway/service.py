@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import grpc
 import structlog
@@ -14,6 +14,7 @@ from callcue.core import errors
 from callcue.core.audio_format import bytes_per_second, check_format
 from callcue.core.config_first import first_config, receive_upload
 from callcue.core.server import Context
+from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.gateway.call_session import CallSession, Downstream
 from callcue.gateway.sessions import SessionStore
 from callcue.gateway.settings import Settings
@@ -24,6 +25,8 @@ from callcue.transcriber.v1 import transcriber_service_pb2 as transcriber_pb
 log = structlog.get_logger("callcue.gateway")
 
 _UPLOAD_CHUNK = 64 * 1024
+# Whisper's prompt holds about 220 tokens; the call's own recent words need room too.
+MAX_HOTWORDS = 50
 
 
 class GatewayService(pb_grpc.GatewayServiceServicer):
@@ -78,6 +81,7 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
             language_code=config.language_code,
             interim_results=config.interim_results,
             session_id=call.session_id,
+            hotwords=await self._hotwords(config.playbook_ids),
         )
 
         async def requests() -> AsyncIterator[transcriber_pb.StreamingTranscribeRequest]:
@@ -109,6 +113,29 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
             )
         )
         return state, message
+
+    async def _hotwords(self, playbook_ids: Sequence[str]) -> list[str]:
+        """The phrases of the call's playbooks, to bias recognition toward them."""
+        if not self._settings.hotwords_from_playbook:
+            return []
+        phrases: list[str] = []
+        try:
+            for playbook in list(playbook_ids) or ["default"]:
+                token = ""
+                while len(phrases) < MAX_HOTWORDS:
+                    page = await self._downstream.detector.ListKeywords(
+                        detector_pb.ListKeywordsRequest(
+                            playbook_id=playbook, page_size=100, page_token=token
+                        ),
+                        timeout=2,
+                    )
+                    phrases += [k.phrase for k in page.keywords]
+                    token = page.next_page_token
+                    if not token:
+                        break
+        except grpc.aio.AioRpcError as error:
+            log.warning("no hotwords: the detector did not list keywords", code=error.code().name)
+        return list(dict.fromkeys(phrases))[:MAX_HOTWORDS]
 
     # Recordings ---------------------------------------------------------------
 

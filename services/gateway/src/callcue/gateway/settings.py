@@ -19,6 +19,8 @@ class Settings:
     max_chunk_bytes: int
     max_call_seconds: float
     max_upload_bytes: int
+    # Send the call's playbook phrases to the transcriber as hotwords (prompt bias).
+    hotwords_from_playbook: bool
 
     @classmethod
     def from_env(cls, env: Environment) -> Settings:
@@ -40,4 +42,5 @@ class Settings:
             max_upload_bytes=env.integer(
                 f"{PREFIX}MAX_UPLOAD_BYTES", 500 * 1024 * 1024, minimum=1024, maximum=1 << 34
             ),
+            hotwords_from_playbook=env.boolean(f"{PREFIX}HOTWORDS_FROM_PLAYBOOK", False),
         )
