@@ -80,12 +80,13 @@ def pcm(call: Call, dual: bool) -> tuple[bytes, int]:
     return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes(), channels
 
 
-async def stream(stub: pb_grpc.TranscriberServiceAsyncStub, call: Call, dual: bool) -> Result:
+async def stream(
+    stub: pb_grpc.TranscriberServiceAsyncStub, call: Call, dual: bool, hotwords: list[str]
+) -> Result:
     data, channels = pcm(call, dual)
     roles = [call_pb2.SPEAKER_ROLE_REP, call_pb2.SPEAKER_ROLE_PROSPECT] if dual else []
-    result = await stream_pcm(
-        stub, call.name, data, channels, roles, len(data) / (16000 * channels)
-    )
+    seconds = len(data) / (16000 * channels)
+    result = await stream_pcm(stub, call.name, data, channels, roles, seconds, hotwords)
     result.call = call
     return result
 
