@@ -61,13 +61,12 @@ class _Channel:
     previous: Sequence[DecodedWord] = ()  # the last decode's words after the committed ones
     decoded_until: int = 0  # samples seen when the last decode was scheduled
     endpoint: tuple[int, Hypothesis] | None = None  # (voice end, decode at the pause)
-    latest: tuple[int, Hypothesis] | None = None  # (voice end it saw, the last decode)
     finals: int = 0
 
     def follow(self, utterance_start: int) -> None:
         if self.start != utterance_start:
             self.start = utterance_start
-            self.committed, self.previous, self.endpoint, self.latest = [], (), None, None
+            self.committed, self.previous, self.endpoint = [], (), None
             self.decoded_until = utterance_start
 
     def segment_id(self) -> str:
@@ -230,9 +229,8 @@ class LiveTranscription:
         hypothesis = await self._decode(utterance.audio, list(channel.committed), priority)
         if hypothesis is None or channel.start != utterance.start:
             return []  # skipped under load, or the utterance ended meanwhile
-        channel.latest = (utterance.voice_end, hypothesis)
         if priority == Priority.ENDPOINT:
-            channel.endpoint = channel.latest
+            channel.endpoint = (utterance.voice_end, hypothesis)
         words = _new_words(hypothesis, len(channel.committed))
         safe_until = utterance.seconds - UNSAFE_TAIL_SECONDS
         agreed = agreed_prefix(channel.previous, words)
