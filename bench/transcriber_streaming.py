@@ -200,6 +200,17 @@ async def main() -> None:
     )
     print(f"word delay to first partial: {describe(to_partial)}")
     print(f"word delay to final:         {describe(to_final)}")
+    if hotwords:
+        found = expected = 0
+        for result in results:
+            assert result.call is not None
+            reference, hypothesis = normalise(result.call.reference), normalise(result.transcript())
+            for phrase in hotwords:
+                wanted = normalise(phrase)
+                count = f" {reference} ".count(f" {wanted} ")
+                expected += count
+                found += min(count, f" {hypothesis} ".count(f" {wanted} "))
+        print(f"keyword recall {found}/{expected} for {len(hotwords)} hotwords")
     print(
         f"CPU {cpu / audio:.3f} CPU-s per audio s (all streams), "
         f"last final {max(tails):.2f} s after the end of its call at worst, "
