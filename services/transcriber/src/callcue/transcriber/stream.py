@@ -197,6 +197,7 @@ class LiveTranscription:
     async def _decode(
         self, audio: Samples, prefix: Sequence[DecodedWord], priority: Priority
     ) -> Hypothesis | None:
+        # The prompt's format matters (see README, Benchmarks): this one measured best on WER.
         context = " ".join([", ".join(self._config.hotwords), *self._said]).strip()
         return await self._engine.decode(
             audio,
