@@ -233,10 +233,14 @@ class LiveTranscription:
         if priority == Priority.ENDPOINT:
             channel.endpoint = (utterance.voice_end, hypothesis)
         words = _new_words(hypothesis, len(channel.committed))
-        safe_until = utterance.seconds - UNSAFE_TAIL_SECONDS
-        agreed = agreed_prefix(channel.previous, words)
-        while agreed and words[agreed - 1].end > safe_until:
-            agreed -= 1
+        if priority == Priority.ENDPOINT:
+            # The decode heard the speech up to a pause: as much as the final would hear.
+            agreed = len(words)
+        else:
+            safe_until = utterance.seconds - UNSAFE_TAIL_SECONDS
+            agreed = agreed_prefix(channel.previous, words)
+            while agreed and words[agreed - 1].end > safe_until:
+                agreed -= 1
         out = []
         if agreed:
             settled = list(words[:agreed])
