@@ -1,105 +1,127 @@
 from __future__ import annotations
 
-from google.protobuf import duration_pb2
+import pytest
 
 from callcue.call.v1 import call_pb2
-from callcue.detector.matcher import PhraseMatcher
+from callcue.detector.matcher import KeywordMatcher
+from callcue.detector.sentences import MiniLM
+from callcue.detector.text import tokens
 from callcue.detector.v1 import detector_service_pb2 as pb
 
 
-def keyword(keyword_id: str, phrase: str, *aliases: str, speaker: int = 0) -> pb.Keyword:
+def keyword(phrase: str, *aliases: str, **options: object) -> pb.Keyword:
     return pb.Keyword(
-        keyword_id=keyword_id,
+        keyword_id=phrase or str(options.get("examples")),
         phrase=phrase,
         aliases=aliases,
-        speaker=speaker,  # type: ignore[arg-type]
         talking_point=call_pb2.TalkingPoint(title=f"About {phrase}"),
+        **options,  # type: ignore[arg-type]
     )
 
 
-def segment(text: str, speaker: int = call_pb2.SPEAKER_ROLE_PROSPECT) -> call_pb2.TranscriptSegment:
-    """A segment with one Whisper-style word (leading space, punctuation) per 0.5 s."""
-    words = []
-    for index, word in enumerate(text.split()):
-        words.append(
-            call_pb2.Word(
-                text=f" {word}",
-                start_offset=duration_pb2.Duration(nanos=0, seconds=index),
-                end_offset=duration_pb2.Duration(seconds=index, nanos=500_000_000),
-            )
-        )
-    return call_pb2.TranscriptSegment(
-        segment_id="seg",
-        text=text,
-        words=words,
-        is_final=True,
-        speaker=speaker,  # type: ignore[arg-type]
+def heard(matcher: KeywordMatcher, text: str) -> list[str]:
+    """The matched trigger and the words it matched, for each match."""
+    stream = tokens(text)
+    return [
+        f"{match.phrase}={' '.join(stream[match.start : match.end])}"
+        for match in matcher.find(stream)
+    ]
+
+
+def test_case_punctuation_and_word_boundaries() -> None:
+    matcher = KeywordMatcher([keyword("Salesforce"), keyword("price")])
+    assert heard(matcher, "We use SALESFORCE, honestly.") == ["Salesforce=salesforce"]
+    assert heard(matcher, "The priceless view.") == []
+    assert heard(matcher, "What's the price?") == ["price=price"]
+
+
+def test_phrases_and_aliases() -> None:
+    matcher = KeywordMatcher([keyword("too expensive", "over our budget")])
+    assert heard(matcher, "that is too expensive") == ["too expensive=too expensive"]
+    assert heard(matcher, "it's over our budget.") == ["over our budget=over our budget"]
+    assert heard(matcher, "too much, expensive") == []
+
+
+def test_names_heard_as_two_words_or_one() -> None:
+    matcher = KeywordMatcher([keyword("Salesforce"), keyword("hub spot")])
+    assert heard(matcher, "we moved off sales force") == ["Salesforce=sales force"]
+    assert heard(matcher, "we use HubSpot now") == ["hub spot=hubspot"]
+    # Splits need real parts: no single letters.
+    assert heard(matcher, "s alesforce") == []
+
+
+def test_inflections_only_when_asked() -> None:
+    matcher = KeywordMatcher([keyword("price", inflections=True), keyword("contract")])
+    for text in ("the prices went up", "how is it priced", "your pricing page"):
+        assert len(heard(matcher, text)) == 1, text
+    assert heard(matcher, "send the contracts") == []
+
+
+def test_fuzzy_matches_misspelled_names_above_the_threshold() -> None:
+    matcher = KeywordMatcher(
+        [keyword("Pipedrive", fuzzy_threshold=0.85), keyword("Gong", fuzzy_threshold=0.5)]
     )
+    assert heard(matcher, "we tried pipe drives last year") == ["Pipedrive=pipe drives"]
+    assert heard(matcher, "we tried pipedream") == []
+    # Short names never match fuzzily: "going" is not "Gong", whatever the threshold.
+    assert heard(matcher, "we are going") == []
+    assert heard(matcher, "we use gong") == ["Gong=gong"]
 
 
-def phrases(matcher: PhraseMatcher, text: str, **kwargs: int) -> list[str]:
-    return [d.phrase for d in matcher.detect(segment(text, **kwargs))]
-
-
-def test_matches_case_insensitively_across_punctuation() -> None:
-    matcher = PhraseMatcher([keyword("k1", "Salesforce")])
-    assert phrases(matcher, "We already use SALESFORCE, honestly.") == ["Salesforce"]
-
-
-def test_only_on_word_boundaries() -> None:
-    matcher = PhraseMatcher([keyword("k1", "price")])
-    assert phrases(matcher, "The priceless view.") == []
-    assert phrases(matcher, "What's the price?") == ["price"]
-
-
-def test_phrase_spans_several_words_with_their_timing() -> None:
-    matcher = PhraseMatcher([keyword("k1", "too expensive")])
-    [detection] = matcher.detect(segment("Honestly that is too expensive for us."))
-    assert detection.matched_text == "too expensive"
-    assert detection.start_offset.seconds == 3
-    assert (detection.end_offset.seconds, detection.end_offset.nanos) == (4, 500_000_000)
-    assert detection.state == call_pb2.DETECTION_STATE_CONFIRMED
-    assert detection.talking_point.title == "About too expensive"
-
-
-def test_aliases_trigger_the_same_keyword_once_per_segment() -> None:
-    matcher = PhraseMatcher([keyword("k1", "contract", "paperwork")])
-    detections = matcher.detect(segment("Send the paperwork, the contract, anything."))
-    assert [d.phrase for d in detections] == ["paperwork"]
-
-
-def test_speaker_limited_keyword() -> None:
-    matcher = PhraseMatcher([keyword("k1", "discount", speaker=call_pb2.SPEAKER_ROLE_PROSPECT)])
-    assert phrases(matcher, "any discount", speaker=call_pb2.SPEAKER_ROLE_REP) == []
-    assert phrases(matcher, "any discount", speaker=call_pb2.SPEAKER_ROLE_PROSPECT) == ["discount"]
-    # With both speakers on one channel nobody can tell who said it, so it fires.
-    assert phrases(matcher, "any discount", speaker=call_pb2.SPEAKER_ROLE_MIXED) == ["discount"]
-
-
-def test_text_without_word_timings() -> None:
-    matcher = PhraseMatcher([keyword("k1", "send a contract")])
-    plain = call_pb2.TranscriptSegment(text="Can you send a contract?", is_final=True)
-    [detection] = matcher.detect(plain)
-    assert detection.matched_text == "send a contract"
-
-
-def test_matched_text_rejoins_split_words() -> None:
-    matcher = PhraseMatcher([keyword("k1", "follow up call")])
-    words = [" book", " a", " follow", "-up", " call."]
-    seg = call_pb2.TranscriptSegment(
-        text="book a follow-up call.", words=[call_pb2.Word(text=w.strip()) for w in words]
+def test_phonetic_matches_names_that_sound_the_same() -> None:
+    matcher = KeywordMatcher(
+        [keyword("Qualtrics", phonetic=True), keyword("Gainsight", phonetic=True)]
     )
-    assert matcher.detect(seg)[0].matched_text == "follow-up call."
+    assert heard(matcher, "we use qualtrix for surveys") == ["Qualtrics=qualtrix"]
+    assert heard(matcher, "and gainsite for renewals") == ["Gainsight=gainsite"]
+    assert heard(matcher, "we use surveys") == []
+    assert heard(KeywordMatcher([keyword("Qualtrics")]), "we use qualtrix") == []
 
 
-def test_a_phrase_split_across_two_final_segments_is_found_once() -> None:
-    matcher = PhraseMatcher([keyword("k1", "send a contract"), keyword("k2", "contract")])
-    first, second = segment("Can you send a"), segment("contract today?")
-    assert matcher.detect(first) == []
-    detections = matcher.detect(second, matcher.tail(first))
-    assert sorted(d.phrase for d in detections) == ["contract", "send a contract"]
-    spanning = next(d for d in detections if d.phrase == "send a contract")
-    assert spanning.matched_text == "send a contract"
-    # Carried words alone never fire again.
-    third = segment("Thanks.")
-    assert matcher.detect(third, matcher.tail(second)) == []
+def test_patterns_run_in_re2() -> None:
+    matcher = KeywordMatcher([keyword("", patterns=[r"\b\d+ (users|seats)\b"])])
+    assert heard(matcher, "we need 250 seats by May") == [r"\b\d+ (users|seats)\b=250 seats"]
+    assert heard(matcher, "seats are fine") == []
+
+
+def test_exclude_phrases_silence_nearby_mentions() -> None:
+    conditions = pb.KeywordConditions(exclude_phrases=["don't use", "never used"])
+    matcher = KeywordMatcher([keyword("Salesforce", conditions=conditions)])
+    assert heard(matcher, "we don't use Salesforce") == []
+    assert heard(matcher, "honestly we never used Salesforce much") == []
+    # Far enough away, the exclusion is about something else.
+    assert heard(matcher, "we don't use it. Our team lives in Salesforce") == [
+        "Salesforce=salesforce"
+    ]
+    assert heard(matcher, "our whole sales team lives in Salesforce every day") == [
+        "Salesforce=salesforce"
+    ]
+
+
+def test_matches_must_end_in_the_fresh_tokens() -> None:
+    matcher = KeywordMatcher([keyword("send a contract"), keyword("send")])
+    stream = tokens("can you send a contract")
+    found = [(m.phrase, m.start) for m in matcher.find(stream, first_fresh=4)]
+    assert found == [("send a contract", 2)]
+
+
+def test_ten_thousand_keywords_compile_and_match() -> None:
+    matcher = KeywordMatcher([keyword(f"product {n} plan") for n in range(10_000)])
+    assert heard(matcher, "we are on product 9876 plan now") == [
+        "product 9876 plan=product 9876 plan"
+    ]
+
+
+@pytest.fixture(scope="module")
+def minilm() -> MiniLM:
+    return MiniLM.bundled()
+
+
+def test_semantic_examples_fire_on_paraphrases(minilm: MiniLM) -> None:
+    budget = keyword("", examples=["that's more than we budgeted", "it's too expensive for us"])
+    matcher = KeywordMatcher([budget], minilm)
+    assert matcher.uses_sentences
+    [match] = matcher.find_meaning("Honestly this is way over our budget for the year.")
+    assert match.keyword is matcher.keywords[0] and 0.6 <= match.score <= 1
+    assert matcher.find_meaning("Can you send me the contract by Friday?") == []
+    assert matcher.find_meaning("The weather in Boston is lovely today.") == []

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from callcue.core import database
 from callcue.core.settings import Environment
 from callcue.detector.app import MIGRATIONS, build_server
 from callcue.detector.keywords import KeywordStore
+from callcue.detector.live import LiveMatchers
+from callcue.detector.playbooks import PlaybookStore
 from callcue.detector.settings import Settings
 from callcue.detector.v1 import detector_service_pb2 as pb
 from callcue.detector.v1 import detector_service_pb2_grpc as pb_grpc
@@ -26,12 +29,26 @@ async def stub(database_url: str) -> AsyncIterator[pb_grpc.DetectorServiceStub]:
             {"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "DATABASE_URL": database_url}
         )
     )
-    server = build_server(settings, KeywordStore(pool))
+    keywords = KeywordStore(pool)
+    matchers = LiveMatchers(keywords, None)
+    listening = asyncio.Event()
+    listener = asyncio.create_task(matchers.listen(database_url, listening))
+    await listening.wait()
+    server = build_server(settings, keywords, PlaybookStore(pool), matchers)
     port = await server.start()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        yield pb_grpc.DetectorServiceStub(channel)
+        stub = pb_grpc.DetectorServiceStub(channel)
+        for playbook in PLAYBOOKS:
+            await stub.CreatePlaybook(
+                pb.CreatePlaybookRequest(playbook=pb.Playbook(playbook_id=playbook))
+            )
+        yield stub
     await server.stop(0)
+    listener.cancel()
     await pool.close()
+
+
+PLAYBOOKS = ("crud", "paging", "other", "dupes", "detect", "not-this-call")
 
 
 def new_keyword(playbook: str, phrase: str, *aliases: str) -> pb.Keyword:
@@ -160,3 +177,205 @@ async def test_segment_before_config_is_invalid(stub: pb_grpc.DetectorServiceStu
         [r async for r in stub.Detect(iter([final("hello")]))]
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "config" in (error.value.details() or "")
+
+
+async def test_playbook_crud_and_listing(stub: pb_grpc.DetectorServiceStub) -> None:
+    created = (
+        await stub.CreatePlaybook(
+            pb.CreatePlaybookRequest(
+                playbook=pb.Playbook(playbook_id="renewals", description="Renewal calls")
+            )
+        )
+    ).playbook
+    assert created.display_name == "renewals" and created.keyword_count == 0
+    await create(stub, new_keyword("renewals", "auto renew"))
+    fetched = (await stub.GetPlaybook(pb.GetPlaybookRequest(playbook_id="renewals"))).playbook
+    assert fetched.keyword_count == 1
+    updated = (
+        await stub.UpdatePlaybook(
+            pb.UpdatePlaybookRequest(
+                playbook=pb.Playbook(playbook_id="renewals", display_name="Renewals"),
+                update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
+            )
+        )
+    ).playbook
+    assert (updated.display_name, updated.description) == ("Renewals", "Renewal calls")
+
+    seen, token = [], ""
+    while True:
+        page = await stub.ListPlaybooks(pb.ListPlaybooksRequest(page_size=2, page_token=token))
+        seen += [p.playbook_id for p in page.playbooks]
+        if not (token := page.next_page_token):
+            break
+    assert "renewals" in seen and "default" in seen and seen == sorted(seen)
+
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stub.DeletePlaybook(pb.DeletePlaybookRequest(playbook_id="renewals"))
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    await stub.DeletePlaybook(pb.DeletePlaybookRequest(playbook_id="renewals", force=True))
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stub.GetPlaybook(pb.GetPlaybookRequest(playbook_id="renewals"))
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_bad_playbooks_and_keywords_in_unknown_playbooks(
+    stub: pb_grpc.DetectorServiceStub,
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stub.CreatePlaybook(
+            pb.CreatePlaybookRequest(playbook=pb.Playbook(playbook_id="Not An Id"))
+        )
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (error.value.details() or "").startswith("playbook.playbook_id")
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stub.CreatePlaybook(
+            pb.CreatePlaybookRequest(playbook=pb.Playbook(playbook_id="crud"))
+        )
+    assert error.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await create(stub, new_keyword("nowhere", "hello"))
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "nowhere" in (error.value.details() or "")
+
+
+@pytest.mark.parametrize(
+    ("keyword", "code", "field"),
+    [
+        (
+            pb.Keyword(phrase="a", patterns=["(x"], talking_point=call_pb2.TalkingPoint(title="t")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "keyword.patterns[0]",
+        ),
+        (
+            pb.Keyword(
+                phrase="a", semantic_threshold=2, talking_point=call_pb2.TalkingPoint(title="t")
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "keyword.semantic_threshold",
+        ),
+        (
+            pb.Keyword(phrase="a", patterns=["x*"], talking_point=call_pb2.TalkingPoint(title="t")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "keyword.patterns[0]",
+        ),
+    ],
+)
+async def test_trigger_options_are_validated(
+    stub: pb_grpc.DetectorServiceStub, keyword: pb.Keyword, code: grpc.StatusCode, field: str
+) -> None:
+    keyword.playbook_id = "crud"
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await create(stub, keyword)
+    assert error.value.code() == code
+    assert (error.value.details() or "").startswith(field)
+
+
+async def test_duplicate_names_in_a_playbook(stub: pb_grpc.DetectorServiceStub) -> None:
+    first = new_keyword("dupes", "budget")
+    first.display_name = "Money talk"
+    await create(stub, first)
+    second = new_keyword("dupes", "spend")
+    second.display_name = "money TALK"
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await create(stub, second)
+    assert error.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert "Money talk" in (error.value.details() or "") or "money TALK" in (
+        error.value.details() or ""
+    )
+
+
+IMPORT = b"""\
+playbook_id: imported
+display_name: Imported
+keywords:
+  - phrase: Salesforce
+    talking_point: {title: Competitor, category: competitor}
+  - phrase: price
+    inflections: true
+    talking_point: {title: Pricing, category: pricing}
+"""
+
+
+async def keyword_names(stub: pb_grpc.DetectorServiceStub, playbook: str) -> list[str]:
+    page = await stub.ListKeywords(pb.ListKeywordsRequest(playbook_id=playbook, page_size=100))
+    return [k.display_name for k in page.keywords]
+
+
+async def test_import_is_all_or_nothing_and_exports_back(
+    stub: pb_grpc.DetectorServiceStub,
+) -> None:
+    broken = IMPORT + b"  - phrase: x\n    patterns: ['(']\n    talking_point: {title: t}\n"
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stub.ImportPlaybook(pb.ImportPlaybookRequest(content=broken))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (error.value.details() or "").startswith("keywords[2].patterns[0]: line 10:")
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stub.GetPlaybook(pb.GetPlaybookRequest(playbook_id="imported"))
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND  # nothing half-written
+
+    result = await stub.ImportPlaybook(pb.ImportPlaybookRequest(content=IMPORT))
+    assert (result.playbook.keyword_count, result.keywords_created) == (2, 2)
+    assert await keyword_names(stub, "imported") == ["Salesforce", "price"]
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stub.ImportPlaybook(pb.ImportPlaybookRequest(content=IMPORT))
+    assert error.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+    # A replace that fails half-way leaves the old keywords in place.
+    with pytest.raises(grpc.aio.AioRpcError):
+        await stub.ImportPlaybook(pb.ImportPlaybookRequest(content=broken, replace=True))
+    assert await keyword_names(stub, "imported") == ["Salesforce", "price"]
+
+    exported = await stub.ExportPlaybook(
+        pb.ExportPlaybookRequest(playbook_id="imported", format=pb.PLAYBOOK_FORMAT_JSON)
+    )
+    assert exported.content_type == "application/json"
+    replaced = await stub.ImportPlaybook(
+        pb.ImportPlaybookRequest(
+            content=exported.content, format=pb.PLAYBOOK_FORMAT_JSON, replace=True
+        )
+    )
+    assert (replaced.keywords_created, replaced.keywords_deleted) == (2, 2)
+    assert await keyword_names(stub, "imported") == ["Salesforce", "price"]
+
+
+async def test_detect_with_an_unknown_playbook_is_not_found(
+    stub: pb_grpc.DetectorServiceStub,
+) -> None:
+    requests = [pb.DetectRequest(config=pb.DetectConfig(playbook_ids=["no-such-playbook"]))]
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        [r async for r in stub.Detect(iter(requests))]
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "no-such-playbook" in (error.value.details() or "")
+
+
+async def test_edits_reach_a_running_call_within_a_second(
+    stub: pb_grpc.DetectorServiceStub,
+) -> None:
+    await stub.CreatePlaybook(pb.CreatePlaybookRequest(playbook=pb.Playbook(playbook_id="live")))
+    queue: asyncio.Queue[pb.DetectRequest | None] = asyncio.Queue()
+    await queue.put(pb.DetectRequest(config=pb.DetectConfig(playbook_ids=["live"])))
+
+    async def requests() -> AsyncIterator[pb.DetectRequest]:
+        while (request := await queue.get()) is not None:
+            yield request
+
+    responses: list[pb.DetectResponse] = []
+
+    async def read() -> None:
+        async for response in stub.Detect(requests()):
+            responses.append(response)
+
+    reader = asyncio.create_task(read())
+    await queue.put(final("Do you integrate with Zendesk?"))
+    await asyncio.sleep(0.2)
+    assert responses == []  # the playbook is empty; add a keyword while the call runs
+    await create(stub, new_keyword("live", "Zendesk"))
+    loop = asyncio.get_running_loop()
+    added = loop.time()
+    while loop.time() - added < 1.0 and not responses:
+        await queue.put(final(f"Zendesk again at {loop.time() - added:.2f}"))
+        await asyncio.sleep(0.05)
+    await queue.put(None)
+    await reader
+    assert responses, "the new keyword did not reach the running call within a second"
+    assert responses[0].detection.phrase == "Zendesk"

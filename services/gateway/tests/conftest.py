@@ -15,7 +15,10 @@ from callcue.core.channel import open_channel
 from callcue.core.settings import Environment
 from callcue.detector import app as detector_app
 from callcue.detector.keywords import KeywordStore
+from callcue.detector.live import LiveMatchers
+from callcue.detector.playbooks import PlaybookStore
 from callcue.detector.settings import Settings as DetectorSettings
+from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.detector.v1 import detector_service_pb2_grpc
 from callcue.gateway import app as gateway_app
 from callcue.gateway.call_session import Downstream
@@ -54,7 +57,10 @@ async def stack(database_url: str) -> AsyncIterator[Stack]:
     notifier = notifier_app.build_server(
         NotifierSettings.from_env(env), MemoryEventLog(10_000, 100)
     )
-    detector = detector_app.build_server(DetectorSettings.from_env(env), KeywordStore(pool))
+    keywords = KeywordStore(pool)
+    detector = detector_app.build_server(
+        DetectorSettings.from_env(env), keywords, PlaybookStore(pool), LiveMatchers(keywords, None)
+    )
     transcriber_settings = TranscriberSettings.from_env(env)
     engine = transcriber_app.load_engine(transcriber_settings)
     transcriber = transcriber_app.build_server(transcriber_settings, engine)
@@ -91,5 +97,10 @@ async def stack(database_url: str) -> AsyncIterator[Stack]:
 
 
 @pytest.fixture
-def playbook() -> str:
-    return f"test-{uuid.uuid4().hex[:8]}"
+async def playbook(stack: Stack) -> str:
+    """A new, empty playbook's id."""
+    playbook_id = f"test-{uuid.uuid4().hex[:8]}"
+    await stack.detector.CreatePlaybook(
+        detector_pb.CreatePlaybookRequest(playbook=detector_pb.Playbook(playbook_id=playbook_id))
+    )
+    return playbook_id

@@ -134,12 +134,13 @@ def fake_openai() -> Iterator[FakeOpenAI]:
     fake.server.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def openai_stub(
     fake_openai: FakeOpenAI, engine: WhisperEngine
 ) -> AsyncIterator[pb_grpc.TranscriberServiceStub]:
     """A transcriber whose engine is the fake OpenAI server, falling back to the real
-    local model (shared with the other tests) for a short cool-down."""
+    local model (shared with the other tests) for a short cool-down. New for each test,
+    so that one test's cool-down does not carry into the next."""
     settings = Settings.from_env(
         Environment(
             {
@@ -158,7 +159,7 @@ async def openai_stub(
         timeout=1.0,
         max_retries=0,
     )
-    combined = FallbackEngine(OpenAIEngine(client, "whisper-1"), engine, cooldown_seconds=0.5)
+    combined = FallbackEngine(OpenAIEngine(client, "whisper-1"), engine, cooldown_seconds=2.0)
     server = build_server(settings, combined)
     port = await server.start()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:

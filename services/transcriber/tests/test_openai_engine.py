@@ -65,7 +65,8 @@ async def test_when_the_api_fails_the_call_goes_on_with_the_local_model(
     fake_openai.mode, fake_openai.requests = mode, []
     responses = [r async for r in openai_stub.StreamingTranscribe(requests(11.5))]
     statuses = [r.engine_status for r in responses if r.HasField("engine_status")]
-    # The test's cool-down is 0.5 s, so the engine keeps trying the API again and again.
+    # The test's cool-down is 2 s (longer than a local decode, so the switch is seen
+    # before the cool-down ends), so the engine tries the API again during the call.
     assert [s.engine for s in statuses[:2]] == ["openai", "faster-whisper"]
     assert "openai failed" in statuses[1].message
     if len(statuses) > 2:

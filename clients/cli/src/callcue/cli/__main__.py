@@ -42,12 +42,16 @@ async def cmd_call(args: argparse.Namespace) -> int:
 
 
 async def cmd_playbook_load(args: argparse.Namespace) -> int:
-    name, keywords = playbook.parse(Path(args.file))
     async with grpc.aio.insecure_channel(args.detector) as channel:
-        result = await playbook.load(
-            detector_service_pb2_grpc.DetectorServiceStub(channel), keywords
+        result = await playbook.import_file(
+            detector_service_pb2_grpc.DetectorServiceStub(channel),
+            Path(args.file),
+            replace=args.replace,
         )
-    say(f"playbook {name!r}: {result.created} keywords created, {result.kept} already there")
+    say(
+        f"playbook {result.playbook.playbook_id!r}: {result.keywords_created} keywords loaded"
+        + (f", {result.keywords_deleted} replaced" if args.replace else "")
+    )
     return 0
 
 
@@ -59,12 +63,14 @@ async def _subscribe(stack: devstack.DevStack, session_id: str) -> list[int]:
 
 
 async def _demo(stack: devstack.DevStack, args: argparse.Namespace) -> None:
-    name, keywords = playbook.parse(Path(args.playbook_file))
     async with grpc.aio.insecure_channel(stack.address("detector")) as channel:
-        result = await playbook.load(
-            detector_service_pb2_grpc.DetectorServiceStub(channel), keywords
+        result = await playbook.import_file(
+            detector_service_pb2_grpc.DetectorServiceStub(channel),
+            Path(args.playbook_file),
+            replace=True,
         )
-    say(f"demo playbook {name!r}: {result.created} keywords created, {result.kept} already there")
+    name = result.playbook.playbook_id
+    say(f"demo playbook {name!r}: {result.keywords_created} keywords loaded")
     recording = read_wav(Path(args.sample))
     say(f"streaming {args.sample} ({recording.seconds:.1f} s) to the gateway at real-time pace")
     print(flush=True)
@@ -154,8 +160,13 @@ def parser() -> argparse.ArgumentParser:
 
     book = commands.add_parser("playbook", help="manage playbooks")
     book_commands = book.add_subparsers(dest="action", required=True)
-    load = book_commands.add_parser("load", help="create a playbook's keywords from a YAML file")
+    load = book_commands.add_parser(
+        "load", help="create a playbook from a YAML or JSON file (all of it, or nothing)"
+    )
     load.add_argument("file")
+    load.add_argument(
+        "--replace", action="store_true", help="replace the playbook if it exists already"
+    )
     load.add_argument("--detector", default=os.environ.get("CALLCUE_DETECTOR", "localhost:50053"))
     load.set_defaults(run=cmd_playbook_load)
 
@@ -179,7 +190,7 @@ def main() -> None:
     args = parser().parse_args()
     try:
         code = asyncio.run(args.run(args))
-    except (WavError, playbook.PlaybookError) as error:
+    except (WavError, OSError) as error:
         print(f"callcue: {error}", file=sys.stderr)
         code = 2
     except grpc.aio.AioRpcError as error:

@@ -2,31 +2,61 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
+
+import structlog
 
 from callcue.core import database
 from callcue.core.server import GrpcServer, serve_until_signalled
 from callcue.detector.keywords import KeywordStore
-from callcue.detector.service import DetectorService, Keywords
+from callcue.detector.live import LiveMatchers
+from callcue.detector.playbooks import PlaybookStore
+from callcue.detector.sentences import MiniLM, SentenceEncoder
+from callcue.detector.service import DetectorService, Keywords, Playbooks
 from callcue.detector.settings import Settings
 from callcue.detector.v1 import detector_service_pb2, detector_service_pb2_grpc
 
 SERVICE_NAME = detector_service_pb2.DESCRIPTOR.services_by_name["DetectorService"].full_name
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = structlog.get_logger("callcue.detector")
 
 
-def build_server(settings: Settings, keywords: Keywords) -> GrpcServer:
+def build_server(
+    settings: Settings, keywords: Keywords, playbooks: Playbooks, matchers: LiveMatchers
+) -> GrpcServer:
     server = GrpcServer(settings.server, [SERVICE_NAME])
     detector_service_pb2_grpc.add_DetectorServiceServicer_to_server(
-        DetectorService(keywords), server.server
+        DetectorService(keywords, playbooks, matchers), server.server
     )
     return server
+
+
+def load_sentences(settings: Settings) -> SentenceEncoder | None:
+    if not settings.semantic_triggers:
+        return None
+    encoder = MiniLM.bundled()
+    log.info("sentence model loaded", model="all-MiniLM-L6-v2")
+    return encoder
 
 
 async def serve(settings: Settings) -> None:
     await database.migrate(settings.database_url, "detector", MIGRATIONS)
     pool = await database.open_pool(settings.database_url, max_size=settings.database_pool_size)
-    server = build_server(settings, KeywordStore(pool))
+    keywords = KeywordStore(pool)
+    matchers = LiveMatchers(keywords, await asyncio.to_thread(load_sentences, settings))
+    server = build_server(settings, keywords, PlaybookStore(pool), matchers)
+    listening = asyncio.Event()
+    listener = asyncio.create_task(matchers.listen(settings.database_url, listening))
     await server.start()
+    # Serving before the listener runs could let a call miss an edit.
+    await asyncio.wait_for(listening.wait(), timeout=30)
     await server.set_serving()
-    await serve_until_signalled(server, [pool.close])
+
+    async def stop_listening() -> None:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+
+    await serve_until_signalled(server, [stop_listening, pool.close])

@@ -1,136 +1,250 @@
-"""Finds keyword phrases in transcript segments, on word boundaries, ignoring case."""
+"""Finds where the keywords of a playbook were said in a run of transcript tokens.
+
+Exact phrases, aliases and their compound spellings ("HubSpot" / "hub spot") go into one
+Aho-Corasick automaton over the space-joined tokens, so a segment costs one pass in C
+whatever the number of keywords; inflections use a second automaton over word stems.
+Fuzzy, phonetic, pattern and semantic triggers cost per keyword that uses them, so a
+playbook pays only for what it asks for.
+"""
 
 from __future__ import annotations
 
-import uuid
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from google.protobuf import duration_pb2
+import ahocorasick
+import jellyfish
+import re2
+from rapidfuzz import fuzz, process
 
-from callcue.call.v1 import call_pb2
-from callcue.detector.text import tokens
+from callcue.detector.sentences import SentenceEncoder
+from callcue.detector.text import stem, tokens
 from callcue.detector.v1 import detector_service_pb2 as pb
 
-_ANYONE = (call_pb2.SPEAKER_ROLE_UNSPECIFIED, call_pb2.SPEAKER_ROLE_MIXED)
+DEFAULT_SEMANTIC_THRESHOLD = 0.6
+# A single word this long may be heard split in two ("salesforce" as "sales force").
+_MIN_SPLIT_WORD = 6
+_MIN_SPLIT_PART = 2
+# Fuzzy and phonetic matching compare names, not short words: "Gong" must not match "going".
+_MIN_FUZZY_CHARS = 5
+# Tokens either side of a match searched for the keyword's "do not trigger when" phrases.
+_EXCLUDE_BEFORE, _EXCLUDE_AFTER = 6, 3
+
+
+def compile_pattern(pattern: str) -> re2._Regexp:
+    """RE2 runs in time linear in the text: no pattern can hang the service."""
+    options = re2.Options()
+    options.log_errors = False  # a bad pattern is the caller's error, not the server's log
+    return re2.compile(pattern, options)
 
 
 @dataclass(frozen=True)
-class Token:
-    text: str
-    word: call_pb2.Word | None  # the transcript word it came from, if it had timings
-    fresh: bool  # from the segment being matched, not carried over from an earlier one
-
-
-@dataclass(frozen=True)
-class _Trigger:
-    phrase: str
-    tokens: tuple[str, ...]
+class Match:
     keyword: pb.Keyword
+    start: int  # first token of the match in the stream
+    end: int  # one past its last token
+    phrase: str  # the trigger that matched: a phrase, alias, pattern or example
+    score: float  # 1 for an exact match
 
 
-class PhraseMatcher:
-    """Matches every phrase and alias of a set of keywords at once.
+@dataclass(frozen=True)
+class _Entry:
+    keyword: int
+    phrase: str
+    length: int  # tokens
 
-    Triggers are indexed by their first token, so the cost per transcript token is
-    one dictionary look-up plus the few triggers that start with that token.
-    """
 
-    def __init__(self, keywords: Iterable[pb.Keyword]) -> None:
-        self._by_first: dict[str, list[_Trigger]] = defaultdict(list)
+class KeywordMatcher:
+    """An immutable, compiled playbook: swap in a new one when the playbook changes."""
+
+    def __init__(
+        self, keywords: Iterable[pb.Keyword], sentences: SentenceEncoder | None = None
+    ) -> None:
+        self.keywords = list(keywords)
+        self._sentences = sentences
+        self._exact = ahocorasick.Automaton()
+        self._stemmed = ahocorasick.Automaton()
+        self._fuzzy: list[tuple[str, _Entry, float]] = []
+        self._phonetic: dict[str, list[_Entry]] = defaultdict(list)
+        self._patterns: list[tuple[re2._Regexp, _Entry]] = []
+        self._examples: list[tuple[int, str, float]] = []
+        self._excluded: dict[int, list[tuple[str, ...]]] = {}
         self.longest = 1
-        for keyword in keywords:
-            for phrase in (keyword.phrase, *keyword.aliases):
-                phrase_tokens = tuple(tokens(phrase))
-                if phrase_tokens:
-                    self._by_first[phrase_tokens[0]].append(
-                        _Trigger(phrase, phrase_tokens, keyword)
-                    )
-                    self.longest = max(self.longest, len(phrase_tokens))
-        for triggers in self._by_first.values():
-            # Longest first, so "too expensive" wins over "expensive" at the same place.
-            triggers.sort(key=lambda trigger: -len(trigger.tokens))
+        for index, keyword in enumerate(self.keywords):
+            self._compile(index, keyword)
+        self._has_exact = len(self._exact) > 0
+        self._has_stemmed = len(self._stemmed) > 0
+        if self._has_exact:
+            self._exact.make_automaton()
+        if self._has_stemmed:
+            self._stemmed.make_automaton()
+        self._example_matrix = (
+            sentences.encode([text for _, text, _ in self._examples])
+            if sentences is not None and self._examples
+            else None
+        )
 
     def __len__(self) -> int:
-        return sum(len(triggers) for triggers in self._by_first.values())
+        return len(self.keywords)
 
-    def detect(
-        self, segment: call_pb2.TranscriptSegment, carried: Sequence[Token] = ()
-    ) -> list[call_pb2.Detection]:
-        """Detections in one segment: one per keyword, at its first mention. ``carried``
-        (the tail of the channel's previous final segment) lets a phrase split across two
-        segments match; a match must end in this segment, so nothing fires twice."""
-        stream = [*carried, *_segment_tokens(segment)]
-        found: dict[str, call_pb2.Detection] = {}
-        for start, token in enumerate(stream):
-            for trigger in self._by_first.get(token.text, ()):
-                keyword = trigger.keyword
-                if keyword.keyword_id in found or not _speaker_fits(keyword, segment):
+    @property
+    def uses_sentences(self) -> bool:
+        return self._example_matrix is not None
+
+    def _compile(self, index: int, keyword: pb.Keyword) -> None:
+        phrases = [(phrase, tokens(phrase)) for phrase in (keyword.phrase, *keyword.aliases)]
+        phrases = [(phrase, words) for phrase, words in phrases if words]
+        # Spellings as written first, so a match names the alias it came from, not
+        # another phrase's split or joined spelling that happens to read the same.
+        for phrase, words in phrases:
+            _add(self._exact, words, _Entry(index, phrase, len(words)))
+        for phrase, words in phrases:
+            self.longest = max(self.longest, len(words) + 1)
+            for variant in _spellings(words):
+                _add(self._exact, variant, _Entry(index, phrase, len(variant)))
+            if keyword.inflections:
+                stems = tuple(stem(word) for word in words)
+                _add(self._stemmed, stems, _Entry(index, phrase, len(stems)))
+            compact = "".join(words)
+            if len(compact) >= _MIN_FUZZY_CHARS:
+                if keyword.fuzzy_threshold > 0:
+                    self._fuzzy.append(
+                        (compact, _Entry(index, phrase, len(words)), keyword.fuzzy_threshold)
+                    )
+                if keyword.phonetic:
+                    self._phonetic[jellyfish.metaphone(compact)].append(
+                        _Entry(index, phrase, len(words))
+                    )
+        for pattern in keyword.patterns:
+            self._patterns.append((compile_pattern(pattern), _Entry(index, pattern, 0)))
+        threshold = keyword.semantic_threshold or DEFAULT_SEMANTIC_THRESHOLD
+        self._examples += [(index, example, threshold) for example in keyword.examples]
+        excluded = [tuple(tokens(phrase)) for phrase in keyword.conditions.exclude_phrases]
+        if excluded:
+            self._excluded[index] = [phrase for phrase in excluded if phrase]
+            self.longest = max(self.longest, _EXCLUDE_BEFORE + 1)
+
+    def find(self, stream: Sequence[str], first_fresh: int = 0) -> list[Match]:
+        """Every match that ends at or after ``first_fresh`` (the tokens before it were
+        searched with the previous segment), in order of where it starts."""
+        found: list[tuple[int, int, _Entry, float]] = []
+        text = " " + " ".join(stream) + " "
+        starts = _token_starts(stream)
+        if self._has_exact:
+            found += _automaton_matches(self._exact, text, starts)
+        if self._has_stemmed:
+            stems = [stem(token) for token in stream]
+            found += _automaton_matches(self._stemmed, " " + " ".join(stems) + " ", starts)
+        if self._fuzzy or self._phonetic:
+            found += self._sound_matches(stream)
+        for pattern, entry in self._patterns:
+            for hit in pattern.finditer(text):
+                first = _token_at(starts, hit.start())
+                last = _token_at(starts, max(hit.start(), hit.end() - 1))
+                found.append((first, last + 1, entry, 1.0))
+        matches = []
+        for start, end, entry, score in sorted(found, key=lambda hit: (hit[0], -hit[1])):
+            if end <= first_fresh or self._is_excluded(entry.keyword, stream, start, end):
+                continue
+            matches.append(Match(self.keywords[entry.keyword], start, end, entry.phrase, score))
+        return matches
+
+    def find_meaning(self, sentence: str) -> list[Match]:
+        """Keywords whose examples mean what ``sentence`` says (whole-sentence matches)."""
+        if self._sentences is None or self._example_matrix is None or not sentence.strip():
+            return []
+        similarities = self._example_matrix @ self._sentences.encode([sentence])[0]
+        best: dict[int, tuple[float, str]] = {}
+        for (index, example, threshold), similarity in zip(
+            self._examples, similarities.tolist(), strict=True
+        ):
+            if similarity >= threshold and similarity > best.get(index, (0.0, ""))[0]:
+                best[index] = (similarity, example)
+        count = len(tokens(sentence))
+        return [
+            Match(self.keywords[index], 0, count, example, round(score, 3))
+            for index, (score, example) in sorted(best.items())
+            if not self._is_excluded(index, tokens(sentence), 0, count)
+        ]
+
+    def _sound_matches(self, stream: Sequence[str]) -> list[tuple[int, int, _Entry, float]]:
+        found = []
+        choices = [compact for compact, _, _ in self._fuzzy]
+        for start in range(len(stream)):
+            heard = ""
+            for end in range(start + 1, min(start + 4, len(stream)) + 1):
+                heard += stream[end - 1]
+                if len(heard) < _MIN_FUZZY_CHARS:
                     continue
-                end = start + len(trigger.tokens)
-                if end > len(stream) or not stream[end - 1].fresh:
-                    continue
-                if tuple(t.text for t in stream[start:end]) != trigger.tokens:
-                    continue
-                found[keyword.keyword_id] = _detection(trigger, segment, stream[start:end])
-        return list(found.values())
+                for entry in self._phonetic.get(jellyfish.metaphone(heard), ()):
+                    found.append((start, end, entry, 0.9))
+                if choices:
+                    for _, score, position in process.extract(
+                        heard, choices, scorer=fuzz.ratio, score_cutoff=50, limit=None
+                    ):
+                        _, entry, threshold = self._fuzzy[position]
+                        if score >= threshold * 100:
+                            found.append((start, end, entry, round(score / 100, 3)))
+        return found
 
-    def tail(self, segment: call_pb2.TranscriptSegment) -> list[Token]:
-        """What to carry into the channel's next segment: enough tokens for the longest
-        phrase to straddle the boundary."""
-        tokens = [replace(token, fresh=False) for token in _segment_tokens(segment)]
-        return tokens[-(self.longest - 1) :] if self.longest > 1 else []
-
-
-def _speaker_fits(keyword: pb.Keyword, segment: call_pb2.TranscriptSegment) -> bool:
-    wanted = keyword.speaker
-    return wanted == call_pb2.SPEAKER_ROLE_UNSPECIFIED or segment.speaker in (wanted, *_ANYONE)
-
-
-def _segment_tokens(segment: call_pb2.TranscriptSegment) -> list[Token]:
-    if not segment.words:
-        return [Token(text, None, True) for text in tokens(segment.text)]
-    return [Token(text, word, True) for word in segment.words for text in tokens(word.text)]
+    def _is_excluded(self, keyword: int, stream: Sequence[str], start: int, end: int) -> bool:
+        excluded = self._excluded.get(keyword)
+        if not excluded:
+            return False
+        around = tuple(stream[max(0, start - _EXCLUDE_BEFORE) : end + _EXCLUDE_AFTER])
+        return any(
+            around[i : i + len(phrase)] == phrase
+            for phrase in excluded
+            for i in range(len(around) - len(phrase) + 1)
+        )
 
 
-def _join(words: Iterable[str]) -> str:
-    # Whisper splits "follow-up" into "follow" and "-up": no space before such a piece.
-    text = ""
-    for word in words:
-        text += word if not text or word[:1] in "-'" else f" {word}"
-    return text
+def _spellings(words: Sequence[str]) -> set[tuple[str, ...]]:
+    """The phrase as written, run together, and a long single word split in two."""
+    variants = {tuple(words)}
+    if len(words) > 1:
+        variants.add(("".join(words),))
+    elif len(words[0]) >= _MIN_SPLIT_WORD:
+        word = words[0]
+        for cut in range(_MIN_SPLIT_PART, len(word) - _MIN_SPLIT_PART + 1):
+            variants.add((word[:cut], word[cut:]))
+    return variants
 
 
-def _detection(
-    trigger: _Trigger, segment: call_pb2.TranscriptSegment, matched: Sequence[Token]
-) -> call_pb2.Detection:
-    start: duration_pb2.Duration = segment.start_offset
-    end: duration_pb2.Duration = segment.end_offset
-    words: list[call_pb2.Word] = []
-    for token in matched:
-        if token.word is not None and (not words or words[-1] is not token.word):
-            words.append(token.word)
-    if (
-        words
-        and len(words) == len({id(word) for word in words})
-        and all(token.word is not None for token in matched)
-    ):
-        start, end = words[0].start_offset, words[-1].end_offset
-        matched_text = _join(word.text.strip() for word in words)
-    else:
-        matched_text = " ".join(token.text for token in matched)
-    return call_pb2.Detection(
-        detection_id=str(uuid.uuid4()),
-        keyword_id=trigger.keyword.keyword_id,
-        phrase=trigger.phrase,
-        matched_text=matched_text,
-        segment_id=segment.segment_id,
-        channel=segment.channel,
-        speaker=segment.speaker,
-        start_offset=start,
-        end_offset=end,
-        score=1.0,
-        state=call_pb2.DETECTION_STATE_CONFIRMED,
-        talking_point=trigger.keyword.talking_point,
-    )
+def _add(automaton: ahocorasick.Automaton, words: Sequence[str], entry: _Entry) -> None:
+    key = " " + " ".join(words) + " "
+    value: tuple[int, list[_Entry]] | None = automaton.get(key, None)
+    if value is None:
+        automaton.add_word(key, (len(key), [entry]))
+    elif all(existing.keyword != entry.keyword for existing in value[1]):
+        value[1].append(entry)
+
+
+def _token_starts(stream: Sequence[str]) -> list[int]:
+    """Where each token starts in ``" " + " ".join(stream) + " "``."""
+    starts, position = [], 1
+    for token in stream:
+        starts.append(position)
+        position += len(token) + 1
+    return starts
+
+
+def _token_at(starts: list[int], offset: int) -> int:
+    return max(0, bisect_right(starts, offset) - 1)
+
+
+def _automaton_matches(
+    automaton: ahocorasick.Automaton, text: str, starts: list[int]
+) -> list[tuple[int, int, _Entry, float]]:
+    found = []
+    index_of: dict[int, int] | None = None
+    for end_offset, (key_length, entries) in automaton.iter(text):
+        if index_of is None:
+            index_of = {offset: index for index, offset in enumerate(starts)}
+        # The key is " w1 ... wn ": its first word starts one past the leading space.
+        start = index_of[end_offset - key_length + 2]
+        for entry in entries:
+            found.append((start, start + entry.length, entry, 1.0))
+    return found

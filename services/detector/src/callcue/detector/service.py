@@ -1,8 +1,8 @@
-"""The DetectorService: per-call detection streams and keyword administration."""
+"""The DetectorService: per-call detection streams and playbook administration."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 import structlog
@@ -10,72 +10,162 @@ from google.protobuf import field_mask_pb2
 
 from callcue.core import errors
 from callcue.core.server import Context
-from callcue.detector.keywords import DEFAULT_PLAYBOOK
-from callcue.detector.matcher import PhraseMatcher, Token
+from callcue.detector import playbook_file
+from callcue.detector.keywords import DEFAULT_PLAYBOOK, KeywordFilter
+from callcue.detector.live import LiveMatchers
+from callcue.detector.playbooks import ImportResult
 from callcue.detector.v1 import detector_service_pb2 as pb
 from callcue.detector.v1 import detector_service_pb2_grpc as pb_grpc
 
 log = structlog.get_logger("callcue.detector")
+
+_CONTENT_TYPES = {playbook_file.YAML: "application/yaml", playbook_file.JSON: "application/json"}
+MAX_IMPORT_BYTES = 8 * 1024 * 1024
 
 
 class Keywords(Protocol):
     async def create(self, keyword: pb.Keyword) -> pb.Keyword: ...
     async def get(self, keyword_id: str) -> pb.Keyword: ...
     async def page(
-        self, playbook_id: str = "", page_size: int = 100, page_token: str = ""
+        self, where: KeywordFilter, page_size: int = 100, page_token: str = ""
     ) -> tuple[list[pb.Keyword], str]: ...
-    async def for_playbooks(self, playbook_ids: list[str]) -> list[pb.Keyword]: ...
+    async def for_playbooks(self, playbook_ids: Sequence[str]) -> list[pb.Keyword]: ...
     async def update(self, keyword: pb.Keyword, mask: field_mask_pb2.FieldMask) -> pb.Keyword: ...
     async def delete(self, keyword_id: str) -> None: ...
 
 
+class Playbooks(Protocol):
+    async def create(self, playbook: pb.Playbook) -> pb.Playbook: ...
+    async def get(self, playbook_id: str) -> pb.Playbook: ...
+    async def page(
+        self, page_size: int = 100, page_token: str = ""
+    ) -> tuple[list[pb.Playbook], str]: ...
+    async def update(
+        self, playbook: pb.Playbook, mask: field_mask_pb2.FieldMask
+    ) -> pb.Playbook: ...
+    async def delete(self, playbook_id: str, force: bool) -> None: ...
+    async def import_file(
+        self, playbook: pb.Playbook, keywords: list[pb.Keyword], replace: bool
+    ) -> ImportResult: ...
+
+
 class DetectorService(pb_grpc.DetectorServiceServicer):
-    def __init__(self, keywords: Keywords) -> None:
+    def __init__(self, keywords: Keywords, playbooks: Playbooks, matchers: LiveMatchers) -> None:
         self._keywords = keywords
+        self._playbooks = playbooks
+        self._matchers = matchers
 
     async def Detect(
         self, request_iterator: AsyncIterator[pb.DetectRequest], context: Context
     ) -> AsyncIterator[pb.DetectResponse]:
-        matcher: PhraseMatcher | None = None
-        # Per channel, the end of its last final segment, for phrases split across two.
-        carried: dict[int, list[Token]] = {}
-        async for request in request_iterator:
-            kind = request.WhichOneof("request")
-            if kind == "config":
-                if matcher is not None:
+        first = await anext(aiter(request_iterator), None)
+        if first is None:
+            return
+        if first.WhichOneof("request") != "config":
+            raise errors.invalid_argument(
+                "config", "the first message must be the config; send it before segments"
+            )
+        config = first.config
+        structlog.contextvars.bind_contextvars(session_id=config.session_id)
+        playbooks = list(dict.fromkeys(config.playbook_ids)) or [DEFAULT_PLAYBOOK]
+        call = await self._matchers.attach(playbooks, interim=config.interim_results)
+        log.info("detecting", playbooks=playbooks, keywords=len(call.matcher))
+        try:
+            async for request in request_iterator:
+                kind = request.WhichOneof("request")
+                if kind == "config":
                     raise errors.invalid_argument("config", "send the config once, first")
-                config = request.config
-                structlog.contextvars.bind_contextvars(session_id=config.session_id)
-                playbooks = list(config.playbook_ids) or [DEFAULT_PLAYBOOK]
-                matcher = PhraseMatcher(await self._keywords.for_playbooks(playbooks))
-                log.info("detecting", playbooks=playbooks, triggers=len(matcher))
-            elif kind == "segment":
-                if matcher is None:
-                    raise errors.invalid_argument(
-                        "segment", "the first message must be the config; send it before segments"
-                    )
-                # Partials are shown but not acted on: one spoken mention, one detection.
-                segment = request.segment
-                if not segment.is_final:
-                    continue
-                detections = matcher.detect(segment, carried.get(segment.channel, ()))
-                carried[segment.channel] = matcher.tail(segment)
-                for detection in detections:
+                if kind != "segment":
+                    raise errors.invalid_argument("request", "must carry a config or a segment")
+                for detection in call.update(request.segment):
                     log.info(
                         "keyword detected",
                         phrase=detection.phrase,
                         keyword_id=detection.keyword_id,
-                        segment_id=detection.segment_id,
+                        state=detection.state,
+                        detection_id=detection.detection_id,
                     )
                     yield pb.DetectResponse(detection=detection)
-            else:
-                raise errors.invalid_argument("request", "must carry a config or a segment")
+            for detection in call.finish():
+                yield pb.DetectResponse(detection=detection)
+        finally:
+            self._matchers.detach(call)
+
+    async def CreatePlaybook(
+        self, request: pb.CreatePlaybookRequest, context: Context
+    ) -> pb.CreatePlaybookResponse:
+        playbook = await self._playbooks.create(request.playbook)
+        log.info("playbook created", playbook_id=playbook.playbook_id)
+        return pb.CreatePlaybookResponse(playbook=playbook)
+
+    async def GetPlaybook(
+        self, request: pb.GetPlaybookRequest, context: Context
+    ) -> pb.GetPlaybookResponse:
+        return pb.GetPlaybookResponse(playbook=await self._playbooks.get(request.playbook_id))
+
+    async def ListPlaybooks(
+        self, request: pb.ListPlaybooksRequest, context: Context
+    ) -> pb.ListPlaybooksResponse:
+        playbooks, next_token = await self._playbooks.page(request.page_size, request.page_token)
+        return pb.ListPlaybooksResponse(playbooks=playbooks, next_page_token=next_token)
+
+    async def UpdatePlaybook(
+        self, request: pb.UpdatePlaybookRequest, context: Context
+    ) -> pb.UpdatePlaybookResponse:
+        playbook = await self._playbooks.update(request.playbook, request.update_mask)
+        log.info("playbook updated", playbook_id=playbook.playbook_id)
+        return pb.UpdatePlaybookResponse(playbook=playbook)
+
+    async def DeletePlaybook(
+        self, request: pb.DeletePlaybookRequest, context: Context
+    ) -> pb.DeletePlaybookResponse:
+        await self._playbooks.delete(request.playbook_id, request.force)
+        log.info("playbook deleted", playbook_id=request.playbook_id)
+        return pb.DeletePlaybookResponse()
+
+    async def ImportPlaybook(
+        self, request: pb.ImportPlaybookRequest, context: Context
+    ) -> pb.ImportPlaybookResponse:
+        if len(request.content) > MAX_IMPORT_BYTES:
+            raise errors.resource_exhausted(
+                "content", f"a playbook file may be at most {MAX_IMPORT_BYTES // 2**20} MiB"
+            )
+        if request.format not in pb.PlaybookFormat.values():
+            raise errors.invalid_argument("format", f"unknown format {request.format}")
+        parsed = playbook_file.parse(request.content, request.format or playbook_file.YAML)
+        result = await self._playbooks.import_file(
+            parsed.playbook, parsed.keywords, request.replace
+        )
+        log.info(
+            "playbook imported",
+            playbook_id=result.playbook.playbook_id,
+            created=result.created,
+            deleted=result.deleted,
+        )
+        return pb.ImportPlaybookResponse(
+            playbook=result.playbook,
+            keywords_created=result.created,
+            keywords_deleted=result.deleted,
+        )
+
+    async def ExportPlaybook(
+        self, request: pb.ExportPlaybookRequest, context: Context
+    ) -> pb.ExportPlaybookResponse:
+        if request.format not in pb.PlaybookFormat.values():
+            raise errors.invalid_argument("format", f"unknown format {request.format}")
+        content_format = request.format or playbook_file.YAML
+        playbook = await self._playbooks.get(request.playbook_id)
+        keywords = await self._keywords.for_playbooks([playbook.playbook_id])
+        return pb.ExportPlaybookResponse(
+            content=playbook_file.dump(playbook, keywords, content_format),
+            content_type=_CONTENT_TYPES[content_format],
+        )
 
     async def CreateKeyword(
         self, request: pb.CreateKeywordRequest, context: Context
     ) -> pb.CreateKeywordResponse:
         keyword = await self._keywords.create(request.keyword)
-        log.info("keyword created", keyword_id=keyword.keyword_id, phrase=keyword.phrase)
+        log.info("keyword created", keyword_id=keyword.keyword_id, name=keyword.display_name)
         return pb.CreateKeywordResponse(keyword=keyword)
 
     async def GetKeyword(
@@ -86,8 +176,9 @@ class DetectorService(pb_grpc.DetectorServiceServicer):
     async def ListKeywords(
         self, request: pb.ListKeywordsRequest, context: Context
     ) -> pb.ListKeywordsResponse:
+        where = KeywordFilter(request.playbook_id, request.category, request.query)
         keywords, next_token = await self._keywords.page(
-            request.playbook_id, request.page_size, request.page_token
+            where, request.page_size, request.page_token
         )
         return pb.ListKeywordsResponse(keywords=keywords, next_page_token=next_token)
 

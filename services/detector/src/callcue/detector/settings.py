@@ -12,6 +12,8 @@ class Settings:
     server: ServerSettings
     database_url: str
     database_pool_size: int
+    # Load the sentence model (about 90 MB) so keywords with examples fire on meaning.
+    semantic_triggers: bool
 
     @classmethod
     def from_env(cls, env: Environment) -> Settings:
@@ -21,4 +23,5 @@ class Settings:
             database_pool_size=env.integer(
                 f"{PREFIX}DATABASE_POOL_SIZE", 10, minimum=1, maximum=200
             ),
+            semantic_triggers=env.boolean(f"{PREFIX}SEMANTIC_TRIGGERS", True),
         )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+
+import snowballstemmer
 
 # Letters and digits, with apostrophes kept inside words ("don't", "o'brien");
 # everything else (punctuation, hyphens, spaces) separates tokens.
@@ -18,3 +21,12 @@ def tokens(text: str) -> list[str]:
 
 def normalize(text: str) -> str:
     return " ".join(tokens(text))
+
+
+_STEMMER = snowballstemmer.stemmer("english")
+
+
+@functools.lru_cache(maxsize=65536)
+def stem(token: str) -> str:
+    """The word's stem, so that "prices", "priced" and "pricing" all read "price"."""
+    return str(_STEMMER.stemWord(token))

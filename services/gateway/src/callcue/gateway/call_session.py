@@ -47,15 +47,20 @@ class CallSession:
         playbook_ids: Sequence[str],
         downstream: Downstream,
         store: SessionStore,
+        *,
+        interim: bool = False,
     ) -> None:
         self.session_id = session_id
+        self._interim = interim
         self._store = store
         self._publisher = SessionPublisher(downstream.notifier, session_id)
         self._queue: asyncio.Queue[call_pb2.CallEvent | object] = asyncio.Queue()
         self._to_detector: asyncio.Queue[detector_pb.DetectRequest | None] = asyncio.Queue()
         self._to_detector.put_nowait(
             detector_pb.DetectRequest(
-                config=detector_pb.DetectConfig(session_id=session_id, playbook_ids=playbook_ids)
+                config=detector_pb.DetectConfig(
+                    session_id=session_id, playbook_ids=playbook_ids, interim_results=interim
+                )
             )
         )
         self._detections = asyncio.create_task(self._read_detections(downstream.detector))
@@ -71,7 +76,9 @@ class CallSession:
 
     def add_segment(self, segment: call_pb2.TranscriptSegment) -> None:
         self._queue.put_nowait(call_pb2.CallEvent(transcript=segment))
-        if segment.is_final:
+        # With interim results the detector fires early on partials (TENTATIVE) and the
+        # final confirms or retracts, so talking points show up before the words are final.
+        if segment.is_final or self._interim:
             self._to_detector.put_nowait(detector_pb.DetectRequest(segment=segment))
 
     def add_status(self, status: call_pb2.CallStatus) -> None:
@@ -110,7 +117,7 @@ class CallSession:
             kind = item.WhichOneof("event")
             if kind == "transcript" and item.transcript.is_final:
                 await self._store.add_segment(self.session_id, item.transcript)
-            elif kind == "detection":
+            elif kind == "detection" and item.detection.state == call_pb2.DETECTION_STATE_CONFIRMED:
                 await self._store.add_detection(self.session_id, item.detection)
             self._ended = kind == "status" and item.status.state != call_pb2.CALL_STATE_ACTIVE
             yield await self._publisher.publish(item)

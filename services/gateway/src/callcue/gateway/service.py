@@ -48,7 +48,13 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
         session = await self._store.create(pb.SESSION_SOURCE_LIVE, config)
         structlog.contextvars.bind_contextvars(session_id=session.session_id)
         log.info("call started", channels=config.audio_format.channel_count or 1)
-        call = CallSession(session.session_id, config.playbook_ids, self._downstream, self._store)
+        call = CallSession(
+            session.session_id,
+            config.playbook_ids,
+            self._downstream,
+            self._store,
+            interim=config.interim_results,
+        )
         audio = _AudioIntake(request_iterator, config, self._settings)
         transcribing = asyncio.create_task(self._transcribe_live(call, config, audio))
         state, message = call_pb2.CALL_STATE_FAILED, "the call was cancelled"

@@ -5,8 +5,9 @@ The policy, per channel:
   seconds of new audio, continuing after the words already final (forced as a prefix).
   Words that two consecutive decodes agree on are final at once (LocalAgreement-2); the
   rest is sent as a partial.
-- When a pause starts (200 ms), the utterance is decoded right away. If the pause lasts
-  long enough to end the utterance, that decode is the final: no second pass.
+- When a pause starts (200 ms), the utterance is decoded right away and its words are
+  final at once: that decode heard all the speech there is. If the pause lasts long
+  enough to end the utterance, nothing is decoded again.
 - Once settled words reach ``settle_seconds`` into an utterance, it is cut there, so
   decodes only ever see the unsettled tail of speech.
 Decodes are queued in the shared engine with finals first; partials that waited too long

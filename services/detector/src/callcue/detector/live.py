@@ -1,0 +1,102 @@
+"""Compiled matchers for running calls, rebuilt when their playbooks change.
+
+Calls that select the same playbooks share one compiled matcher. Every write to the
+keywords table NOTIFYs ``callcue_playbooks`` with the playbook id (a trigger, see the
+migrations); each detector replica LISTENs, recompiles the matchers that use that
+playbook and swaps them into the running calls, so an edit reaches live calls within
+a second and no restart is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Protocol
+
+import psycopg
+import structlog
+
+from callcue.detector.matcher import KeywordMatcher
+from callcue.detector.mentions import CallDetector
+from callcue.detector.sentences import SentenceEncoder
+from callcue.detector.v1 import detector_service_pb2 as pb
+
+log = structlog.get_logger("callcue.detector")
+
+CHANNEL = "callcue_playbooks"
+_RECONNECT_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class KeywordSource(Protocol):
+    async def for_playbooks(self, playbook_ids: Sequence[str]) -> list[pb.Keyword]: ...
+
+
+class LiveMatchers:
+    def __init__(self, keywords: KeywordSource, sentences: SentenceEncoder | None) -> None:
+        self._keywords = keywords
+        self._sentences = sentences
+        self._matchers: dict[tuple[str, ...], KeywordMatcher] = {}
+        self._calls: dict[tuple[str, ...], set[CallDetector]] = {}
+        self.reloads = 0
+
+    async def _compile(self, playbooks: tuple[str, ...]) -> KeywordMatcher:
+        keywords = await self._keywords.for_playbooks(playbooks)
+        # Compiling (automata, example embeddings) is CPU work: keep it off the event loop.
+        return await asyncio.to_thread(KeywordMatcher, keywords, self._sentences)
+
+    async def attach(self, playbook_ids: Sequence[str], *, interim: bool) -> CallDetector:
+        playbooks = tuple(sorted(set(playbook_ids)))
+        matcher = self._matchers.get(playbooks)
+        if matcher is None:
+            matcher = await self._compile(playbooks)
+            self._matchers.setdefault(playbooks, matcher)
+        call = CallDetector(self._matchers[playbooks], interim=interim)
+        self._calls.setdefault(playbooks, set()).add(call)
+        return call
+
+    def detach(self, call: CallDetector) -> None:
+        for playbooks, calls in list(self._calls.items()):
+            calls.discard(call)
+            if not calls:
+                del self._calls[playbooks]
+                self._matchers.pop(playbooks, None)
+
+    async def changed(self, playbook_id: str | None) -> None:
+        """Recompiles the matchers that use ``playbook_id`` (all of them for None)."""
+        for playbooks in list(self._calls):
+            if playbook_id is not None and playbook_id not in playbooks:
+                continue
+            try:
+                matcher = await self._compile(playbooks)
+            except Exception as error:  # a deleted playbook, a lost connection: keep the old
+                log.warning("playbook reload failed", playbooks=playbooks, error=str(error))
+                continue
+            self._matchers[playbooks] = matcher
+            for call in self._calls.get(playbooks, ()):
+                call.matcher = matcher
+            self.reloads += 1
+            log.info("playbook reloaded", playbooks=playbooks, keywords=len(matcher))
+
+    async def listen(self, database_url: str, ready: asyncio.Event | None = None) -> None:
+        """Follows playbook changes until cancelled, reconnecting when the link drops."""
+        failures = 0
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    database_url, autocommit=True
+                ) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    if failures:
+                        await self.changed(None)  # edits made while we were not listening
+                    failures = 0
+                    if ready is not None:
+                        ready.set()
+                    async for notify in conn.notifies():
+                        await self.changed(notify.payload)
+            except psycopg.OperationalError as error:
+                delay = _RECONNECT_SECONDS[min(failures, len(_RECONNECT_SECONDS) - 1)]
+                failures += 1
+                log.warning(
+                    "playbook listener lost its connection", error=str(error), retry_in=delay
+                )
+                await asyncio.sleep(delay)

@@ -1,0 +1,261 @@
+"""One call's detections: which matches become talking points, and when.
+
+Per channel, the tail of the last final segment is carried into the next, so a phrase
+split across two segments is found once. With interim results a match in a partial
+segment fires at once as TENTATIVE; the final segment that covers its time confirms it
+(same detection_id) or retracts it. A keyword has at most one tentative mention per
+channel, so one spoken mention gives one detection however many partials show it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from google.protobuf import duration_pb2
+
+from callcue.call.v1 import call_pb2
+from callcue.detector.matcher import KeywordMatcher, Match
+from callcue.detector.text import tokens
+from callcue.detector.v1 import detector_service_pb2 as pb
+
+_ANYONE = (call_pb2.SPEAKER_ROLE_UNSPECIFIED, call_pb2.SPEAKER_ROLE_MIXED)
+# A final that reaches this close to a tentative mention's end has had its chance to
+# contain it (word timings of partial and final decodes differ by a little).
+_COVER_TOLERANCE = 0.25
+# A final match this close in time to a tentative one is the same mention.
+_SAME_MENTION_SECONDS = 1.5
+# Longer than this without an end mark, a "sentence" is a run-on: start a new one.
+_MAX_SENTENCE_CHARS = 300
+_CONFIRMED = call_pb2.DETECTION_STATE_CONFIRMED
+_TENTATIVE = call_pb2.DETECTION_STATE_TENTATIVE
+_RETRACTED = call_pb2.DETECTION_STATE_RETRACTED
+
+
+@dataclass
+class _Carry:
+    tokens: list[str] = field(default_factory=list)
+    words: list[call_pb2.Word | None] = field(default_factory=list)
+
+
+@dataclass
+class _Sentence:
+    text: str = ""
+    fired: set[str] = field(default_factory=set)  # keywords it already fired
+
+
+@dataclass
+class _KeywordState:
+    fired: int = 0  # confirmed and tentative detections
+    last_end: float | None = None  # call time of the last one's end
+
+
+class CallDetector:
+    def __init__(self, matcher: KeywordMatcher, *, interim: bool) -> None:
+        self.matcher = matcher
+        self._interim = interim
+        self._carry: dict[int, _Carry] = {}
+        self._tentative: dict[int, list[call_pb2.Detection]] = {}
+        self._state: dict[str, _KeywordState] = {}
+        self._sentences: dict[int, _Sentence] = {}
+
+    def update(self, segment: call_pb2.TranscriptSegment) -> list[call_pb2.Detection]:
+        """Detections (new, confirmed or retracted) that this segment causes."""
+        if not segment.is_final:
+            return self._partial(segment) if self._interim else []
+        return self._final(segment)
+
+    def finish(self) -> list[call_pb2.Detection]:
+        """The call ended: tentative mentions no final confirmed are retracted."""
+        retracted = []
+        for pending in self._tentative.values():
+            retracted += [self._retract(detection) for detection in pending]
+        self._tentative.clear()
+        return retracted
+
+    def _final(self, segment: call_pb2.TranscriptSegment) -> list[call_pb2.Detection]:
+        carry = self._carry.setdefault(segment.channel, _Carry())
+        stream, words = _stream(carry, segment)
+        out: list[call_pb2.Detection] = []
+        pending = self._tentative.setdefault(segment.channel, [])
+        for match in self._first_per_keyword(self.matcher.find(stream, len(carry.tokens)), segment):
+            detection = _detection(match, segment, stream, words)
+            same = _same_mention(pending, detection)
+            if same is not None:
+                pending.remove(same)
+                detection.detection_id = same.detection_id
+                out.append(detection)
+            elif self._allowed(match.keyword, detection):
+                out.append(self._fire(detection))
+        if self.matcher.uses_sentences:
+            heard = {detection.keyword_id for detection in out}
+            matches, sentence = self._meanings(segment, heard)
+            for match in matches:
+                detection = _detection(match, segment, (), ())
+                detection.matched_text = sentence
+                if self._allowed(match.keyword, detection):
+                    out.append(self._fire(detection))
+        segment_end = _seconds(segment.end_offset)
+        for detection in list(pending):
+            if _seconds(detection.end_offset) <= segment_end + _COVER_TOLERANCE:
+                pending.remove(detection)
+                out.append(self._retract(detection))
+        keep = max(self.matcher.longest - 1, 0)
+        self._carry[segment.channel] = _Carry(
+            stream[len(stream) - keep :], words[len(words) - keep :]
+        )
+        return out
+
+    def _partial(self, segment: call_pb2.TranscriptSegment) -> list[call_pb2.Detection]:
+        carry = self._carry.get(segment.channel, _Carry())
+        stream, words = _stream(carry, segment)
+        pending = self._tentative.setdefault(segment.channel, [])
+        out = []
+        for match in self._first_per_keyword(self.matcher.find(stream, len(carry.tokens)), segment):
+            if any(d.keyword_id == match.keyword.keyword_id for d in pending):
+                continue
+            detection = _detection(match, segment, stream, words)
+            detection.state = _TENTATIVE
+            if self._allowed(match.keyword, detection):
+                pending.append(detection)
+                out.append(self._fire(detection))
+        return out
+
+    def _first_per_keyword(
+        self, matches: Iterable[Match], segment: call_pb2.TranscriptSegment
+    ) -> list[Match]:
+        found: dict[str, Match] = {}
+        for match in matches:
+            keyword = match.keyword
+            if keyword.keyword_id not in found and _speaker_fits(keyword, segment):
+                found[keyword.keyword_id] = match
+        return list(found.values())
+
+    def _meanings(
+        self, segment: call_pb2.TranscriptSegment, heard: set[str]
+    ) -> tuple[list[Match], str]:
+        """Semantic matches of the sentence this final segment ends or continues: finals
+        are fragments, and meaning lives in whole sentences."""
+        sentence = self._sentences.setdefault(segment.channel, _Sentence())
+        sentence.text = f"{sentence.text} {segment.text.strip()}".strip()
+        found = []
+        for match in self.matcher.find_meaning(sentence.text):
+            keyword_id = match.keyword.keyword_id
+            if keyword_id in heard or keyword_id in sentence.fired:
+                continue
+            if _speaker_fits(match.keyword, segment):
+                sentence.fired.add(keyword_id)
+                found.append(match)
+        if sentence.text.endswith((".", "?", "!")) or len(sentence.text) > _MAX_SENTENCE_CHARS:
+            self._sentences[segment.channel] = _Sentence()
+        return found, sentence.text
+
+    def _allowed(self, keyword: pb.Keyword, detection: call_pb2.Detection) -> bool:
+        conditions = keyword.conditions
+        start = _seconds(detection.start_offset)
+        if start < _seconds(conditions.active_from):
+            return False
+        until = _seconds(conditions.active_until)
+        if until and start > until:
+            return False
+        state = self._state.get(keyword.keyword_id, _KeywordState())
+        if conditions.max_per_call and state.fired >= conditions.max_per_call:
+            return False
+        cooldown = _seconds(conditions.cooldown)
+        return not (cooldown and state.last_end is not None and start - state.last_end < cooldown)
+
+    def _fire(self, detection: call_pb2.Detection) -> call_pb2.Detection:
+        state = self._state.setdefault(detection.keyword_id, _KeywordState())
+        state.fired += 1
+        state.last_end = _seconds(detection.end_offset)
+        return detection
+
+    def _retract(self, detection: call_pb2.Detection) -> call_pb2.Detection:
+        state = self._state.get(detection.keyword_id)
+        if state is not None:
+            state.fired -= 1
+        retracted = call_pb2.Detection()
+        retracted.CopyFrom(detection)
+        retracted.state = _RETRACTED
+        return retracted
+
+
+def _speaker_fits(keyword: pb.Keyword, segment: call_pb2.TranscriptSegment) -> bool:
+    wanted = keyword.speaker
+    return wanted == call_pb2.SPEAKER_ROLE_UNSPECIFIED or segment.speaker in (wanted, *_ANYONE)
+
+
+def _stream(
+    carry: _Carry, segment: call_pb2.TranscriptSegment
+) -> tuple[list[str], list[call_pb2.Word | None]]:
+    """The segment's tokens after the carried ones, and the word each came from."""
+    owners: list[call_pb2.Word | None] = []
+    fresh: list[str] = []
+    for word in segment.words:
+        pieces = tokens(word.text)
+        fresh += pieces
+        owners += [word] * len(pieces)
+    if not segment.words:
+        fresh = tokens(segment.text)
+        owners = [None] * len(fresh)
+    return carry.tokens + fresh, carry.words + owners
+
+
+def _same_mention(
+    pending: Sequence[call_pb2.Detection], detection: call_pb2.Detection
+) -> call_pb2.Detection | None:
+    for candidate in pending:
+        if (
+            candidate.keyword_id == detection.keyword_id
+            and abs(_seconds(candidate.start_offset) - _seconds(detection.start_offset))
+            <= _SAME_MENTION_SECONDS
+        ):
+            return candidate
+    return None
+
+
+def _seconds(duration: duration_pb2.Duration) -> float:
+    return duration.ToNanoseconds() / 1e9
+
+
+def _join(words: Iterable[str]) -> str:
+    # Whisper splits "follow-up" into "follow" and "-up": no space before such a piece.
+    text = ""
+    for word in words:
+        text += word if not text or word[:1] in "-'" else f" {word}"
+    return text
+
+
+def _detection(
+    match: Match,
+    segment: call_pb2.TranscriptSegment,
+    stream: Sequence[str],
+    owners: Sequence[call_pb2.Word | None],
+) -> call_pb2.Detection:
+    start: duration_pb2.Duration = segment.start_offset
+    end: duration_pb2.Duration = segment.end_offset
+    matched = owners[match.start : match.end]
+    words: list[call_pb2.Word] = []
+    for word in matched:
+        if word is not None and (not words or words[-1] is not word):
+            words.append(word)
+    if words and all(word is not None for word in matched):
+        start, end = words[0].start_offset, words[-1].end_offset
+        matched_text = _join(word.text.strip() for word in words)
+    else:
+        matched_text = " ".join(stream[match.start : match.end])
+    return call_pb2.Detection(
+        detection_id=str(uuid.uuid4()),
+        keyword_id=match.keyword.keyword_id,
+        phrase=match.phrase,
+        matched_text=matched_text,
+        segment_id=segment.segment_id,
+        channel=segment.channel,
+        speaker=segment.speaker,
+        start_offset=start,
+        end_offset=end,
+        score=match.score,
+        state=_CONFIRMED,
+        talking_point=match.keyword.talking_point,
+    )

@@ -1,0 +1,208 @@
+"""Playbooks in PostgreSQL: named sets of keywords, written alone or as a whole file."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from google.protobuf import field_mask_pb2
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from callcue.core import errors
+from callcue.detector.keywords import insert
+from callcue.detector.v1 import detector_service_pb2 as pb
+
+# AIP-122 resource ids: they appear in URLs, files and logs, so keep them plain.
+_ID = re.compile(r"[a-z][a-z0-9-]{0,62}")
+MAX_TEXT_CHARS = 2000
+_WRITABLE = ("display_name", "description")
+_COLUMNS = """p.playbook_id, p.display_name, p.description, p.create_time, p.update_time,
+              (SELECT count(*) FROM keywords k WHERE k.playbook_id = p.playbook_id)
+              AS keyword_count"""
+
+
+def validate_playbook(
+    playbook: pb.Playbook,
+    field: str = "",
+    on_error: Callable[[str, str], errors.RpcError] = errors.invalid_argument,
+) -> pb.Playbook:
+    clean = pb.Playbook(
+        playbook_id=playbook.playbook_id.strip(),
+        display_name=playbook.display_name.strip(),
+        description=playbook.description.strip(),
+    )
+    at = f"{field}." if field else ""
+    if not _ID.fullmatch(clean.playbook_id):
+        raise on_error(
+            f"{at}playbook_id",
+            f"{clean.playbook_id!r} is not a playbook id: 1 to 63 lowercase letters, digits "
+            "and hyphens, starting with a letter, for example 'sales-emea'",
+        )
+    for name in ("display_name", "description"):
+        if len(getattr(clean, name)) > MAX_TEXT_CHARS:
+            raise on_error(f"{at}{name}", f"must be at most {MAX_TEXT_CHARS} characters")
+    clean.display_name = clean.display_name or clean.playbook_id
+    return clean
+
+
+def _row_to_playbook(row: dict[str, Any]) -> pb.Playbook:
+    playbook = pb.Playbook(
+        playbook_id=row["playbook_id"],
+        display_name=row["display_name"],
+        description=row["description"],
+        keyword_count=row["keyword_count"],
+    )
+    playbook.create_time.FromDatetime(row["create_time"])
+    playbook.update_time.FromDatetime(row["update_time"])
+    return playbook
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    playbook: pb.Playbook
+    created: int
+    deleted: int
+
+
+class PlaybookStore:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def create(self, playbook: pb.Playbook) -> pb.Playbook:
+        clean = validate_playbook(playbook, "playbook")
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            try:
+                await cur.execute(
+                    "INSERT INTO playbooks (playbook_id, display_name, description) "
+                    "VALUES (%s, %s, %s)",
+                    (clean.playbook_id, clean.display_name, clean.description),
+                )
+            except psycopg.errors.UniqueViolation:
+                raise _exists(clean.playbook_id) from None
+            return await self._get(cur, clean.playbook_id)
+
+    async def get(self, playbook_id: str) -> pb.Playbook:
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return await self._get(cur, playbook_id)
+
+    async def _get(self, cur: psycopg.AsyncCursor[dict[str, Any]], playbook_id: str) -> pb.Playbook:
+        await cur.execute(
+            f"SELECT {_COLUMNS} FROM playbooks p WHERE p.playbook_id = %s", (playbook_id,)
+        )
+        row = await cur.fetchone()
+        if row is None:
+            raise errors.not_found("playbook", playbook_id)
+        return _row_to_playbook(row)
+
+    async def page(
+        self, page_size: int = 100, page_token: str = ""
+    ) -> tuple[list[pb.Playbook], str]:
+        if page_size < 0 or page_size > 1000:
+            raise errors.invalid_argument("page_size", "must be 0 to 1000")
+        page_size = page_size or 100
+        after = _decode_token(page_token) if page_token else ""
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                f"SELECT {_COLUMNS} FROM playbooks p WHERE p.playbook_id > %s "
+                "ORDER BY p.playbook_id LIMIT %s",
+                (after, page_size + 1),
+            )
+            rows = await cur.fetchall()
+        next_token = ""
+        if len(rows) > page_size:
+            next_token = _encode_token(rows[page_size - 1]["playbook_id"])
+        return [_row_to_playbook(row) for row in rows[:page_size]], next_token
+
+    async def update(self, playbook: pb.Playbook, mask: field_mask_pb2.FieldMask) -> pb.Playbook:
+        paths = list(mask.paths) or list(_WRITABLE)
+        for path in paths:
+            if path not in _WRITABLE:
+                raise errors.invalid_argument(
+                    "update_mask", f"{path!r} cannot be changed; writable: {', '.join(_WRITABLE)}"
+                )
+        async with self._pool.connection() as conn, conn.transaction():
+            async with conn.cursor(row_factory=dict_row) as cur:
+                current = await self._get(cur, playbook.playbook_id)
+                field_mask_pb2.FieldMask(paths=paths).MergeMessage(playbook, current)
+                clean = validate_playbook(current, "playbook")
+                await cur.execute(
+                    "UPDATE playbooks SET display_name = %s, description = %s, update_time = now() "
+                    "WHERE playbook_id = %s",
+                    (clean.display_name, clean.description, clean.playbook_id),
+                )
+                return await self._get(cur, clean.playbook_id)
+
+    async def delete(self, playbook_id: str, force: bool) -> None:
+        async with self._pool.connection() as conn, conn.transaction():
+            async with conn.cursor(row_factory=dict_row) as cur:
+                playbook = await self._get(cur, playbook_id)
+                if playbook.keyword_count and not force:
+                    raise errors.failed_precondition(
+                        f"playbook {playbook_id!r} has {playbook.keyword_count} keywords; "
+                        "delete them first or pass force"
+                    )
+                await cur.execute("DELETE FROM playbooks WHERE playbook_id = %s", (playbook_id,))
+
+    async def import_file(
+        self, playbook: pb.Playbook, keywords: list[pb.Keyword], replace: bool
+    ) -> ImportResult:
+        """Writes a parsed, validated playbook file in one transaction: all or nothing."""
+        async with self._pool.connection() as conn, conn.transaction():
+            async with conn.cursor(row_factory=dict_row) as cur:
+                # Two imports of one playbook at once would interleave their keywords.
+                await cur.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext('callcue.playbook:' || %s))",
+                    (playbook.playbook_id,),
+                )
+                await cur.execute(
+                    "INSERT INTO playbooks (playbook_id, display_name, description) "
+                    "VALUES (%s, %s, %s) ON CONFLICT (playbook_id) DO NOTHING RETURNING 1",
+                    (playbook.playbook_id, playbook.display_name, playbook.description),
+                )
+                deleted = 0
+                if await cur.fetchone() is None:
+                    if not replace:
+                        raise _exists(playbook.playbook_id, hint=" (import with replace)")
+                    await cur.execute(
+                        "UPDATE playbooks SET display_name = %s, description = %s, "
+                        "update_time = now() WHERE playbook_id = %s",
+                        (playbook.display_name, playbook.description, playbook.playbook_id),
+                    )
+                    await cur.execute(
+                        "DELETE FROM keywords WHERE playbook_id = %s", (playbook.playbook_id,)
+                    )
+                    deleted = cur.rowcount
+                for index, keyword in enumerate(keywords):
+                    try:
+                        await insert(cur, keyword)
+                    except errors.RpcError as error:
+                        raise errors.RpcError(
+                            error.code, f"keywords[{index}]: {error.message}", *error.details
+                        ) from None
+                return ImportResult(
+                    await self._get(cur, playbook.playbook_id), len(keywords), deleted
+                )
+
+
+def _exists(playbook_id: str, hint: str = "") -> errors.RpcError:
+    return errors.already_exists(
+        "playbook", playbook_id, f"playbook {playbook_id!r} already exists{hint}"
+    )
+
+
+def _encode_token(playbook_id: str) -> str:
+    return base64.urlsafe_b64encode(playbook_id.encode()).decode()
+
+
+def _decode_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise errors.invalid_argument(
+            "page_token", "is not a token this service returned"
+        ) from None
