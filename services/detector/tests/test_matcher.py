@@ -125,3 +125,9 @@ def test_semantic_examples_fire_on_paraphrases(minilm: MiniLM) -> None:
     assert match.keyword is matcher.keywords[0] and 0.6 <= match.score <= 1
     assert matcher.find_meaning("Can you send me the contract by Friday?") == []
     assert matcher.find_meaning("The weather in Boston is lovely today.") == []
+
+
+def test_overlapping_matches_of_one_keyword_keep_the_best() -> None:
+    matcher = KeywordMatcher([keyword("Salesforce", fuzzy_threshold=0.85)])
+    assert heard(matcher, "we use sales force for reporting") == ["Salesforce=sales force"]
+    assert heard(matcher, "we use salesforse for reporting") == ["Salesforce=salesforse"]

@@ -61,7 +61,8 @@ class CallReport:
     session_id: str = ""
     events: int = 0
     finals: list[call_pb2.TranscriptSegment] = field(default_factory=list)
-    detections: list[call_pb2.Detection] = field(default_factory=list)
+    detections: list[call_pb2.Detection] = field(default_factory=list)  # confirmed
+    shown: dict[str, call_pb2.Detection] = field(default_factory=dict)  # cards on screen
     # Seconds from the end of the trigger's last word in the audio to the card arriving.
     detection_delays: list[float] = field(default_factory=list)
     final_state: str = ""
@@ -123,24 +124,7 @@ async def stream_call(
             continue
         line.close()
         if kind == "detection":
-            detection = event.detection
-            report.detections.append(detection)
-            delay = time.monotonic() - started - _seconds(detection.end_offset)
-            if realtime:
-                report.detection_delays.append(delay)
-            point = detection.talking_point
-            category = (
-                call_pb2.TalkingPointCategory.Name(point.category)
-                .removeprefix("TALKING_POINT_CATEGORY_")
-                .lower()
-            )
-            timing = f", card {delay:.2f} s after the words ended" if realtime else ""
-            heard = (
-                f'heard "{detection.matched_text}" at {_clock(_seconds(detection.start_offset))}'
-            )
-            out.write(f"  >> TALKING POINT [{category}] {point.title}  ({heard}{timing})\n")
-            for body_line in point.body.strip().splitlines():
-                out.write(f"     {body_line}\n")
+            _show_detection(event.detection, report, out, time.monotonic() - started, realtime)
         else:
             status = event.status
             report.final_state = call_pb2.CallState.Name(status.state)
@@ -151,6 +135,40 @@ async def stream_call(
         out.flush()
     line.close()
     return report
+
+
+def _show_detection(
+    detection: call_pb2.Detection,
+    report: CallReport,
+    out: TextIO,
+    now: float,
+    realtime: bool,
+) -> None:
+    """A card the first time a detection is seen (tentative ones come early, from partial
+    transcripts); its confirmation adds nothing, a retraction withdraws the card."""
+    point = detection.talking_point
+    if detection.state == call_pb2.DETECTION_STATE_RETRACTED:
+        report.shown.pop(detection.detection_id, None)
+        out.write(f"  << withdrawn: {point.title} (the final transcript did not say it)\n")
+        return
+    if detection.state == call_pb2.DETECTION_STATE_CONFIRMED:
+        report.detections.append(detection)
+    if detection.detection_id in report.shown:
+        return
+    report.shown[detection.detection_id] = detection
+    delay = now - _seconds(detection.end_offset)
+    if realtime:
+        report.detection_delays.append(delay)
+    category = (
+        call_pb2.TalkingPointCategory.Name(point.category)
+        .removeprefix("TALKING_POINT_CATEGORY_")
+        .lower()
+    )
+    timing = f", card {delay:.2f} s after the words ended" if realtime else ""
+    heard = f'heard "{detection.matched_text}" at {_clock(_seconds(detection.start_offset))}'
+    out.write(f"  >> TALKING POINT [{category}] {point.title}  ({heard}{timing})\n")
+    for body_line in point.body.strip().splitlines():
+        out.write(f"     {body_line}\n")
 
 
 class _Line:

@@ -144,12 +144,24 @@ class KeywordMatcher:
                 first = _token_at(starts, hit.start())
                 last = _token_at(starts, max(hit.start(), hit.end() - 1))
                 found.append((first, last + 1, entry, 1.0))
-        matches = []
-        for start, end, entry, score in sorted(found, key=lambda hit: (hit[0], -hit[1])):
-            if end <= first_fresh or self._is_excluded(entry.keyword, stream, start, end):
+        # Where matches of one keyword overlap, the best one stands: an exact "sales force"
+        # over a fuzzy "use sales force".
+        kept: dict[int, list[tuple[int, int, _Entry, float]]] = defaultdict(list)
+        for hit in sorted(found, key=lambda hit: (-hit[3], hit[0], -hit[1])):
+            start, end, entry, _ = hit
+            if end <= first_fresh or any(
+                start < other_end and other_start < end
+                for other_start, other_end, _, _ in kept[entry.keyword]
+            ):
                 continue
-            matches.append(Match(self.keywords[entry.keyword], start, end, entry.phrase, score))
-        return matches
+            if not self._is_excluded(entry.keyword, stream, start, end):
+                kept[entry.keyword].append(hit)
+        return [
+            Match(self.keywords[entry.keyword], start, end, entry.phrase, score)
+            for start, end, entry, score in sorted(
+                (hit for hits in kept.values() for hit in hits), key=lambda hit: (hit[0], -hit[1])
+            )
+        ]
 
     def find_meaning(self, sentence: str) -> list[Match]:
         """Keywords whose examples mean what ``sentence`` says (whole-sentence matches)."""
@@ -185,7 +197,9 @@ class KeywordMatcher:
                         heard, choices, scorer=fuzz.ratio, score_cutoff=50, limit=None
                     ):
                         _, entry, threshold = self._fuzzy[position]
-                        if score >= threshold * 100:
+                        # At most one word more than the phrase: "use sales force" is
+                        # close to "salesforce" by letters, but "use" is not part of it.
+                        if score >= threshold * 100 and end - start <= entry.length + 1:
                             found.append((start, end, entry, round(score / 100, 3)))
         return found
 
