@@ -55,6 +55,10 @@ def test_inflections_only_when_asked() -> None:
     for text in ("the prices went up", "how is it priced", "your pricing page"):
         assert len(heard(matcher, text)) == 1, text
     assert heard(matcher, "send the contracts") == []
+    # Stems are shorter than the words: positions still come out right.
+    assert heard(matcher, "transferred everything, then the pricing changed") == [
+        "price=pricing"
+    ]
 
 
 def test_fuzzy_matches_misspelled_names_above_the_threshold() -> None:

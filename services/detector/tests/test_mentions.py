@@ -152,3 +152,9 @@ def test_a_new_matcher_applies_to_the_running_call() -> None:
     assert len(call.update(segment("the price", 0))) == 1
     call.matcher = KeywordMatcher([keyword("price", max_per_call=1), keyword("budget")])
     assert states(call.update(segment("price and budget", 5))) == [("budget", CONFIRMED)]
+
+
+def test_two_mentions_in_one_final_are_two_detections() -> None:
+    call = detector(keyword("checking account"))
+    found = call.update(segment("My checking account. Okay, your checking account balance"))
+    assert [d.start_offset.ToNanoseconds() for d in found] == [500_000_000, 2_500_000_000]

@@ -136,7 +136,9 @@ class KeywordMatcher:
             found += _automaton_matches(self._exact, text, starts)
         if self._has_stemmed:
             stems = [stem(token) for token in stream]
-            found += _automaton_matches(self._stemmed, " " + " ".join(stems) + " ", starts)
+            found += _automaton_matches(
+                self._stemmed, " " + " ".join(stems) + " ", _token_starts(stems)
+            )
         if self._fuzzy or self._phonetic:
             found += self._sound_matches(stream)
         for pattern, entry in self._patterns:

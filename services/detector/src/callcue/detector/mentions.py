@@ -79,7 +79,10 @@ class CallDetector:
         stream, words = _stream(carry, segment)
         out: list[call_pb2.Detection] = []
         pending = self._tentative.setdefault(segment.channel, [])
-        for match in self._first_per_keyword(self.matcher.find(stream, len(carry.tokens)), segment):
+        for match in self.matcher.find(stream, len(carry.tokens)):
+            if not _speaker_fits(match.keyword, segment):
+                continue
+            # Every mention counts (conditions such as a cooldown decide what fires).
             detection = _detection(match, segment, stream, words)
             same = _same_mention(pending, detection)
             if same is not None:
@@ -112,6 +115,7 @@ class CallDetector:
         stream, words = _stream(carry, segment)
         pending = self._tentative.setdefault(segment.channel, [])
         out = []
+        # One tentative mention per keyword at a time: partials repeat what they showed.
         for match in self._first_per_keyword(self.matcher.find(stream, len(carry.tokens)), segment):
             if any(d.keyword_id == match.keyword.keyword_id for d in pending):
                 continue
@@ -122,8 +126,9 @@ class CallDetector:
                 out.append(self._fire(detection))
         return out
 
+    @staticmethod
     def _first_per_keyword(
-        self, matches: Iterable[Match], segment: call_pb2.TranscriptSegment
+        matches: Iterable[Match], segment: call_pb2.TranscriptSegment
     ) -> list[Match]:
         found: dict[str, Match] = {}
         for match in matches:
