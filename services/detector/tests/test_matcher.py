@@ -56,9 +56,7 @@ def test_inflections_only_when_asked() -> None:
         assert len(heard(matcher, text)) == 1, text
     assert heard(matcher, "send the contracts") == []
     # Stems are shorter than the words: positions still come out right.
-    assert heard(matcher, "transferred everything, then the pricing changed") == [
-        "price=pricing"
-    ]
+    assert heard(matcher, "transferred everything, then the pricing changed") == ["price=pricing"]
 
 
 def test_fuzzy_matches_misspelled_names_above_the_threshold() -> None:

@@ -158,3 +158,20 @@ def test_two_mentions_in_one_final_are_two_detections() -> None:
     call = detector(keyword("checking account"))
     found = call.update(segment("My checking account. Okay, your checking account balance"))
     assert [d.start_offset.ToNanoseconds() for d in found] == [500_000_000, 2_500_000_000]
+
+
+def test_words_whisper_splits_are_read_as_the_text_says() -> None:
+    """Whisper gives "don't" as " don" + "'t"; the text keeps it one word, so the
+    keyword's "do not trigger when" phrase still sees it."""
+    salesforce = keyword("Salesforce")
+    salesforce.conditions.exclude_phrases.append("don't use")
+    pieces = [" We", " don", "'t", " use", " Salesforce."]
+    words = [
+        call_pb2.Word(text=p, start_offset=seconds(i), end_offset=seconds(i + 0.5))
+        for i, p in enumerate(pieces)
+    ]
+    text = "".join(pieces).strip()
+    call = detector(salesforce)
+    assert call.update(call_pb2.TranscriptSegment(text=text, words=words, is_final=True)) == []
+    [found] = call.update(segment("Our partners live in Salesforce.", 10))
+    assert found.start_offset.seconds == 12  # the timing of the word it came from

@@ -131,16 +131,14 @@ class KeywordMatcher:
         searched with the previous segment), in order of where it starts."""
         found: list[tuple[int, int, _Entry, float]] = []
         text = " " + " ".join(stream) + " "
-        starts = _token_starts(stream)
         if self._has_exact:
-            found += _automaton_matches(self._exact, text, starts)
+            found += _automaton_matches(self._exact, text, stream)
         if self._has_stemmed:
             stems = [stem(token) for token in stream]
-            found += _automaton_matches(
-                self._stemmed, " " + " ".join(stems) + " ", _token_starts(stems)
-            )
+            found += _automaton_matches(self._stemmed, " " + " ".join(stems) + " ", stems)
         if self._fuzzy or self._phonetic:
             found += self._sound_matches(stream)
+        starts = _token_starts(stream) if self._patterns else []
         for pattern, entry in self._patterns:
             for hit in pattern.finditer(text):
                 first = _token_at(starts, hit.start())
@@ -252,13 +250,15 @@ def _token_at(starts: list[int], offset: int) -> int:
 
 
 def _automaton_matches(
-    automaton: ahocorasick.Automaton, text: str, starts: list[int]
+    automaton: ahocorasick.Automaton, text: str, stream: Sequence[str]
 ) -> list[tuple[int, int, _Entry, float]]:
+    """Matches of the automaton in ``text`` (the space-joined ``stream``) as token spans.
+    Most segments match nothing, so token positions are worked out only on a hit."""
     found = []
     index_of: dict[int, int] | None = None
     for end_offset, (key_length, entries) in automaton.iter(text):
         if index_of is None:
-            index_of = {offset: index for index, offset in enumerate(starts)}
+            index_of = {offset: index for index, offset in enumerate(_token_starts(stream))}
         # The key is " w1 ... wn ": its first word starts one past the leading space.
         start = index_of[end_offset - key_length + 2]
         for entry in entries:

@@ -10,6 +10,7 @@ channel, so one spoken mention gives one detection however many partials show it
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -17,7 +18,7 @@ from google.protobuf import duration_pb2
 
 from callcue.call.v1 import call_pb2
 from callcue.detector.matcher import KeywordMatcher, Match
-from callcue.detector.text import tokens
+from callcue.detector.text import token_starts, tokens
 from callcue.detector.v1 import detector_service_pb2 as pb
 
 _ANYONE = (call_pb2.SPEAKER_ROLE_UNSPECIFIED, call_pb2.SPEAKER_ROLE_MIXED)
@@ -33,10 +34,44 @@ _TENTATIVE = call_pb2.DETECTION_STATE_TENTATIVE
 _RETRACTED = call_pb2.DETECTION_STATE_RETRACTED
 
 
+class _Said:
+    """One segment's tokens and, worked out only when a match needs them (most segments
+    match nothing), the transcript word each token came from."""
+
+    def __init__(self, segment: call_pb2.TranscriptSegment) -> None:
+        self.segment = segment
+        self.tokens = tokens(segment.text)
+        self._owners: list[call_pb2.Word | None] | None = None
+
+    def owners(self) -> list[call_pb2.Word | None]:
+        if self._owners is None:
+            self._owners = _owners(self.segment, len(self.tokens))
+        return self._owners
+
+
 @dataclass
 class _Carry:
-    tokens: list[str] = field(default_factory=list)
-    words: list[call_pb2.Word | None] = field(default_factory=list)
+    """The last tokens of a channel's finals, so a phrase split across two is found."""
+
+    pieces: list[tuple[_Said, int]] = field(default_factory=list)  # (segment, first token)
+
+    @property
+    def tokens(self) -> list[str]:
+        return [token for said, first in self.pieces for token in said.tokens[first:]]
+
+    def owners(self) -> list[call_pb2.Word | None]:
+        return [owner for said, first in self.pieces for owner in said.owners()[first:]]
+
+    def then(self, said: _Said, keep: int) -> _Carry:
+        pieces: list[tuple[_Said, int]] = []
+        total = 0
+        for piece, first in reversed([*self.pieces, (said, 0)]):
+            if total >= keep:
+                break
+            take = min(keep - total, len(piece.tokens) - first)
+            pieces.append((piece, len(piece.tokens) - take))
+            total += take
+        return _Carry(pieces[::-1])
 
 
 @dataclass
@@ -76,10 +111,14 @@ class CallDetector:
 
     def _final(self, segment: call_pb2.TranscriptSegment) -> list[call_pb2.Detection]:
         carry = self._carry.setdefault(segment.channel, _Carry())
-        stream, words = _stream(carry, segment)
+        said = _Said(segment)
+        carried = carry.tokens
+        stream = carried + said.tokens
         out: list[call_pb2.Detection] = []
         pending = self._tentative.setdefault(segment.channel, [])
-        for match in self.matcher.find(stream, len(carry.tokens)):
+        matches = self.matcher.find(stream, len(carried))
+        words = carry.owners() + said.owners() if matches else []
+        for match in matches:
             if not _speaker_fits(match.keyword, segment):
                 continue
             # Every mention counts (conditions such as a cooldown decide what fires).
@@ -104,22 +143,21 @@ class CallDetector:
             if _seconds(detection.end_offset) <= segment_end + _COVER_TOLERANCE:
                 pending.remove(detection)
                 out.append(self._retract(detection))
-        keep = max(self.matcher.longest - 1, 0)
-        self._carry[segment.channel] = _Carry(
-            stream[len(stream) - keep :], words[len(words) - keep :]
-        )
+        self._carry[segment.channel] = carry.then(said, max(self.matcher.longest - 1, 0))
         return out
 
     def _partial(self, segment: call_pb2.TranscriptSegment) -> list[call_pb2.Detection]:
         carry = self._carry.get(segment.channel, _Carry())
-        stream, words = _stream(carry, segment)
+        said = _Said(segment)
+        carried = carry.tokens
+        stream = carried + said.tokens
         pending = self._tentative.setdefault(segment.channel, [])
         out = []
         # One tentative mention per keyword at a time: partials repeat what they showed.
-        for match in self._first_per_keyword(self.matcher.find(stream, len(carry.tokens)), segment):
+        for match in self._first_per_keyword(self.matcher.find(stream, len(carried)), segment):
             if any(d.keyword_id == match.keyword.keyword_id for d in pending):
                 continue
-            detection = _detection(match, segment, stream, words)
+            detection = _detection(match, segment, stream, carry.owners() + said.owners())
             detection.state = _TENTATIVE
             if self._allowed(match.keyword, detection):
                 pending.append(detection)
@@ -191,20 +229,27 @@ def _speaker_fits(keyword: pb.Keyword, segment: call_pb2.TranscriptSegment) -> b
     return wanted == call_pb2.SPEAKER_ROLE_UNSPECIFIED or segment.speaker in (wanted, *_ANYONE)
 
 
-def _stream(
-    carry: _Carry, segment: call_pb2.TranscriptSegment
-) -> tuple[list[str], list[call_pb2.Word | None]]:
-    """The segment's tokens after the carried ones, and the word each came from."""
-    owners: list[call_pb2.Word | None] = []
-    fresh: list[str] = []
+def _owners(segment: call_pb2.TranscriptSegment, count: int) -> list[call_pb2.Word | None]:
+    """The word each of the segment text's ``count`` tokens lies in, found by where the
+    words sit in the text; all None (segment timing only) if they cannot be placed."""
+    text = segment.text
+    ends: list[int] = []
+    position = 0
     for word in segment.words:
-        pieces = tokens(word.text)
-        fresh += pieces
-        owners += [word] * len(pieces)
-    if not segment.words:
-        fresh = tokens(segment.text)
-        owners = [None] * len(fresh)
-    return carry.tokens + fresh, carry.words + owners
+        piece = word.text.strip()
+        found = text.find(piece, position) if piece else -1
+        if found < 0:
+            return [None] * count
+        position = found + len(piece)
+        ends.append(position)
+    starts = token_starts(text)
+    if len(starts) != count or not ends:
+        return [None] * count
+    owners: list[call_pb2.Word | None] = []
+    for start in starts:
+        index = bisect_right(ends, start)
+        owners.append(segment.words[index] if index < len(ends) else None)
+    return owners
 
 
 def _same_mention(

@@ -19,6 +19,14 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(folded)
 
 
+def token_starts(text: str) -> list[int]:
+    """Where in ``text`` each of its tokens starts (empty if folding changed its length)."""
+    folded = unicodedata.normalize("NFKC", text).casefold().replace(_RIGHT_QUOTE, "'")
+    if len(folded) != len(text):
+        return []
+    return [match.start() for match in _TOKEN.finditer(folded)]
+
+
 def normalize(text: str) -> str:
     return " ".join(tokens(text))
 
