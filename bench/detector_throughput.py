@@ -37,14 +37,17 @@ def seconds(value: float) -> duration_pb2.Duration:
 
 
 def keywords(vocabulary: list[str], count: int, rng: random.Random) -> list[pb.Keyword]:
-    """Phrases of one to three words from the call vocabulary plus made-up product names,
-    so that many keywords share first words with real speech (the expensive case)."""
+    """A large playbook as companies write them: mostly names (products, competitors,
+    made up here) alone or with ordinary words ("acme analytics", "switch to zendora"),
+    and one in a hundred everyday phrases from the calls themselves, so detections happen
+    as in real calls, a few per minute."""
     result, seen = [], set()
     while len(result) < count:
         size = rng.choice((1, 2, 2, 3))
         words = [rng.choice(vocabulary) for _ in range(size)]
-        if rng.random() < 0.3:
-            words[-1] = f"{words[-1]}{rng.randrange(1000)}"
+        if rng.random() >= 0.01 or size == 1:
+            name = "".join(rng.choice("bcdfghklmnprstvz") + rng.choice("aeiou") for _ in range(3))
+            words[rng.randrange(size)] = name
         phrase = " ".join(words)
         if phrase in seen:
             continue

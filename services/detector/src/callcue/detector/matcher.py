@@ -1,18 +1,20 @@
 """Finds where the keywords of a playbook were said in a run of transcript tokens.
 
-Exact phrases, aliases and their compound spellings ("HubSpot" / "hub spot") go into one
-Aho-Corasick automaton over the space-joined tokens, so a segment costs one pass in C
-whatever the number of keywords; inflections use a second automaton over word stems.
+Exact phrases, aliases, their compound spellings ("HubSpot" / "hub spot") and, when asked,
+their inflected forms go into one Aho-Corasick automaton over the space-joined tokens, so
+a segment costs one pass in C whatever the number of keywords.
 Fuzzy, phonetic, pattern and semantic triggers cost per keyword that uses them, so a
 playbook pays only for what it asks for.
 """
 
 from __future__ import annotations
 
+import itertools
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from math import prod
 
 import ahocorasick
 import jellyfish
@@ -20,7 +22,7 @@ import re2
 from rapidfuzz import fuzz, process
 
 from callcue.detector.sentences import SentenceEncoder
-from callcue.detector.text import stem, tokens
+from callcue.detector.text import inflections, tokens
 from callcue.detector.v1 import detector_service_pb2 as pb
 
 DEFAULT_SEMANTIC_THRESHOLD = 0.6
@@ -29,6 +31,7 @@ _MIN_SPLIT_WORD = 6
 _MIN_SPLIT_PART = 2
 # Fuzzy and phonetic matching compare names, not short words: "Gong" must not match "going".
 _MIN_FUZZY_CHARS = 5
+_MAX_VARIANTS = 100
 # Tokens either side of a match searched for the keyword's "do not trigger when" phrases.
 _EXCLUDE_BEFORE, _EXCLUDE_AFTER = 6, 3
 
@@ -65,7 +68,6 @@ class KeywordMatcher:
         self.keywords = list(keywords)
         self._sentences = sentences
         self._exact = ahocorasick.Automaton()
-        self._stemmed = ahocorasick.Automaton()
         self._fuzzy: list[tuple[str, _Entry, float]] = []
         self._phonetic: dict[str, list[_Entry]] = defaultdict(list)
         self._patterns: list[tuple[re2._Regexp, _Entry]] = []
@@ -75,11 +77,8 @@ class KeywordMatcher:
         for index, keyword in enumerate(self.keywords):
             self._compile(index, keyword)
         self._has_exact = len(self._exact) > 0
-        self._has_stemmed = len(self._stemmed) > 0
         if self._has_exact:
             self._exact.make_automaton()
-        if self._has_stemmed:
-            self._stemmed.make_automaton()
         self._example_matrix = (
             sentences.encode([text for _, text, _ in self._examples])
             if sentences is not None and self._examples
@@ -105,8 +104,8 @@ class KeywordMatcher:
             for variant in _spellings(words):
                 _add(self._exact, variant, _Entry(index, phrase, len(variant)))
             if keyword.inflections:
-                stems = tuple(stem(word) for word in words)
-                _add(self._stemmed, stems, _Entry(index, phrase, len(stems)))
+                for variant in _inflected(words):
+                    _add(self._exact, variant, _Entry(index, phrase, len(variant)))
             compact = "".join(words)
             if len(compact) >= _MIN_FUZZY_CHARS:
                 if keyword.fuzzy_threshold > 0:
@@ -133,9 +132,6 @@ class KeywordMatcher:
         text = " " + " ".join(stream) + " "
         if self._has_exact:
             found += _automaton_matches(self._exact, text, stream)
-        if self._has_stemmed:
-            stems = [stem(token) for token in stream]
-            found += _automaton_matches(self._stemmed, " " + " ".join(stems) + " ", stems)
         if self._fuzzy or self._phonetic:
             found += self._sound_matches(stream)
         starts = _token_starts(stream) if self._patterns else []
@@ -144,6 +140,8 @@ class KeywordMatcher:
                 first = _token_at(starts, hit.start())
                 last = _token_at(starts, max(hit.start(), hit.end() - 1))
                 found.append((first, last + 1, entry, 1.0))
+        if not found:
+            return []  # most segments: nothing more to do
         # Where matches of one keyword overlap, the best one stands: an exact "sales force"
         # over a fuzzy "use sales force".
         kept: dict[int, list[tuple[int, int, _Entry, float]]] = defaultdict(list)
@@ -213,6 +211,14 @@ class KeywordMatcher:
             for phrase in excluded
             for i in range(len(around) - len(phrase) + 1)
         )
+
+
+def _inflected(words: Sequence[str]) -> list[tuple[str, ...]]:
+    """Every combination of the words' forms; past a hundred, only the last word varies."""
+    forms = [sorted(inflections(word)) for word in words]
+    if prod(len(choices) for choices in forms) > _MAX_VARIANTS:
+        forms = [[word] for word in words[:-1]] + [forms[-1]]
+    return list(itertools.product(*forms))
 
 
 def _spellings(words: Sequence[str]) -> set[tuple[str, ...]]:

@@ -49,20 +49,19 @@ class _Said:
         return self._owners
 
 
-@dataclass
 class _Carry:
     """The last tokens of a channel's finals, so a phrase split across two is found."""
 
-    pieces: list[tuple[_Said, int]] = field(default_factory=list)  # (segment, first token)
-
-    @property
-    def tokens(self) -> list[str]:
-        return [token for said, first in self.pieces for token in said.tokens[first:]]
+    def __init__(self, pieces: Sequence[tuple[_Said, int]] = ()) -> None:
+        self.pieces = pieces  # (segment, the first of its tokens carried)
+        self.tokens = [token for said, first in pieces for token in said.tokens[first:]]
 
     def owners(self) -> list[call_pb2.Word | None]:
         return [owner for said, first in self.pieces for owner in said.owners()[first:]]
 
     def then(self, said: _Said, keep: int) -> _Carry:
+        if len(said.tokens) >= keep:  # the usual case: the new segment alone is enough
+            return _Carry([(said, len(said.tokens) - keep)])
         pieces: list[tuple[_Said, int]] = []
         total = 0
         for piece, first in reversed([*self.pieces, (said, 0)]):
@@ -138,11 +137,12 @@ class CallDetector:
                 detection.matched_text = sentence
                 if self._allowed(match.keyword, detection):
                     out.append(self._fire(detection))
-        segment_end = _seconds(segment.end_offset)
-        for detection in list(pending):
-            if _seconds(detection.end_offset) <= segment_end + _COVER_TOLERANCE:
-                pending.remove(detection)
-                out.append(self._retract(detection))
+        if pending:
+            segment_end = _seconds(segment.end_offset)
+            for detection in list(pending):
+                if _seconds(detection.end_offset) <= segment_end + _COVER_TOLERANCE:
+                    pending.remove(detection)
+                    out.append(self._retract(detection))
         self._carry[segment.channel] = carry.then(said, max(self.matcher.longest - 1, 0))
         return out
 
