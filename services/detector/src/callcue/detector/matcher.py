@@ -165,7 +165,9 @@ class KeywordMatcher:
         """Keywords whose examples mean what ``sentence`` says (whole-sentence matches)."""
         if self._sentences is None or self._example_matrix is None or not sentence.strip():
             return []
-        similarities = self._example_matrix @ self._sentences.encode([sentence])[0]
+        similarities = (
+            self._example_matrix @ self._sentences.encode([sentence], recent_only=True)[0]
+        )
         best: dict[int, tuple[float, str]] = {}
         for (index, example, threshold), similarity in zip(
             self._examples, similarities.tolist(), strict=True
