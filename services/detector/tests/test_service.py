@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
+import psycopg
 import pytest
 from google.protobuf import field_mask_pb2
 
@@ -379,3 +380,43 @@ async def test_edits_reach_a_running_call_within_a_second(
     await reader
     assert responses, "the new keyword did not reach the running call within a second"
     assert responses[0].detection.phrase == "Zendesk"
+
+
+async def test_the_listener_reconnects_and_catches_up(
+    stub: pb_grpc.DetectorServiceStub, database_url: str
+) -> None:
+    """PostgreSQL drops the LISTEN connection (a failover, a restart): the detector
+    reconnects, reloads what changed meanwhile, and running calls keep up."""
+    await stub.CreatePlaybook(
+        pb.CreatePlaybookRequest(playbook=pb.Playbook(playbook_id="relisten"))
+    )
+    queue: asyncio.Queue[pb.DetectRequest | None] = asyncio.Queue()
+    await queue.put(pb.DetectRequest(config=pb.DetectConfig(playbook_ids=["relisten"])))
+
+    async def requests() -> AsyncIterator[pb.DetectRequest]:
+        while (request := await queue.get()) is not None:
+            yield request
+
+    responses: list[pb.DetectResponse] = []
+
+    async def read() -> None:
+        async for response in stub.Detect(requests()):
+            responses.append(response)
+
+    reader = asyncio.create_task(read())
+    await queue.put(final("warm up"))
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as admin:
+        cursor = await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE query = 'LISTEN callcue_playbooks' AND datname = current_database()"
+        )
+        assert [row[0] for row in await cursor.fetchall()] == [True]
+    await create(stub, new_keyword("relisten", "Freshdesk"))
+    loop = asyncio.get_running_loop()
+    added = loop.time()
+    while loop.time() - added < 5.0 and not responses:
+        await queue.put(final("We moved to Freshdesk."))
+        await asyncio.sleep(0.1)
+    await queue.put(None)
+    await reader
+    assert responses and responses[0].detection.phrase == "Freshdesk"
