@@ -67,9 +67,12 @@ def truth(call: Call, keywords: list[pb.Keyword]) -> Counter[str]:
     return +counts
 
 
-async def offline_segments(engine: SpeechEngine, call: Call) -> list[call_pb2.TranscriptSegment]:
+async def offline_segments(
+    engine: SpeechEngine, call: Call, hotwords: list[str]
+) -> list[call_pb2.TranscriptSegment]:
     segments = []
-    async for recognised in engine.transcribe_long(call.load_16k(), language="en", hotwords=()):
+    audio = call.load_16k()
+    async for recognised in engine.transcribe_long(audio, language="en", hotwords=hotwords):
         segment = make_segment(
             recognised.words,
             segment_id=str(len(segments)),
@@ -85,10 +88,10 @@ async def offline_segments(engine: SpeechEngine, call: Call) -> list[call_pb2.Tr
 
 
 async def streaming_segments(
-    stub: pb_grpc.TranscriberServiceAsyncStub, call: Call
+    stub: pb_grpc.TranscriberServiceAsyncStub, call: Call, hotwords: list[str]
 ) -> list[call_pb2.TranscriptSegment]:
     """Partial and final segments in the order a live call delivers them."""
-    result = await stream(stub, call, dual=False, hotwords=[])
+    result = await stream(stub, call, dual=False, hotwords=hotwords)
     return [segment for _, segment in sorted(result.finals + result.partials, key=lambda x: x[0])]
 
 
@@ -96,8 +99,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("eval_dir", type=Path)
     parser.add_argument("--streaming", action="store_true", help="live path, real-time pace")
+    parser.add_argument(
+        "--hotwords", action="store_true", help="bias the transcriber with the playbook phrases"
+    )
     args = parser.parse_args()
     keywords = load_playbook()
+    hotwords = [k.phrase for k in keywords if k.phrase] if args.hotwords else []
     matcher = KeywordMatcher(keywords, MiniLM.bundled())
     calls = hvb_calls(args.eval_dir)
     settings = Settings.from_env(Environment({"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0"}))
@@ -111,9 +118,9 @@ async def main() -> None:
     tentative = Counter[str]()
     for call in calls:
         if args.streaming:
-            segments = await streaming_segments(stub, call)
+            segments = await streaming_segments(stub, call, hotwords)
         else:
-            segments = await offline_segments(engine, call)
+            segments = await offline_segments(engine, call, hotwords)
         detector = CallDetector(matcher, interim=args.streaming)
         found: Counter[str] = Counter()
         for segment in segments:
@@ -143,7 +150,8 @@ async def main() -> None:
     engine.close()
     print(
         f"hvb_calls, {len(calls)} calls, {len(keywords)} keywords "
-        f"({'live path' if args.streaming else 'file path'} transcripts)"
+        f"({'live path' if args.streaming else 'file path'} transcripts"
+        f"{', playbook phrases as hotwords' if hotwords else ''})"
     )
     for keyword_id, (hit, extra, missed) in per_keyword.items():
         print(f"  {keyword_id:28s} spoken {hit + missed:2d}  found {hit:2d}  false {extra:2d}")
