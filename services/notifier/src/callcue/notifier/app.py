@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import redis.asyncio as redis
+
 from callcue.core.server import GrpcServer, serve_until_signalled
 from callcue.notifier.event_log import EventLog, MemoryEventLog
+from callcue.notifier.redis_log import RedisEventLog
 from callcue.notifier.service import NotifierService
 from callcue.notifier.settings import Settings
 from callcue.notifier.v1 import notifier_service_pb2, notifier_service_pb2_grpc
@@ -19,9 +22,22 @@ def build_server(settings: Settings, events: EventLog) -> GrpcServer:
     return server
 
 
+def event_log(settings: Settings) -> EventLog:
+    if not settings.redis_url:
+        return MemoryEventLog(settings.events_per_session, settings.ended_sessions_kept)
+    return RedisEventLog(
+        redis.from_url(settings.redis_url),
+        events_per_session=settings.events_per_session,
+        session_ttl_seconds=settings.session_ttl_seconds,
+    )
+
+
 async def serve(settings: Settings) -> None:
-    events = MemoryEventLog(settings.events_per_session, settings.ended_sessions_kept)
+    events = event_log(settings)
+    if isinstance(events, RedisEventLog):
+        await events.ping()  # fail at start, with the URL's problem, not at the first call
     server = build_server(settings, events)
     await server.start()
     await server.set_serving()
-    await serve_until_signalled(server)
+    cleanups = [events.close] if isinstance(events, RedisEventLog) else []
+    await serve_until_signalled(server, cleanups)

@@ -12,8 +12,12 @@ class Settings:
     server: ServerSettings
     # Events kept per session for subscribers that join late or reconnect.
     events_per_session: int
-    # Ended sessions kept for replay before the oldest are forgotten.
+    # Ended sessions kept for replay before the oldest are forgotten (in memory).
     ended_sessions_kept: int
+    # Redis shared by every replica; without it one notifier keeps events in memory.
+    redis_url: str
+    # A session's events stay in Redis this long after its last event.
+    session_ttl_seconds: int
 
     @classmethod
     def from_env(cls, env: Environment) -> Settings:
@@ -24,5 +28,9 @@ class Settings:
             ),
             ended_sessions_kept=env.integer(
                 f"{PREFIX}NOTIFIER_ENDED_SESSIONS_KEPT", 1000, minimum=1, maximum=1_000_000
+            ),
+            redis_url=env.string("REDIS_URL", ""),
+            session_ttl_seconds=env.integer(
+                f"{PREFIX}NOTIFIER_SESSION_TTL_SECONDS", 86_400, minimum=60, maximum=30 * 86_400
             ),
         )

@@ -1,0 +1,187 @@
+"""The event log in Redis Streams, shared by every notifier replica.
+
+One stream per session, entry ids ``<sequence>-0``, so Redis itself keeps the order and a
+re-sent event is recognised. Appends run as one Lua script (gap check and XADD at once).
+Each replica runs one tail reader per session it has subscribers for (a blocking XREAD)
+and fans events out to them from memory, so a thousand subscribers of a session cost one
+blocked Redis connection, not a thousand. History a subscriber asks for comes from XRANGE;
+the handover to the live tail is by sequence number, so nothing is skipped or repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as redis
+
+from callcue.call.v1 import call_pb2
+from callcue.notifier.event_log import FellBehind, SequenceGap, UnknownSession, is_terminal
+
+_APPEND = """
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local sequence = tonumber(ARGV[1])
+if #top > 0 then
+  local last = tonumber(string.match(top[1][1], '^(%d+)'))
+  if sequence <= last then return 0 end
+  if sequence ~= last + 1 then return -(last + 1) end
+end
+redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], sequence .. '-0', 'e', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+# A follower with nothing new re-reads Redis this often: it covers the moment between its
+# history read and the start of the replica's tail reader.
+_POLL_SECONDS = 1.0
+_BLOCK_MS = 5000
+_TAIL_KEPT = 10_000
+_HISTORY_BATCH = 500
+
+
+def _sequence(entry_id: bytes | str) -> int:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return int(text.split("-", 1)[0])
+
+
+def _event(fields: dict[Any, Any]) -> call_pb2.CallEvent:
+    return call_pb2.CallEvent.FromString(fields[b"e"])
+
+
+@dataclass
+class _Tail:
+    """What this replica has read live of one session, for its local followers."""
+
+    first: int | None = None  # sequence of events[0]
+    events: list[call_pb2.CallEvent] = field(default_factory=list)
+    ended: bool = False
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    followers: int = 0
+    task: asyncio.Task[None] | None = None
+
+    def add(self, event: call_pb2.CallEvent) -> None:
+        if self.first is None:
+            self.first = event.sequence
+        elif event.sequence != self.first + len(self.events):
+            return  # already have it
+        self.events.append(event)
+        self.ended = self.ended or is_terminal(event)
+        if len(self.events) > _TAIL_KEPT * 2:
+            del self.events[:_TAIL_KEPT]
+            self.first += _TAIL_KEPT
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+
+class RedisEventLog:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        events_per_session: int,
+        session_ttl_seconds: int,
+        prefix: str = "callcue:events:",
+    ) -> None:
+        self._redis = client
+        self._append = client.register_script(_APPEND)
+        self._capacity = events_per_session
+        self._ttl = session_ttl_seconds
+        self._prefix = prefix
+        self._tails: dict[str, _Tail] = {}
+
+    def _key(self, session_id: str) -> str:
+        return f"{self._prefix}{session_id}"
+
+    async def append(self, event: call_pb2.CallEvent) -> bool:
+        result = int(
+            await self._append(
+                keys=[self._key(event.session_id)],
+                args=[event.sequence, event.SerializeToString(), self._capacity, self._ttl],
+            )
+        )
+        if result < 0:
+            raise SequenceGap(event.session_id, -result, event.sequence)
+        return result == 1
+
+    async def follow(
+        self, session_id: str, after_sequence: int
+    ) -> AsyncIterator[call_pb2.CallEvent]:
+        key = self._key(session_id)
+        if not await self._redis.exists(key):
+            raise UnknownSession(session_id)
+        tail = self._join(session_id)
+        wanted = max(after_sequence + 1, 1)
+        try:
+            while True:
+                if tail.first is not None and wanted >= tail.first:
+                    while tail.first is not None and wanted < tail.first + len(tail.events):
+                        event = tail.events[wanted - tail.first]
+                        yield event
+                        wanted += 1
+                        if is_terminal(event):
+                            return
+                    if tail.first is not None and wanted >= tail.first:
+                        await _wait(tail.changed)
+                        continue
+                # Older than what the tail holds (or the tail has nothing yet): Redis.
+                # redis-py's reply types are unions of every decoding: read them as replies.
+                entries: Any = await self._redis.xrange(
+                    key, f"{wanted}-0", "+", count=_HISTORY_BATCH
+                )
+                if entries and _sequence(entries[0][0]) > wanted:
+                    # Trimmed (MAXLEN) past what the reader wants: it must skip ahead.
+                    raise FellBehind(session_id, wanted, _sequence(entries[0][0]))
+                for _, fields in entries:
+                    event = _event(fields)
+                    yield event
+                    wanted += 1
+                    if is_terminal(event):
+                        return
+                if not entries:
+                    if not await self._redis.exists(key):
+                        return  # expired: the session is long over
+                    await _wait(tail.changed)
+        finally:
+            self._leave(session_id, tail)
+
+    def _join(self, session_id: str) -> _Tail:
+        tail = self._tails.get(session_id)
+        if tail is None:
+            tail = self._tails[session_id] = _Tail()
+            tail.task = asyncio.create_task(self._read_tail(session_id, tail))
+        tail.followers += 1
+        return tail
+
+    def _leave(self, session_id: str, tail: _Tail) -> None:
+        tail.followers -= 1
+        if tail.followers == 0 and self._tails.get(session_id) is tail:
+            del self._tails[session_id]
+            if tail.task is not None:
+                tail.task.cancel()
+
+    async def _read_tail(self, session_id: str, tail: _Tail) -> None:
+        key = self._key(session_id)
+        top: Any = await self._redis.xrevrange(key, "+", "-", count=1)
+        last_id: Any = top[0][0] if top else "0-0"
+        while not tail.ended:
+            streams: Any = await self._redis.xread({key: last_id}, block=_BLOCK_MS, count=1000)
+            for _, entries in streams:
+                for entry_id, fields in entries:
+                    tail.add(_event(fields))
+                    last_id = entry_id
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        for tail in self._tails.values():
+            if tail.task is not None:
+                tail.task.cancel()
+        await self._redis.aclose()
+
+
+async def _wait(changed: asyncio.Event) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(changed.wait(), _POLL_SECONDS)

@@ -1,0 +1,141 @@
+"""The Redis event log against the real Redis (127.0.0.1:6379, or CALLCUE_TEST_REDIS_URL)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+import redis.asyncio as redis
+
+from callcue.call.v1 import call_pb2
+from callcue.core.settings import Environment
+from callcue.notifier.app import build_server
+from callcue.notifier.event_log import FellBehind, SequenceGap, UnknownSession
+from callcue.notifier.redis_log import RedisEventLog
+from callcue.notifier.settings import Settings
+from callcue.notifier.v1 import notifier_service_pb2 as pb
+from callcue.notifier.v1 import notifier_service_pb2_grpc as pb_grpc
+
+REDIS_URL = os.environ.get("CALLCUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def transcript(session: str, sequence: int) -> call_pb2.CallEvent:
+    return call_pb2.CallEvent(
+        session_id=session,
+        sequence=sequence,
+        transcript=call_pb2.TranscriptSegment(text=f"words {sequence}", is_final=True),
+    )
+
+
+def ended(session: str, sequence: int) -> call_pb2.CallEvent:
+    return call_pb2.CallEvent(
+        session_id=session,
+        sequence=sequence,
+        status=call_pb2.CallStatus(state=call_pb2.CALL_STATE_ENDED),
+    )
+
+
+@pytest.fixture
+async def prefix() -> AsyncIterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    prefix = f"callcue-test:{uuid.uuid4().hex[:8]}:"
+    yield prefix
+    client = redis.from_url(REDIS_URL)
+    keys = [key async for key in client.scan_iter(f"{prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+def new_log(prefix: str, capacity: int = 1000) -> RedisEventLog:
+    return RedisEventLog(
+        redis.from_url(REDIS_URL),
+        events_per_session=capacity,
+        session_ttl_seconds=600,
+        prefix=prefix,
+    )
+
+
+async def collect(log: RedisEventLog, session: str, after: int) -> list[int]:
+    return [event.sequence async for event in log.follow(session, after)]
+
+
+async def test_replays_then_follows_live_until_the_session_ends(prefix: str) -> None:
+    log = new_log(prefix)
+    for sequence in (1, 2, 3):
+        assert await log.append(transcript("s", sequence))
+    reader = asyncio.create_task(collect(log, "s", 1))
+    await asyncio.sleep(0.05)
+    await log.append(transcript("s", 4))
+    await log.append(ended("s", 5))
+    assert await asyncio.wait_for(reader, 3) == [2, 3, 4, 5]
+    await log.close()
+
+
+async def test_duplicates_gaps_and_unknown_sessions(prefix: str) -> None:
+    log = new_log(prefix)
+    assert await log.append(transcript("s", 1))
+    assert not await log.append(transcript("s", 1))
+    with pytest.raises(SequenceGap, match="expected sequence 2, got 4"):
+        await log.append(transcript("s", 4))
+    with pytest.raises(UnknownSession):
+        await collect(log, "nope", 0)
+    await log.close()
+
+
+async def test_a_reader_too_far_behind_is_told_where_to_resume(prefix: str) -> None:
+    log = new_log(prefix, capacity=100)
+    for sequence in range(1, 400):
+        await log.append(transcript("s", sequence))
+    await log.append(ended("s", 400))
+    with pytest.raises(FellBehind, match="resubscribe") as behind:
+        await collect(log, "s", 0)
+    assert behind.value.oldest == 301  # 100 kept
+    resumed = await collect(log, "s", behind.value.oldest - 1)
+    assert resumed == list(range(behind.value.oldest, 401))
+    await log.close()
+
+
+async def test_two_replicas_see_one_log(prefix: str) -> None:
+    """Events published on one notifier reach a subscriber of another, in order, and a
+    subscriber that reconnects with its last sequence misses nothing and sees nothing twice."""
+    env = Environment({"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0"})
+    logs = [new_log(prefix), new_log(prefix)]
+    servers = [build_server(Settings.from_env(env), log) for log in logs]
+    ports = [await server.start() for server in servers]
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in ports]
+    a, b = (pb_grpc.NotifierServiceStub(channel) for channel in channels)
+    published = [transcript("call", n) for n in range(1, 60)] + [ended("call", 60)]
+
+    async def publish() -> None:
+        async def requests() -> AsyncIterator[pb.PublishRequest]:
+            for event in published:
+                yield pb.PublishRequest(event=event)
+                await asyncio.sleep(0.005)
+
+        acks = [ack.sequence async for ack in a.Publish(requests())]
+        assert acks == list(range(1, 61))
+
+    # A first event, so the session exists when the subscribers arrive.
+    await logs[0].append(published[0])
+    publisher = asyncio.create_task(publish())
+    seen: list[call_pb2.CallEvent] = []
+    async for response in b.Subscribe(pb.SubscribeRequest(session_id="call")):
+        seen.append(response.event)
+        if len(seen) == 20:
+            break  # the client drops; it resumes after the last sequence it saw
+    async for response in b.Subscribe(
+        pb.SubscribeRequest(session_id="call", after_sequence=seen[-1].sequence)
+    ):
+        seen.append(response.event)
+    await publisher
+    assert seen == published
+    for channel in channels:
+        await channel.close()
+    for server, log in zip(servers, logs, strict=True):
+        await server.stop(0)
+        await log.close()
