@@ -53,7 +53,7 @@ async def prefix() -> AsyncIterator[str]:
 
 def new_log(prefix: str, capacity: int = 1000) -> RedisEventLog:
     return RedisEventLog(
-        redis.from_url(REDIS_URL),
+        REDIS_URL,
         events_per_session=capacity,
         session_ttl_seconds=600,
         prefix=prefix,
@@ -139,3 +139,19 @@ async def test_two_replicas_see_one_log(prefix: str) -> None:
     for server, log in zip(servers, logs, strict=True):
         await server.stop(0)
         await log.close()
+
+
+async def test_without_redis_publishers_get_unavailable_not_a_crash() -> None:
+    env = Environment({"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0"})
+    log = RedisEventLog("redis://127.0.0.1:9/0", events_per_session=100, session_ttl_seconds=60)
+    server = build_server(Settings.from_env(env), log)
+    port = await server.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pb_grpc.NotifierServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            async for _ in stub.Publish(iter([pb.PublishRequest(event=transcript("s", 1))])):
+                pass
+        assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "Redis" in (error.value.details() or "")
+    await server.stop(0)
+    await log.close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import redis.asyncio as redis
-
 from callcue.core.server import GrpcServer, serve_until_signalled
 from callcue.notifier.event_log import EventLog, MemoryEventLog
 from callcue.notifier.redis_log import RedisEventLog
@@ -26,7 +24,7 @@ def event_log(settings: Settings) -> EventLog:
     if not settings.redis_url:
         return MemoryEventLog(settings.events_per_session, settings.ended_sessions_kept)
     return RedisEventLog(
-        redis.from_url(settings.redis_url),
+        settings.redis_url,
         events_per_session=settings.events_per_session,
         session_ttl_seconds=settings.session_ttl_seconds,
     )

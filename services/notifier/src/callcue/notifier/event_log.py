@@ -30,6 +30,10 @@ class UnknownSession(Exception):
     """No events of the session are known (never published, or expired)."""
 
 
+class LogUnavailable(Exception):
+    """The store behind the log (Redis) cannot be reached; the caller may retry."""
+
+
 class FellBehind(Exception):
     """The reader wants events the log no longer keeps."""
 

@@ -17,9 +17,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as redis
+import structlog
+from redis.exceptions import RedisError
 
 from callcue.call.v1 import call_pb2
-from callcue.notifier.event_log import FellBehind, SequenceGap, UnknownSession, is_terminal
+from callcue.notifier.event_log import (
+    FellBehind,
+    LogUnavailable,
+    SequenceGap,
+    UnknownSession,
+    is_terminal,
+)
+
+log = structlog.get_logger("callcue.notifier")
 
 _APPEND = """
 local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
@@ -78,14 +88,23 @@ class _Tail:
 class RedisEventLog:
     def __init__(
         self,
-        client: redis.Redis,
+        url: str,
         *,
         events_per_session: int,
         session_ttl_seconds: int,
         prefix: str = "callcue:events:",
+        max_connections: int = 64,
     ) -> None:
-        self._redis = client
-        self._append = client.register_script(_APPEND)
+        # Commands share a bounded pool and wait for a free connection rather than fail;
+        # the tails' blocking reads each hold one for seconds, so they get a pool of their
+        # own that grows with the number of followed sessions.
+        self._redis = redis.Redis(
+            connection_pool=redis.BlockingConnectionPool.from_url(
+                url, max_connections=max_connections, timeout=10
+            )
+        )
+        self._blocking = redis.Redis.from_url(url)
+        self._append = self._redis.register_script(_APPEND)
         self._capacity = events_per_session
         self._ttl = session_ttl_seconds
         self._prefix = prefix
@@ -95,17 +114,29 @@ class RedisEventLog:
         return f"{self._prefix}{session_id}"
 
     async def append(self, event: call_pb2.CallEvent) -> bool:
-        result = int(
-            await self._append(
-                keys=[self._key(event.session_id)],
-                args=[event.sequence, event.SerializeToString(), self._capacity, self._ttl],
+        try:
+            result = int(
+                await self._append(
+                    keys=[self._key(event.session_id)],
+                    args=[event.sequence, event.SerializeToString(), self._capacity, self._ttl],
+                )
             )
-        )
+        except RedisError as error:
+            raise LogUnavailable(f"Redis: {error}") from error
         if result < 0:
             raise SequenceGap(event.session_id, -result, event.sequence)
         return result == 1
 
     async def follow(
+        self, session_id: str, after_sequence: int
+    ) -> AsyncIterator[call_pb2.CallEvent]:
+        try:
+            async for event in self._follow(session_id, after_sequence):
+                yield event
+        except RedisError as error:
+            raise LogUnavailable(f"Redis: {error}") from error
+
+    async def _follow(
         self, session_id: str, after_sequence: int
     ) -> AsyncIterator[call_pb2.CallEvent]:
         key = self._key(session_id)
@@ -163,10 +194,23 @@ class RedisEventLog:
 
     async def _read_tail(self, session_id: str, tail: _Tail) -> None:
         key = self._key(session_id)
-        top: Any = await self._redis.xrevrange(key, "+", "-", count=1)
-        last_id: Any = top[0][0] if top else "0-0"
+        last_id: Any = None
+        failures = 0
         while not tail.ended:
-            streams: Any = await self._redis.xread({key: last_id}, block=_BLOCK_MS, count=1000)
+            try:
+                if last_id is None:
+                    top: Any = await self._redis.xrevrange(key, "+", "-", count=1)
+                    last_id = top[0][0] if top else "0-0"
+                streams: Any = await self._blocking.xread(
+                    {key: last_id}, block=_BLOCK_MS, count=1000
+                )
+            except RedisError as error:
+                # Followers meanwhile read Redis themselves (see _POLL_SECONDS).
+                failures += 1
+                log.warning("event tail lost Redis", session_id=session_id, error=str(error))
+                await asyncio.sleep(min(0.1 * 2**failures, 5.0))
+                continue
+            failures = 0
             for _, entries in streams:
                 for entry_id, fields in entries:
                     tail.add(_event(fields))
@@ -180,6 +224,7 @@ class RedisEventLog:
             if tail.task is not None:
                 tail.task.cancel()
         await self._redis.aclose()
+        await self._blocking.aclose()
 
 
 async def _wait(changed: asyncio.Event) -> None:

@@ -8,7 +8,13 @@ import grpc
 import structlog
 
 from callcue.core import errors
-from callcue.notifier.event_log import EventLog, FellBehind, SequenceGap, UnknownSession
+from callcue.notifier.event_log import (
+    EventLog,
+    FellBehind,
+    LogUnavailable,
+    SequenceGap,
+    UnknownSession,
+)
 from callcue.notifier.v1 import notifier_service_pb2 as pb
 from callcue.notifier.v1 import notifier_service_pb2_grpc as pb_grpc
 
@@ -38,6 +44,8 @@ class NotifierService(pb_grpc.NotifierServiceServicer):
                 await self._events.append(event)
             except SequenceGap as gap:
                 raise errors.failed_precondition(str(gap)) from None
+            except LogUnavailable as unavailable:
+                raise errors.unavailable(f"events cannot be stored now: {unavailable}") from None
             yield pb.PublishResponse(session_id=event.session_id, sequence=event.sequence)
 
     async def Subscribe(
@@ -58,3 +66,5 @@ class NotifierService(pb_grpc.NotifierServiceServicer):
             raise errors.not_found("session", request.session_id) from None
         except FellBehind as behind:
             raise errors.RpcError(grpc.StatusCode.OUT_OF_RANGE, str(behind)) from None
+        except LogUnavailable as unavailable:
+            raise errors.unavailable(f"events cannot be read now: {unavailable}") from None
