@@ -41,6 +41,7 @@ class Stack:
     gateway_port: int
     notifier_port: int
     detector_port: int
+    transcriber_port: int
     gateway: gateway_service_pb2_grpc.GatewayServiceAsyncStub
     detector: detector_service_pb2_grpc.DetectorServiceAsyncStub
     notifier: notifier_service_pb2_grpc.NotifierServiceAsyncStub
@@ -83,6 +84,7 @@ async def stack(database_url: str) -> AsyncIterator[Stack]:
         gateway_port=gateway_port,
         notifier_port=ports[0],
         detector_port=ports[1],
+        transcriber_port=ports[2],
         gateway=gateway_service_pb2_grpc.GatewayServiceStub(client),
         detector=downstream.detector,
         notifier=downstream.notifier,
