@@ -349,35 +349,53 @@ async def test_detect_with_an_unknown_playbook_is_not_found(
     assert "no-such-playbook" in (error.value.details() or "")
 
 
+class LiveCall:
+    """A Detect stream kept open: segments are sent whenever the test wants, and the
+    detections gathered as they come."""
+
+    def __init__(self, stub: pb_grpc.DetectorServiceStub, playbook: str) -> None:
+        self._queue: asyncio.Queue[pb.DetectRequest | None] = asyncio.Queue()
+        self._queue.put_nowait(pb.DetectRequest(config=pb.DetectConfig(playbook_ids=[playbook])))
+        self.responses: list[pb.DetectResponse] = []
+        self._reader = asyncio.create_task(self._read(stub))
+
+    async def _requests(self) -> AsyncIterator[pb.DetectRequest]:
+        while (request := await self._queue.get()) is not None:
+            yield request
+
+    async def _read(self, stub: pb_grpc.DetectorServiceStub) -> None:
+        async for response in stub.Detect(self._requests()):
+            self.responses.append(response)
+
+    def say(self, text: str) -> None:
+        self._queue.put_nowait(final(text))
+
+    async def say_until_detected(self, text: str, seconds: float) -> float:
+        """Repeats ``text`` until a detection comes back; the seconds that took."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while loop.time() - started < seconds and not self.responses:
+            self.say(text)
+            await asyncio.sleep(0.05)
+        return loop.time() - started
+
+    async def end(self) -> list[pb.DetectResponse]:
+        self._queue.put_nowait(None)
+        await self._reader
+        return self.responses
+
+
 async def test_edits_reach_a_running_call_within_a_second(
     stub: pb_grpc.DetectorServiceStub,
 ) -> None:
     await stub.CreatePlaybook(pb.CreatePlaybookRequest(playbook=pb.Playbook(playbook_id="live")))
-    queue: asyncio.Queue[pb.DetectRequest | None] = asyncio.Queue()
-    await queue.put(pb.DetectRequest(config=pb.DetectConfig(playbook_ids=["live"])))
-
-    async def requests() -> AsyncIterator[pb.DetectRequest]:
-        while (request := await queue.get()) is not None:
-            yield request
-
-    responses: list[pb.DetectResponse] = []
-
-    async def read() -> None:
-        async for response in stub.Detect(requests()):
-            responses.append(response)
-
-    reader = asyncio.create_task(read())
-    await queue.put(final("Do you integrate with Zendesk?"))
+    call = LiveCall(stub, "live")
+    call.say("Do you integrate with Zendesk?")
     await asyncio.sleep(0.2)
-    assert responses == []  # the playbook is empty; add a keyword while the call runs
+    assert call.responses == []  # the playbook is empty; add a keyword while the call runs
     await create(stub, new_keyword("live", "Zendesk"))
-    loop = asyncio.get_running_loop()
-    added = loop.time()
-    while loop.time() - added < 1.0 and not responses:
-        await queue.put(final(f"Zendesk again at {loop.time() - added:.2f}"))
-        await asyncio.sleep(0.05)
-    await queue.put(None)
-    await reader
+    await call.say_until_detected("Zendesk again.", 1.0)
+    responses = await call.end()
     assert responses, "the new keyword did not reach the running call within a second"
     assert responses[0].detection.phrase == "Zendesk"
 
@@ -390,21 +408,8 @@ async def test_the_listener_reconnects_and_catches_up(
     await stub.CreatePlaybook(
         pb.CreatePlaybookRequest(playbook=pb.Playbook(playbook_id="relisten"))
     )
-    queue: asyncio.Queue[pb.DetectRequest | None] = asyncio.Queue()
-    await queue.put(pb.DetectRequest(config=pb.DetectConfig(playbook_ids=["relisten"])))
-
-    async def requests() -> AsyncIterator[pb.DetectRequest]:
-        while (request := await queue.get()) is not None:
-            yield request
-
-    responses: list[pb.DetectResponse] = []
-
-    async def read() -> None:
-        async for response in stub.Detect(requests()):
-            responses.append(response)
-
-    reader = asyncio.create_task(read())
-    await queue.put(final("warm up"))
+    call = LiveCall(stub, "relisten")
+    call.say("warm up")
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as admin:
         cursor = await admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -412,11 +417,6 @@ async def test_the_listener_reconnects_and_catches_up(
         )
         assert [row[0] for row in await cursor.fetchall()] == [True]
     await create(stub, new_keyword("relisten", "Freshdesk"))
-    loop = asyncio.get_running_loop()
-    added = loop.time()
-    while loop.time() - added < 5.0 and not responses:
-        await queue.put(final("We moved to Freshdesk."))
-        await asyncio.sleep(0.1)
-    await queue.put(None)
-    await reader
+    await call.say_until_detected("We moved to Freshdesk.", 5.0)
+    responses = await call.end()
     assert responses and responses[0].detection.phrase == "Freshdesk"
