@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -110,6 +111,43 @@ async def test_a_call_is_transcribed_and_talking_points_reach_caller_and_subscri
     transcript = await stack.gateway.GetTranscript(pb.GetTranscriptRequest(session_id=session_id))
     assert list(transcript.segments) == finals
     assert {d.detection_id for d in transcript.detections} == {d.detection_id for d in detections}
+
+    # The same session as files and as a summary.
+    vtt = await stack.gateway.ExportTranscript(pb.ExportTranscriptRequest(session_id=session_id))
+    assert (vtt.content_type, vtt.filename) == ("text/vtt", f"{session_id}.vtt")
+    assert vtt.content.startswith(b"WEBVTT\n") and b"too expensive" in vtt.content.lower()
+    srt = await stack.gateway.ExportTranscript(
+        pb.ExportTranscriptRequest(session_id=session_id, format=pb.TRANSCRIPT_FORMAT_SRT)
+    )
+    assert srt.content.startswith(b"1\n00:00:0") and b" --> " in srt.content
+    exported = await stack.gateway.ExportTranscript(
+        pb.ExportTranscriptRequest(session_id=session_id, format=pb.TRANSCRIPT_FORMAT_JSON)
+    )
+    document = json.loads(exported.content)
+    assert document["session"]["sessionId"] == session_id
+    assert len(document["segments"]) == 7 and len(document["detections"]) == len(detections)
+    summary = (
+        await stack.gateway.GetCallSummary(pb.GetCallSummaryRequest(session_id=session_id))
+    ).summary
+    assert summary.duration.seconds == 39
+    [talk] = summary.talk_times
+    assert 20 < talk.talk_time.ToNanoseconds() / 1e9 < 39 and talk.word_count > 60
+    assert list(summary.talking_points) == list(transcript.detections)
+    assert sum(k.count for k in summary.keyword_counts) == len(detections)
+    assert {k.title for k in summary.keyword_counts} == set(titles)
+
+
+async def test_exports_of_unknown_sessions_and_formats(stack: Stack) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stack.gateway.ExportTranscript(
+            pb.ExportTranscriptRequest(session_id="00000000-0000-0000-0000-000000000000")
+        )
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stack.gateway.ExportTranscript(
+            pb.ExportTranscriptRequest(session_id="x", format=9)  # type: ignore[arg-type]
+        )
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_audio_before_config_is_invalid(stack: Stack) -> None:

@@ -15,9 +15,11 @@ from callcue.core.audio_format import bytes_per_second, check_format
 from callcue.core.config_first import first_config, receive_upload
 from callcue.core.server import Context
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
+from callcue.gateway import exports
 from callcue.gateway.call_session import CallSession, Downstream
 from callcue.gateway.sessions import SessionStore
 from callcue.gateway.settings import Settings
+from callcue.gateway.summary import summarise
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from callcue.transcriber.v1 import transcriber_service_pb2 as transcriber_pb
@@ -260,6 +262,34 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
     ) -> pb.GetTranscriptResponse:
         segments, detections = await self._store.transcript(request.session_id)
         return pb.GetTranscriptResponse(segments=segments, detections=detections)
+
+    async def ExportTranscript(
+        self, request: pb.ExportTranscriptRequest, context: Context
+    ) -> pb.ExportTranscriptResponse:
+        if request.format not in pb.TranscriptFormat.values():
+            raise errors.invalid_argument("format", f"unknown format {request.format}")
+        transcript_format = request.format or pb.TRANSCRIPT_FORMAT_WEBVTT
+        segments, detections = await self._store.transcript(request.session_id)
+        if transcript_format == pb.TRANSCRIPT_FORMAT_SRT:
+            text = exports.srt(segments)
+        elif transcript_format == pb.TRANSCRIPT_FORMAT_WEBVTT:
+            text = exports.webvtt(segments)
+        else:
+            session = await self._store.get(request.session_id)
+            text = exports.as_json(session, segments, detections)
+        content_type, extension = exports.FORMATS[transcript_format]
+        return pb.ExportTranscriptResponse(
+            content=text.encode(),
+            content_type=content_type,
+            filename=f"{request.session_id}.{extension}",
+        )
+
+    async def GetCallSummary(
+        self, request: pb.GetCallSummaryRequest, context: Context
+    ) -> pb.GetCallSummaryResponse:
+        session = await self._store.get(request.session_id)
+        segments, detections = await self._store.transcript(request.session_id)
+        return pb.GetCallSummaryResponse(summary=summarise(session, segments, detections))
 
 
 class _AudioIntake:
