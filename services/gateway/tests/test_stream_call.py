@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
+import numpy as np
 import pytest
 
 from callcue.call.v1 import call_pb2
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
+from callcue.transcriber.files import decode_file
 
 if TYPE_CHECKING:
     from conftest import Stack
@@ -195,3 +197,57 @@ async def test_unknown_session_is_not_found(stack: Stack, session_id: str) -> No
             await call
         assert error.value.code() == grpc.StatusCode.NOT_FOUND
         assert session_id in (error.value.details() or "")
+
+
+async def test_a_dual_channel_call_knows_who_said_what(stack: Stack, playbook: str) -> None:
+    """Rep on the left channel, prospect on the right: segments and detections carry the
+    speaker, and a keyword limited to the prospect ignores the rep saying it."""
+    for phrase, speaker in [
+        ("Salesforce", call_pb2.SPEAKER_ROLE_PROSPECT),  # both say it; only the prospect counts
+        ("starter plan", call_pb2.SPEAKER_ROLE_PROSPECT),  # only the rep says it
+        ("follow up call", call_pb2.SPEAKER_ROLE_REP),
+    ]:
+        keyword = detector_pb.Keyword(
+            playbook_id=playbook,
+            phrase=phrase,
+            speaker=speaker,
+            talking_point=call_pb2.TalkingPoint(title=phrase),
+        )
+        await stack.detector.CreateKeyword(detector_pb.CreateKeywordRequest(keyword=keyword))
+    [left, right] = await asyncio.to_thread(
+        decode_file, (SAMPLES / "sales_call_stereo.flac").read_bytes(), split_channels=True
+    )
+    stereo = np.stack([left, right], axis=1)
+    pcm = (np.clip(stereo, -1, 1) * 32767).astype("<i2").tobytes()
+    config = pb.CallConfig(
+        audio_format=call_pb2.AudioFormat(
+            encoding=call_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=16000, channel_count=2
+        ),
+        channel_roles=[call_pb2.SPEAKER_ROLE_REP, call_pb2.SPEAKER_ROLE_PROSPECT],
+        playbook_ids=[playbook],
+    )
+
+    async def requests() -> AsyncIterator[pb.StreamCallRequest]:
+        yield pb.StreamCallRequest(config=config)
+        for start in range(0, len(pcm), 6400):
+            yield pb.StreamCallRequest(audio=pcm[start : start + 6400])
+
+    events = [response.event async for response in stack.gateway.StreamCall(requests())]
+    finals = [e.transcript for e in events if e.HasField("transcript") and e.transcript.is_final]
+    said = {
+        role: " ".join(s.text for s in finals if s.speaker == role).lower()
+        for role in (call_pb2.SPEAKER_ROLE_REP, call_pb2.SPEAKER_ROLE_PROSPECT)
+    }
+    assert "jordan" in said[call_pb2.SPEAKER_ROLE_REP]
+    assert "starter plan" in said[call_pb2.SPEAKER_ROLE_REP]  # heard, but not the prospect's
+    assert "expensive" in said[call_pb2.SPEAKER_ROLE_PROSPECT]
+    assert {s.channel for s in finals if s.speaker == call_pb2.SPEAKER_ROLE_REP} == {0}
+    detections = [e.detection for e in events if e.HasField("detection")]
+    fired = sorted((d.phrase, d.speaker) for d in detections)
+    assert ("starter plan", call_pb2.SPEAKER_ROLE_REP) not in fired
+    assert [d for d in detections if d.phrase == "starter plan"] == []
+    assert all(
+        d.speaker == call_pb2.SPEAKER_ROLE_PROSPECT for d in detections if d.phrase == "Salesforce"
+    )
+    assert ("Salesforce", call_pb2.SPEAKER_ROLE_PROSPECT) in fired
+    assert ("follow up call", call_pb2.SPEAKER_ROLE_REP) in fired
