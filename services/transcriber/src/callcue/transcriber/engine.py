@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
-import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,9 +16,9 @@ from typing import Any, Protocol, TypeVar
 
 from faster_whisper import WhisperModel
 
-from callcue.transcriber.audio import Samples
+from callcue.transcriber.audio import SAMPLE_RATE, Samples
+from callcue.transcriber.utterances import Utterance, UtteranceCutter
 from callcue.transcriber.whisper_decoder import (
-    MAX_COMPRESSION_RATIO,
     DecodedWord,
     Hypothesis,
     WhisperDecoder,
@@ -237,45 +238,54 @@ class WhisperEngine:
     async def transcribe_long(
         self, audio: Samples, *, language: str, hotwords: Sequence[str]
     ) -> AsyncIterator[Recognised]:
-        abandoned = threading.Event()
-        code = whisper_language(language, self._multilingual)
+        """Utterance by utterance, cut by the VAD and decoded like a live call's finals:
+        Whisper's own long-form decoding of 30 s windows skipped whole sentences at the
+        start of a window on hvb_calls (18.6% WER, 75 of 666 words deleted)."""
+        decoder = self._decoder(language)
+        cutter = UtteranceCutter(pad_ms=400)
+        said: deque[str] = deque(maxlen=40)
+        block = 30 * SAMPLE_RATE
 
-        def start() -> Any:
-            # Feature extraction and VAD of the whole recording happen here, off the loop.
-            segments, _ = self._model.transcribe(
-                audio,
-                beam_size=self._beam_size,
-                language=code,
-                vad_filter=True,
-                word_timestamps=True,
-                condition_on_previous_text=False,
-                hotwords=", ".join(hotwords) or None,
-                compression_ratio_threshold=MAX_COMPRESSION_RATIO,
-                no_speech_threshold=NO_SPEECH_PROBABILITY,
-                log_prob_threshold=LOW_LOG_PROBABILITY,
-            )
-            return iter(segments)
+        def cut(start: int) -> list[Utterance]:
+            # The VAD runs block by block, each a job of its own, so a long recording
+            # never holds a worker for long and live calls keep their turn.
+            pieces = cutter.push(audio[start : start + block])
+            return pieces + cutter.flush() if start + block >= len(audio) else pieces
 
-        iterator = await self._submit(Priority.FILE, start)
-        assert iterator is not None
+        for start in range(0, max(len(audio), 1), block):
+            utterances = await self._submit(Priority.FILE, functools.partial(cut, start)) or []
+            for utterance in utterances:
+                recognised = await self._recognise(decoder, utterance, hotwords, said)
+                if recognised is not None:
+                    yield recognised
 
-        def next_segment() -> Any:
-            return None if abandoned.is_set() else next(iterator, None)
-
-        try:
-            # One window at a time, each a job of its own, so live calls are not held up
-            # behind a long recording.
-            while (segment := await self._submit(Priority.FILE, next_segment)) is not None:
-                words = tuple(
-                    DecodedWord(w.word, (), w.start, w.end, w.probability)
-                    for w in segment.words or ()
-                )
-                if segment.text.strip():
-                    yield Recognised(
-                        segment.text.strip(), segment.start, segment.end, words, code or ""
-                    )
-        finally:
-            abandoned.set()
+    async def _recognise(
+        self,
+        decoder: WhisperDecoder,
+        utterance: Utterance,
+        hotwords: Sequence[str],
+        said: deque[str],
+    ) -> Recognised | None:
+        context = " ".join([", ".join(hotwords), *said]).strip()
+        hypothesis = await self._submit(
+            Priority.FILE,
+            lambda: decoder.decode(utterance.audio, prompt=context, beam_size=self._beam_size),
+        )
+        if hypothesis is None or (
+            hypothesis.no_speech_probability > NO_SPEECH_PROBABILITY
+            and hypothesis.average_log_probability < LOW_LOG_PROBABILITY
+        ):
+            return None  # Whisper's own verdict: noise, not speech
+        offset = utterance.start_seconds
+        words = tuple(
+            DecodedWord(w.text, w.tokens, w.start + offset, w.end + offset, w.probability)
+            for w in hypothesis.words
+        )
+        text = "".join(w.text for w in words).strip()
+        if not text:
+            return None
+        said.extend(text.split())
+        return Recognised(text, words[0].start, words[-1].end, words, hypothesis.language)
 
     def close(self) -> None:
         for task in self._tasks:
