@@ -26,7 +26,7 @@ MAX_ALIASES = 50
 MAX_PATTERNS = 20
 MAX_EXAMPLES = 50
 MAX_DURATION_SECONDS = 24 * 3600
-_WRITABLE = (
+WRITABLE_FIELDS = (
     "playbook_id",
     "display_name",
     "phrase",
@@ -347,11 +347,12 @@ class KeywordStore:
             return [_row_to_keyword(row) for row in await cur.fetchall()]
 
     async def update(self, keyword: pb.Keyword, mask: field_mask_pb2.FieldMask) -> pb.Keyword:
-        paths = list(mask.paths) or list(_WRITABLE)
+        paths = list(mask.paths) or list(WRITABLE_FIELDS)
         for path in paths:
-            if path.split(".")[0] not in _WRITABLE:
+            if path.split(".")[0] not in WRITABLE_FIELDS:
                 raise errors.invalid_argument(
-                    "update_mask", f"{path!r} cannot be changed; writable: {', '.join(_WRITABLE)}"
+                    "update_mask",
+                    f"{path!r} cannot be changed; writable: {', '.join(WRITABLE_FIELDS)}",
                 )
         key = _parse_id(keyword.keyword_id)
         async with self._pool.connection() as conn, conn.transaction():

@@ -18,7 +18,7 @@ from google.rpc import error_details_pb2
 
 from callcue.call.v1 import call_pb2
 from callcue.core import errors
-from callcue.detector.keywords import validate
+from callcue.detector.keywords import WRITABLE_FIELDS, validate
 from callcue.detector.playbooks import validate_playbook
 from callcue.detector.v1 import detector_service_pb2 as pb
 
@@ -36,20 +36,8 @@ _CATEGORIES = {
     if value
 }
 _PLAYBOOK_KEYS = ("playbook_id", "display_name", "description", "keywords")
-_KEYWORD_KEYS = (
-    "display_name",
-    "phrase",
-    "aliases",
-    "speaker",
-    "inflections",
-    "fuzzy_threshold",
-    "phonetic",
-    "patterns",
-    "examples",
-    "semantic_threshold",
-    "conditions",
-    "talking_point",
-)
+# A file's keyword has the fields an update may change, less the playbook it is in.
+_KEYWORD_KEYS = tuple(name for name in WRITABLE_FIELDS if name != "playbook_id")
 _CONDITION_KEYS = ("cooldown", "max_per_call", "exclude_phrases", "active_from", "active_until")
 _POINT_KEYS = ("title", "body", "links", "category", "priority")
 
