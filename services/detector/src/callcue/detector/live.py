@@ -37,7 +37,6 @@ class LiveMatchers:
         self._sentences = sentences
         self._matchers: dict[tuple[str, ...], KeywordMatcher] = {}
         self._calls: dict[tuple[str, ...], set[CallDetector]] = {}
-        self.reloads = 0
 
     async def _compile(self, playbooks: tuple[str, ...]) -> KeywordMatcher:
         keywords = await self._keywords.for_playbooks(playbooks)
@@ -74,7 +73,6 @@ class LiveMatchers:
             self._matchers[playbooks] = matcher
             for call in self._calls.get(playbooks, ()):
                 call.matcher = matcher
-            self.reloads += 1
             log.info("playbook reloaded", playbooks=playbooks, keywords=len(matcher))
 
     async def listen(self, database_url: str, ready: asyncio.Event | None = None) -> None:

@@ -26,10 +26,6 @@ from callcue.transcriber.whisper_decoder import (
 
 T = TypeVar("T")
 
-# Whisper's own signals that a segment is noise it made words for.
-NO_SPEECH_PROBABILITY = 0.6
-LOW_LOG_PROBABILITY = -1.0
-
 
 class Priority(IntEnum):
     """Lower runs first. Finals are what the call depends on; partials are a courtesy."""
@@ -271,11 +267,8 @@ class WhisperEngine:
             Priority.FILE,
             lambda: decoder.decode(utterance.audio, prompt=context, beam_size=self._beam_size),
         )
-        if hypothesis is None or (
-            hypothesis.no_speech_probability > NO_SPEECH_PROBABILITY
-            and hypothesis.average_log_probability < LOW_LOG_PROBABILITY
-        ):
-            return None  # Whisper's own verdict: noise, not speech
+        if hypothesis is None or hypothesis.is_noise:
+            return None
         offset = utterance.start_seconds
         words = tuple(
             DecodedWord(w.text, w.tokens, w.start + offset, w.end + offset, w.probability)

@@ -26,8 +26,6 @@ import structlog
 from callcue.call.v1 import call_pb2
 from callcue.transcriber.audio import SAMPLE_RATE, Samples, StreamDecoder
 from callcue.transcriber.engine import (
-    LOW_LOG_PROBABILITY,
-    NO_SPEECH_PROBABILITY,
     Priority,
     SpeechEngine,
 )
@@ -281,11 +279,6 @@ class LiveTranscription:
 
 
 def _new_words(hypothesis: Hypothesis | None, committed: int) -> Sequence[DecodedWord]:
-    if hypothesis is None:
+    if hypothesis is None or hypothesis.is_noise:
         return ()
-    if (
-        hypothesis.no_speech_probability > NO_SPEECH_PROBABILITY
-        and hypothesis.average_log_probability < LOW_LOG_PROBABILITY
-    ):
-        return ()  # Whisper's own verdict: noise, not speech
     return hypothesis.words[committed:]

@@ -24,6 +24,9 @@ from callcue.transcriber.audio import Samples
 _MAX_LENGTH = 448
 # Whisper's own thresholds: text this compressible is a repetition loop.
 MAX_COMPRESSION_RATIO = 2.4
+# Whisper's own signals that a segment is noise it made words for.
+NO_SPEECH_PROBABILITY = 0.6
+LOW_LOG_PROBABILITY = -1.0
 # Whisper's defaults for attaching punctuation to words (with CJK full-width forms).
 _PREPEND = "\"'\u201c\u00bf([{-"
 _APPEND = "\"'.\u3002,\uff0c!\uff01?\uff1f:\uff1a\u201d)]}\u3001"
@@ -44,6 +47,14 @@ class Hypothesis:
     no_speech_probability: float
     average_log_probability: float
     language: str
+
+    @property
+    def is_noise(self) -> bool:
+        """Whisper's own verdict that it made words up for noise (its default thresholds)."""
+        return (
+            self.no_speech_probability > NO_SPEECH_PROBABILITY
+            and self.average_log_probability < LOW_LOG_PROBABILITY
+        )
 
 
 def compression_ratio(text: str) -> float:
