@@ -23,6 +23,7 @@ from evaldata import Call, hvb_calls
 from transcriber_streaming import stream
 
 from callcue.call.v1 import call_pb2
+from callcue.core.auth import SingleTenant
 from callcue.core.settings import Environment
 from callcue.detector import playbook_file
 from callcue.detector.matcher import KeywordMatcher
@@ -107,9 +108,11 @@ async def main() -> None:
     hotwords = [k.phrase for k in keywords if k.phrase] if args.hotwords else []
     matcher = KeywordMatcher(keywords, MiniLM.bundled())
     calls = hvb_calls(args.eval_dir)
-    settings = Settings.from_env(Environment({"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0"}))
+    settings = Settings.from_env(
+        Environment({"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "CALLCUE_AUTH": "none"})
+    )
     engine = load_engine(settings)
-    server = build_server(settings, engine)
+    server = build_server(settings, engine, SingleTenant())
     port = await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     stub = pb_grpc.TranscriberServiceStub(channel)

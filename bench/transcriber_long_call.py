@@ -21,6 +21,7 @@ import psutil
 from evaldata import describe, hvb_calls
 from transcriber_streaming import Result, stream_pcm
 
+from callcue.core.auth import SingleTenant
 from callcue.core.settings import Environment
 from callcue.transcriber.app import build_server, load_engine
 from callcue.transcriber.settings import Settings
@@ -42,9 +43,11 @@ async def main() -> None:
     audio = np.concatenate(pieces)[: int(args.minutes * 60 * 8000)]
     data = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
 
-    settings = Settings.from_env(Environment({"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0"}))
+    settings = Settings.from_env(
+        Environment({"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "CALLCUE_AUTH": "none"})
+    )
     engine = load_engine(settings)
-    server = build_server(settings, engine)
+    server = build_server(settings, engine, SingleTenant())
     port = await server.start()
     process = psutil.Process()
     memory: list[tuple[float, float]] = []

@@ -23,6 +23,7 @@ import numpy as np
 from evaldata import Call, describe, hvb_calls, normalise, wer
 
 from callcue.call.v1 import call_pb2
+from callcue.core.auth import SingleTenant
 from callcue.core.settings import Environment
 from callcue.transcriber.app import build_server, load_engine
 from callcue.transcriber.settings import Settings
@@ -156,6 +157,7 @@ async def main() -> None:
             {
                 "CALLCUE_HOST": "127.0.0.1",
                 "CALLCUE_PORT": "0",
+                "CALLCUE_AUTH": "none",
                 "CALLCUE_PARTIAL_INTERVAL_SECONDS": args.partial_interval,
                 "CALLCUE_WHISPER_CPU_THREADS": args.threads,
                 "CALLCUE_WHISPER_WORKERS": args.workers,
@@ -163,7 +165,7 @@ async def main() -> None:
         )
     )
     engine = load_engine(settings)
-    server = build_server(settings, engine)
+    server = build_server(settings, engine, SingleTenant())
     port = await server.start()
     calls = hvb_calls(args.eval_dir, args.limit)
     hotwords = [phrase.strip() for phrase in args.hotwords.split(",") if phrase.strip()]

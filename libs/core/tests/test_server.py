@@ -1,4 +1,5 @@
-"""The server bootstrap: health, errors through the interceptor, shutdown of a real process."""
+"""The server bootstrap: health, authentication and errors through the interceptor, shutdown
+of a real process."""
 
 from __future__ import annotations
 
@@ -9,14 +10,21 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from callcue.core import errors
+from callcue.core import auth, errors
+from callcue.core.auth import ApiKeyAuthenticator
+from callcue.core.channel import open_channel
+from callcue.core.credentials import api_key
 from callcue.core.server import GrpcServer
 from callcue.core.settings import Environment, ServerSettings
+
+if TYPE_CHECKING:
+    from conftest import TenantKeys
 
 SERVICE = "test.Echo"
 
@@ -35,26 +43,71 @@ class Echo:
         yield b"first"
         raise errors.not_found("thing", request.decode())
 
+    async def whoami(
+        self, request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]
+    ) -> bytes:
+        return auth.tenant_id().encode()
+
 
 @pytest.fixture
-async def server() -> AsyncIterator[tuple[GrpcServer, grpc.aio.Channel]]:
+async def server(
+    authenticator: ApiKeyAuthenticator, tenant_keys: TenantKeys
+) -> AsyncIterator[tuple[GrpcServer, grpc.aio.Channel]]:
     settings = ServerSettings.from_env(
-        Environment({"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0"}), default_port=0
+        Environment({"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "CALLCUE_AUTH": "none"}),
+        default_port=0,
     )
-    server = GrpcServer(settings, [SERVICE])
+    server = GrpcServer(settings, [SERVICE], authenticator)
     echo = Echo()
     identity = (lambda b: b, lambda b: b)
     handlers = {
         "Fail": grpc.unary_unary_rpc_method_handler(echo.fail, *identity),
         "Stream": grpc.unary_stream_rpc_method_handler(echo.stream, *identity),
+        "Whoami": grpc.unary_unary_rpc_method_handler(echo.whoami, *identity),
     }
     server.server.add_generic_rpc_handlers(
         [grpc.method_handlers_generic_handler(SERVICE, handlers)]
     )
     port = await server.start()
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+    credentials = api_key(tenant_keys.acme)
+    async with open_channel(f"127.0.0.1:{port}", credentials=credentials) as channel:
         yield server, channel
     await server.stop(0)
+
+
+async def test_every_rpc_but_health_needs_a_live_key(
+    server: tuple[GrpcServer, grpc.aio.Channel], tenant_keys: TenantKeys
+) -> None:
+    grpc_server, channel = server
+    assert await channel.unary_unary(f"/{SERVICE}/Whoami")(b"") == b"acme"
+    address = f"127.0.0.1:{grpc_server.port}"
+    async with grpc.aio.insecure_channel(address) as bare:
+        # Probes and load balancers carry no key.
+        assert await health_status(bare) == health_pb2.HealthCheckResponse.NOT_SERVING
+        whoami = bare.unary_unary(f"/{SERVICE}/Whoami")
+        assert await whoami(b"", metadata=[("authorization", f"Bearer {tenant_keys.globex}")]) == (
+            b"globex"
+        )
+        refused = {
+            "": "no API key",
+            "Basic dXNlcjpwYXNz": "not a bearer API key",
+            "Bearer not-a-key": "malformed",
+            f"Bearer {tenant_keys.acme[:-4]}AAAA": "unknown or revoked",
+            f"Bearer {tenant_keys.revoked}": "unknown or revoked",
+        }
+        for value, reason in refused.items():
+            metadata = [("authorization", value)] if value else []
+            for call in (whoami(b"", metadata=metadata), _drain(bare, metadata)):
+                with pytest.raises(grpc.aio.AioRpcError) as error:
+                    await call
+                assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
+                assert reason in (error.value.details() or "")
+                secret = value.split("_")[-1]
+                assert not secret or secret not in (error.value.details() or "")
+
+
+async def _drain(channel: grpc.aio.Channel, metadata: list[tuple[str, str]]) -> list[bytes]:
+    return [m async for m in channel.unary_stream(f"/{SERVICE}/Stream")(b"x", metadata=metadata)]
 
 
 async def health_status(channel: grpc.aio.Channel, service: str = "") -> int:
@@ -102,7 +155,12 @@ def free_port() -> int:
 
 async def test_sigterm_drains_and_exits_cleanly() -> None:
     port = free_port()
-    env = {**os.environ, "CALLCUE_PORT": str(port), "CALLCUE_HOST": "127.0.0.1"}
+    env = {
+        **os.environ,
+        "CALLCUE_PORT": str(port),
+        "CALLCUE_HOST": "127.0.0.1",
+        "CALLCUE_AUTH": "none",
+    }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "callcue.notifier", env=env, stderr=asyncio.subprocess.PIPE
     )
@@ -151,4 +209,4 @@ def test_missing_database_url_is_named() -> None:
         timeout=30,
     )
     assert result.returncode == 2
-    assert "DATABASE_URL is required but not set" in result.stderr
+    assert "DATABASE_URL is required" in result.stderr

@@ -6,8 +6,29 @@ from callcue.core.settings import Environment, ServerSettings, SettingsError
 
 
 def test_defaults() -> None:
-    settings = ServerSettings.from_env(Environment({}), default_port=50099)
+    settings = ServerSettings.from_env(
+        Environment({"DATABASE_URL": "postgresql://db/callcue"}), default_port=50099
+    )
     assert (settings.port, settings.log_format, settings.host) == (50099, "json", "[::]")
+    assert (settings.auth.mode, settings.auth.database_url) == (
+        "api-keys",
+        "postgresql://db/callcue",
+    )
+
+
+def test_keys_need_a_database_unless_auth_is_off() -> None:
+    with pytest.raises(SettingsError, match="DATABASE_URL is required to check API keys"):
+        ServerSettings.from_env(Environment({}), default_port=1)
+    single = ServerSettings.from_env(
+        Environment({"CALLCUE_AUTH": "none", "CALLCUE_SINGLE_TENANT": "solo"}), default_port=1
+    )
+    assert (single.auth.mode, single.auth.single_tenant) == ("none", "solo")
+    with pytest.raises(SettingsError, match="CALLCUE_SINGLE_TENANT: 'Solo!' is not a tenant id"):
+        ServerSettings.from_env(
+            Environment({"CALLCUE_AUTH": "none", "CALLCUE_SINGLE_TENANT": "Solo!"}), default_port=1
+        )
+    with pytest.raises(SettingsError, match="CALLCUE_AUTH must be one of api-keys, none"):
+        ServerSettings.from_env(Environment({"CALLCUE_AUTH": "maybe"}), default_port=1)
 
 
 @pytest.mark.parametrize(
@@ -27,7 +48,7 @@ def test_defaults() -> None:
 )
 def test_bad_values_name_the_variable(environ: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
-        ServerSettings.from_env(Environment(environ), default_port=1)
+        ServerSettings.from_env(Environment({"CALLCUE_AUTH": "none", **environ}), default_port=1)
 
 
 def test_required_and_boolean() -> None:

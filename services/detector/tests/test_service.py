@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import psycopg
@@ -11,6 +12,9 @@ from google.protobuf import field_mask_pb2
 
 from callcue.call.v1 import call_pb2
 from callcue.core import database
+from callcue.core.auth import ApiKeyAuthenticator
+from callcue.core.channel import open_channel
+from callcue.core.credentials import api_key
 from callcue.core.settings import Environment
 from callcue.detector.app import MIGRATIONS, build_server
 from callcue.detector.keywords import KeywordStore
@@ -20,9 +24,14 @@ from callcue.detector.settings import Settings
 from callcue.detector.v1 import detector_service_pb2 as pb
 from callcue.detector.v1 import detector_service_pb2_grpc as pb_grpc
 
+if TYPE_CHECKING:
+    from conftest import TenantKeys
+
 
 @pytest.fixture(scope="module")
-async def stub(database_url: str) -> AsyncIterator[pb_grpc.DetectorServiceStub]:
+async def stub(
+    database_url: str, authenticator: ApiKeyAuthenticator, tenant_keys: TenantKeys
+) -> AsyncIterator[pb_grpc.DetectorServiceStub]:
     await database.migrate(database_url, "detector", Path(MIGRATIONS))
     pool = await database.open_pool(database_url, max_size=4)
     settings = Settings.from_env(
@@ -35,9 +44,10 @@ async def stub(database_url: str) -> AsyncIterator[pb_grpc.DetectorServiceStub]:
     listening = asyncio.Event()
     listener = asyncio.create_task(matchers.listen(database_url, listening))
     await listening.wait()
-    server = build_server(settings, keywords, PlaybookStore(pool), matchers)
+    server = build_server(settings, keywords, PlaybookStore(pool), matchers, authenticator)
     port = await server.start()
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+    credentials = api_key(tenant_keys.acme)
+    async with open_channel(f"127.0.0.1:{port}", credentials=credentials) as channel:
         stub = pb_grpc.DetectorServiceStub(channel)
         for playbook in PLAYBOOKS:
             await stub.CreatePlaybook(

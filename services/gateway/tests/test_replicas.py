@@ -1,5 +1,5 @@
-"""Notifier replicas as separate processes sharing the real Redis, behind a gateway that
-publishes to one of them."""
+"""Two gateway and two notifier replicas as separate processes, sharing the real Redis and
+PostgreSQL: events reach subscribers on any replica, in order, across a replica's death."""
 
 from __future__ import annotations
 
@@ -21,18 +21,12 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from callcue.call.v1 import call_pb2
-from callcue.core import database
 from callcue.core.channel import open_channel
-from callcue.core.settings import Environment
-from callcue.gateway import app as gateway_app
-from callcue.gateway.call_session import Downstream
-from callcue.gateway.sessions import SessionStore
-from callcue.gateway.settings import Settings as GatewaySettings
+from callcue.core.credentials import api_key
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.gateway.v1 import gateway_service_pb2_grpc
 from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
 from callcue.notifier.v1 import notifier_service_pb2_grpc
-from callcue.transcriber.v1 import transcriber_service_pb2_grpc
 
 if TYPE_CHECKING:
     from conftest import Stack
@@ -48,6 +42,12 @@ LINEAR16_16K = call_pb2.AudioFormat(
 class Replica:
     process: subprocess.Popen[bytes]
     address: str
+
+
+@dataclass
+class Replicas:
+    gateways: list[Replica]
+    notifiers: list[Replica]
 
 
 def free_port() -> int:
@@ -66,60 +66,61 @@ def serving(address: str) -> bool:
         return False
 
 
+def start(service: str, env: dict[str, str]) -> Replica:
+    port = free_port()
+    environ = {
+        **os.environ,
+        **env,
+        "CALLCUE_HOST": "127.0.0.1",
+        "CALLCUE_PORT": str(port),
+        "CALLCUE_LOG_LEVEL": "warning",
+    }
+    process = subprocess.Popen([sys.executable, "-m", f"callcue.{service}"], env=environ)
+    return Replica(process, f"127.0.0.1:{port}")
+
+
 @pytest.fixture
-def notifiers() -> Iterator[list[Replica]]:
-    replicas = []
-    for _ in range(2):
-        port = free_port()
-        env = {
-            **os.environ,
-            "CALLCUE_HOST": "127.0.0.1",
-            "CALLCUE_PORT": str(port),
-            "REDIS_URL": REDIS_URL,
-            "CALLCUE_LOG_LEVEL": "warning",
-        }
-        process = subprocess.Popen([sys.executable, "-m", "callcue.notifier"], env=env)
-        replicas.append(Replica(process, f"127.0.0.1:{port}"))
-    deadline = time.monotonic() + 30
-    while not all(serving(r.address) for r in replicas):
-        assert time.monotonic() < deadline, "the notifier replicas did not start"
+def replicas(stack: Stack, database_url: str) -> Iterator[Replicas]:
+    """Both gateways publish to notifier A; the transcriber and detector are the stack's."""
+    shared = {"DATABASE_URL": database_url}
+    notifiers = [start("notifier", {**shared, "REDIS_URL": REDIS_URL}) for _ in range(2)]
+    gateway_env = {
+        **shared,
+        "CALLCUE_TRANSCRIBER_ADDRESS": f"127.0.0.1:{stack.transcriber_port}",
+        "CALLCUE_DETECTOR_ADDRESS": f"127.0.0.1:{stack.detector_port}",
+        "CALLCUE_NOTIFIER_ADDRESS": notifiers[0].address,
+    }
+    gateways = [start("gateway", gateway_env) for _ in range(2)]
+    everything = notifiers + gateways
+    deadline = time.monotonic() + 60
+    while not all(serving(r.address) for r in everything):
+        assert time.monotonic() < deadline, "the replicas did not start"
+        assert all(r.process.poll() is None for r in everything), "a replica exited"
         time.sleep(0.1)
-    yield replicas
-    for replica in replicas:
+    yield Replicas(gateways, notifiers)
+    for replica in everything:
         if replica.process.poll() is None:
             replica.process.send_signal(signal.SIGTERM)
             replica.process.wait(timeout=30)
 
 
-async def test_a_subscriber_follows_a_call_on_another_replica_and_outlives_it(
-    stack: Stack, database_url: str, notifiers: list[Replica]
+async def test_calls_on_two_gateways_reach_subscribers_on_either_notifier(
+    stack: Stack, replicas: Replicas
 ) -> None:
-    a, b = notifiers
-    pool = await database.open_pool(database_url, max_size=2)
-    transcriber = open_channel(f"127.0.0.1:{stack.transcriber_port}")
-    notifier_a = open_channel(a.address)
-    downstream = Downstream(
-        transcriber=transcriber_service_pb2_grpc.TranscriberServiceStub(transcriber),
-        detector=stack.detector,
-        notifier=notifier_service_pb2_grpc.NotifierServiceStub(notifier_a),
-    )
-    env = Environment(
-        {"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "DATABASE_URL": database_url}
-    )
-    gateway, _ = gateway_app.build_server(
-        GatewaySettings.from_env(env), downstream, SessionStore(pool)
-    )
+    """A call through gateway A is followed on notifier B, which is killed mid-call: the
+    subscriber resumes on notifier A after its last event and ends with exactly the events
+    published. Meanwhile a call through gateway B, and a supervisor on notifier A sees both."""
+    (gateway_a, gateway_b), (notifier_a, notifier_b) = replicas.gateways, replicas.notifiers
+    credentials = api_key(stack.api_key)
     with wave.open(str(SAMPLES / "sales_call.wav")) as wav:
-        sample_pcm = wav.readframes(wav.getnframes())
-    port = await gateway.start()
-    await gateway.set_serving()
+        sample_pcm = wav.readframes(wav.getnframes())[: 16000 * 2 * 20]
 
     async def follow(session_id: str) -> tuple[list[call_pb2.CallEvent], bool]:
         """Subscribes on replica B; when B dies, resumes on A after the last event seen."""
         seen: list[call_pb2.CallEvent] = []
         killed = False
-        for address in (b.address, a.address):
-            async with grpc.aio.insecure_channel(address) as channel:
+        for address in (notifier_b.address, notifier_a.address):
+            async with open_channel(address, credentials=credentials) as channel:
                 stub = notifier_service_pb2_grpc.NotifierServiceStub(channel)
                 after = seen[-1].sequence if seen else 0
                 request = notifier_pb.SubscribeRequest(session_id=session_id, after_sequence=after)
@@ -127,7 +128,7 @@ async def test_a_subscriber_follows_a_call_on_another_replica_and_outlives_it(
                     async for response in stub.Subscribe(request):
                         seen.append(response.event)
                         if len(seen) == 5 and not killed:
-                            b.process.kill()  # mid-call, without a chance to say goodbye
+                            notifier_b.process.kill()  # mid-call, no chance to say goodbye
                             killed = True
                     return seen, killed
                 except grpc.aio.AioRpcError as error:
@@ -136,26 +137,41 @@ async def test_a_subscriber_follows_a_call_on_another_replica_and_outlives_it(
 
     async def requests() -> AsyncIterator[pb.StreamCallRequest]:
         yield pb.StreamCallRequest(config=pb.CallConfig(audio_format=LINEAR16_16K))
-        for start in range(0, len(sample_pcm), 3200):
-            yield pb.StreamCallRequest(audio=sample_pcm[start : start + 3200])
+        for begin in range(0, len(sample_pcm), 3200):
+            yield pb.StreamCallRequest(audio=sample_pcm[begin : begin + 3200])
             await asyncio.sleep(0.01)
 
-    published: list[call_pb2.CallEvent] = []
-    follower: asyncio.Task[tuple[list[call_pb2.CallEvent], bool]] | None = None
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        client = gateway_service_pb2_grpc.GatewayServiceStub(channel)
-        async for response in client.StreamCall(requests()):
-            published.append(response.event)
-            if follower is None:
-                follower = asyncio.create_task(follow(response.event.session_id))
-    assert follower is not None
-    followed, killed = await asyncio.wait_for(follower, 60)
-    assert killed, "replica B was never killed: the test did not test a failover"
-    assert [e.sequence for e in followed] == list(range(1, len(published) + 1))
-    assert followed == published
-    assert published[-1].status.state == call_pb2.CALL_STATE_ENDED
+    async def call(gateway: Replica, follow_it: bool) -> list[call_pb2.CallEvent]:
+        published: list[call_pb2.CallEvent] = []
+        follower = None
+        async with open_channel(gateway.address, credentials=credentials) as channel:
+            client = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+            async for response in client.StreamCall(requests()):
+                published.append(response.event)
+                if follow_it and follower is None:
+                    follower = asyncio.create_task(follow(response.event.session_id))
+        if follower is not None:
+            followed, killed = await asyncio.wait_for(follower, 60)
+            assert killed, "notifier B was never killed: the test did not test a failover"
+            assert followed == published
+        return published
 
-    await gateway.stop(0)
-    await transcriber.close()
-    await notifier_a.close()
-    await pool.close()
+    supervised: dict[str, list[call_pb2.CallEvent]] = {}
+
+    async def supervise() -> None:
+        async with open_channel(notifier_a.address, credentials=credentials) as channel:
+            stub = notifier_service_pb2_grpc.NotifierServiceStub(channel)
+            async for response in stub.SubscribeAll(notifier_pb.SubscribeAllRequest()):
+                supervised.setdefault(response.event.session_id, []).append(response.event)
+
+    supervisor = asyncio.create_task(supervise())
+    await asyncio.sleep(0.3)
+    first, second = await asyncio.gather(call(gateway_a, True), call(gateway_b, False))
+    await asyncio.sleep(0.5)
+    supervisor.cancel()
+    for published in (first, second):
+        assert [e.sequence for e in published] == list(range(1, len(published) + 1))
+        assert published[-1].status.state == call_pb2.CALL_STATE_ENDED
+        assert any(e.WhichOneof("event") == "transcript" for e in published)
+        assert supervised[published[0].session_id] == published
+    assert first[0].session_id != second[0].session_id

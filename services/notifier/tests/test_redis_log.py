@@ -6,21 +6,33 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
 import redis.asyncio as redis
 
 from callcue.call.v1 import call_pb2
+from callcue.core.auth import ApiKeyAuthenticator, SingleTenant
+from callcue.core.channel import open_channel
+from callcue.core.credentials import api_key
 from callcue.core.settings import Environment
 from callcue.notifier.app import build_server
-from callcue.notifier.event_log import FellBehind, SequenceGap, UnknownSession
+from callcue.notifier.event_log import BadCursor, FellBehind, SequenceGap, UnknownSession
 from callcue.notifier.redis_log import RedisEventLog
 from callcue.notifier.settings import Settings
 from callcue.notifier.v1 import notifier_service_pb2 as pb
 from callcue.notifier.v1 import notifier_service_pb2_grpc as pb_grpc
 
+if TYPE_CHECKING:
+    from conftest import TenantKeys
+
 REDIS_URL = os.environ.get("CALLCUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+SETTINGS = Settings.from_env(
+    Environment({"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "CALLCUE_AUTH": "none"})
+)
+
+TENANT = "acme"
 
 
 def transcript(session: str, sequence: int) -> call_pb2.CallEvent:
@@ -61,27 +73,27 @@ def new_log(prefix: str, capacity: int = 1000) -> RedisEventLog:
 
 
 async def collect(log: RedisEventLog, session: str, after: int) -> list[int]:
-    return [event.sequence async for event in log.follow(session, after)]
+    return [event.sequence async for event in log.follow(TENANT, session, after)]
 
 
 async def test_replays_then_follows_live_until_the_session_ends(prefix: str) -> None:
     log = new_log(prefix)
     for sequence in (1, 2, 3):
-        assert await log.append(transcript("s", sequence))
+        assert await log.append(TENANT, transcript("s", sequence))
     reader = asyncio.create_task(collect(log, "s", 1))
     await asyncio.sleep(0.05)
-    await log.append(transcript("s", 4))
-    await log.append(ended("s", 5))
+    await log.append(TENANT, transcript("s", 4))
+    await log.append(TENANT, ended("s", 5))
     assert await asyncio.wait_for(reader, 3) == [2, 3, 4, 5]
     await log.close()
 
 
 async def test_duplicates_gaps_and_unknown_sessions(prefix: str) -> None:
     log = new_log(prefix)
-    assert await log.append(transcript("s", 1))
-    assert not await log.append(transcript("s", 1))
+    assert await log.append(TENANT, transcript("s", 1))
+    assert not await log.append(TENANT, transcript("s", 1))
     with pytest.raises(SequenceGap, match="expected sequence 2, got 4"):
-        await log.append(transcript("s", 4))
+        await log.append(TENANT, transcript("s", 4))
     with pytest.raises(UnknownSession):
         await collect(log, "nope", 0)
     await log.close()
@@ -90,8 +102,8 @@ async def test_duplicates_gaps_and_unknown_sessions(prefix: str) -> None:
 async def test_a_reader_too_far_behind_is_told_where_to_resume(prefix: str) -> None:
     log = new_log(prefix, capacity=100)
     for sequence in range(1, 400):
-        await log.append(transcript("s", sequence))
-    await log.append(ended("s", 400))
+        await log.append(TENANT, transcript("s", sequence))
+    await log.append(TENANT, ended("s", 400))
     with pytest.raises(FellBehind, match="resubscribe") as behind:
         await collect(log, "s", 0)
     assert behind.value.oldest == 301  # 100 kept
@@ -100,14 +112,16 @@ async def test_a_reader_too_far_behind_is_told_where_to_resume(prefix: str) -> N
     await log.close()
 
 
-async def test_two_replicas_see_one_log(prefix: str) -> None:
+async def test_two_replicas_see_one_log(
+    prefix: str, authenticator: ApiKeyAuthenticator, tenant_keys: TenantKeys
+) -> None:
     """Events published on one notifier reach a subscriber of another, in order, and a
     subscriber that reconnects with its last sequence misses nothing and sees nothing twice."""
-    env = Environment({"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0"})
     logs = [new_log(prefix), new_log(prefix)]
-    servers = [build_server(Settings.from_env(env), log) for log in logs]
+    servers = [build_server(SETTINGS, log, authenticator) for log in logs]
     ports = [await server.start() for server in servers]
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in ports]
+    credentials = api_key(tenant_keys.acme)
+    channels = [open_channel(f"127.0.0.1:{port}", credentials=credentials) for port in ports]
     a, b = (pb_grpc.NotifierServiceStub(channel) for channel in channels)
     published = [transcript("call", n) for n in range(1, 60)] + [ended("call", 60)]
 
@@ -121,7 +135,7 @@ async def test_two_replicas_see_one_log(prefix: str) -> None:
         assert acks == list(range(1, 61))
 
     # A first event, so the session exists when the subscribers arrive.
-    await logs[0].append(published[0])
+    await logs[0].append(TENANT, published[0])
     publisher = asyncio.create_task(publish())
     seen: list[call_pb2.CallEvent] = []
     async for response in b.Subscribe(pb.SubscribeRequest(session_id="call")):
@@ -142,9 +156,8 @@ async def test_two_replicas_see_one_log(prefix: str) -> None:
 
 
 async def test_without_redis_publishers_get_unavailable_not_a_crash() -> None:
-    env = Environment({"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0"})
     log = RedisEventLog("redis://127.0.0.1:9/0", events_per_session=100, session_ttl_seconds=60)
-    server = build_server(Settings.from_env(env), log)
+    server = build_server(SETTINGS, log, SingleTenant())
     port = await server.start()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = pb_grpc.NotifierServiceStub(channel)
@@ -155,3 +168,32 @@ async def test_without_redis_publishers_get_unavailable_not_a_crash() -> None:
         assert "Redis" in (error.value.details() or "")
     await server.stop(0)
     await log.close()
+
+
+async def test_a_tenant_feed_spans_sessions_and_replicas(prefix: str) -> None:
+    a, b = new_log(prefix), new_log(prefix)
+
+    async def feed(log: RedisEventLog, after: str, count: int) -> list[tuple[str, str, int]]:
+        seen = []
+        async for cursor, event in log.follow_tenant(TENANT, after):
+            seen.append((cursor, event.session_id, event.sequence))
+            if len(seen) == count:
+                break
+        return seen
+
+    live = asyncio.create_task(feed(b, "", 3))
+    await asyncio.sleep(0.2)
+    await a.append(TENANT, transcript("one", 1))
+    await a.append("globex", transcript("one", 1))
+    await a.append(TENANT, transcript("two", 1))
+    await a.append(TENANT, transcript("one", 1))  # a re-send: not in the feed twice
+    await a.append(TENANT, ended("one", 2))
+    first = await asyncio.wait_for(live, 10)
+    assert [(s, n) for _, s, n in first] == [("one", 1), ("two", 1), ("one", 2)]
+    await a.append(TENANT, ended("two", 2))
+    resumed = await asyncio.wait_for(feed(a, first[1][0], 2), 10)
+    assert [(s, n) for _, s, n in resumed] == [("one", 2), ("two", 2)]
+    with pytest.raises(BadCursor):
+        await feed(a, "1-0", 1)
+    await a.close()
+    await b.close()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
@@ -9,6 +10,9 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from callcue.call.v1 import call_pb2
+from callcue.core.auth import ApiKeyAuthenticator
+from callcue.core.channel import open_channel
+from callcue.core.credentials import api_key
 from callcue.core.settings import Environment
 from callcue.notifier.app import build_server
 from callcue.notifier.event_log import MemoryEventLog
@@ -16,16 +20,25 @@ from callcue.notifier.settings import Settings
 from callcue.notifier.v1 import notifier_service_pb2 as pb
 from callcue.notifier.v1 import notifier_service_pb2_grpc as pb_grpc
 
+if TYPE_CHECKING:
+    from conftest import TenantKeys
+
 
 @pytest.fixture
-async def stub() -> AsyncIterator[pb_grpc.NotifierServiceStub]:
-    settings = Settings.from_env(Environment({"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0"}))
-    server = build_server(settings, MemoryEventLog(1000, 100))
-    port = await server.start()
-    await server.set_serving()
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        yield pb_grpc.NotifierServiceStub(channel)
+async def port(authenticator: ApiKeyAuthenticator) -> AsyncIterator[int]:
+    settings = Settings.from_env(
+        Environment({"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "CALLCUE_AUTH": "none"})
+    )
+    server = build_server(settings, MemoryEventLog(1000, 100), authenticator)
+    yield await server.start()
     await server.stop(0)
+
+
+@pytest.fixture
+async def stub(port: int, tenant_keys: TenantKeys) -> AsyncIterator[pb_grpc.NotifierServiceStub]:
+    credentials = api_key(tenant_keys.acme)
+    async with open_channel(f"127.0.0.1:{port}", credentials=credentials) as channel:
+        yield pb_grpc.NotifierServiceStub(channel)
 
 
 def event(session: str, sequence: int, last: bool = False) -> call_pb2.CallEvent:
@@ -94,3 +107,60 @@ async def test_sequence_gap_is_a_failed_precondition(stub: pb_grpc.NotifierServi
         await publish(stub, [event("call-2", 3)])
     assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "expected sequence 2" in (error.value.details() or "")
+
+
+async def test_a_session_is_visible_only_to_its_tenant(
+    stub: pb_grpc.NotifierServiceStub, port: int, tenant_keys: TenantKeys
+) -> None:
+    await publish(stub, [event("shared-id", 1)])
+    credentials = api_key(tenant_keys.globex)
+    async with open_channel(f"127.0.0.1:{port}", credentials=credentials) as channel:
+        globex = pb_grpc.NotifierServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await subscribe(globex, "shared-id")
+        assert error.value.code() == grpc.StatusCode.NOT_FOUND
+        # The same id in another tenant is another session: nothing crosses over.
+        await publish(globex, [event("shared-id", 1), event("shared-id", 2, last=True)])
+        assert await subscribe(globex, "shared-id") == ["1:transcript", "2:status"]
+    await publish(stub, [event("shared-id", 2), event("shared-id", 3, last=True)])
+    assert await subscribe(stub, "shared-id") == ["1:transcript", "2:transcript", "3:status"]
+
+
+async def test_a_supervisor_follows_every_call_of_its_tenant_and_resumes(
+    stub: pb_grpc.NotifierServiceStub, port: int, tenant_keys: TenantKeys
+) -> None:
+    seen: list[tuple[str, str, int]] = []
+
+    async def supervise(after: str, count: int) -> None:
+        call = stub.SubscribeAll(pb.SubscribeAllRequest(after_cursor=after))
+        async for response in call:
+            seen.append((response.cursor, response.event.session_id, response.event.sequence))
+            if len(seen) == count:
+                call.cancel()
+                return
+
+    supervisor = asyncio.create_task(supervise("", 4))
+    await asyncio.sleep(0.2)
+    credentials = api_key(tenant_keys.globex)
+    async with open_channel(f"127.0.0.1:{port}", credentials=credentials) as channel:
+        await publish(pb_grpc.NotifierServiceStub(channel), [event("theirs", 1)])
+    await publish(stub, [event("call-a", 1), event("call-a", 2)])
+    await publish(stub, [event("call-b", 1), event("call-a", 3), event("call-b", 2)])
+    await asyncio.wait_for(supervisor, 5)
+    # The stream dropped after four events; resuming after the last cursor continues.
+    await asyncio.wait_for(supervise(seen[-1][0], 5), 5)
+    assert [(session, sequence) for _, session, sequence in seen] == [
+        ("call-a", 1),
+        ("call-a", 2),
+        ("call-b", 1),
+        ("call-a", 3),
+        ("call-b", 2),
+    ]
+    cursors = [cursor for cursor, _, _ in seen]
+    assert len(set(cursors)) == len(cursors)
+
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        async for _ in stub.SubscribeAll(pb.SubscribeAllRequest(after_cursor="yesterday")):
+            pass
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "after_cursor" in (error.value.details() or "")

@@ -6,11 +6,15 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 
 import grpc
 import openai
 import pytest
 
+from callcue.core.auth import ApiKeyAuthenticator, SingleTenant
+from callcue.core.channel import open_channel
+from callcue.core.credentials import api_key
 from callcue.core.settings import Environment
 from callcue.transcriber.app import build_server, load_engine
 from callcue.transcriber.engine import WhisperEngine
@@ -19,12 +23,20 @@ from callcue.transcriber.openai_engine import OpenAIEngine
 from callcue.transcriber.settings import Settings
 from callcue.transcriber.v1 import transcriber_service_pb2_grpc as pb_grpc
 
+if TYPE_CHECKING:
+    from conftest import TenantKeys
+
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
+def settings(database_url: str) -> Settings:
     return Settings.from_env(
         Environment(
-            {"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "CALLCUE_MAX_FILE_BYTES": "4000000"}
+            {
+                "CALLCUE_HOST": "127.0.0.1",
+                "CALLCUE_PORT": "0",
+                "CALLCUE_MAX_FILE_BYTES": "4000000",
+                "DATABASE_URL": database_url,
+            }
         )
     )
 
@@ -37,15 +49,20 @@ def engine(settings: Settings) -> WhisperEngine:
 
 
 @pytest.fixture(scope="session")
-async def server_port(settings: Settings, engine: WhisperEngine) -> AsyncIterator[int]:
-    server = build_server(settings, engine)
+async def server_port(
+    settings: Settings, engine: WhisperEngine, authenticator: ApiKeyAuthenticator
+) -> AsyncIterator[int]:
+    server = build_server(settings, engine, authenticator)
     yield await server.start()
     await server.stop(0)
 
 
 @pytest.fixture(scope="session")
-async def stub(server_port: int) -> AsyncIterator[pb_grpc.TranscriberServiceStub]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{server_port}") as channel:
+async def stub(
+    server_port: int, tenant_keys: TenantKeys
+) -> AsyncIterator[pb_grpc.TranscriberServiceStub]:
+    credentials = api_key(tenant_keys.acme)
+    async with open_channel(f"127.0.0.1:{server_port}", credentials=credentials) as channel:
         yield pb_grpc.TranscriberServiceStub(channel)
 
 
@@ -150,6 +167,7 @@ async def openai_stub(
                 "OPENAI_API_KEY": "sk-test-not-a-secret",
                 "CALLCUE_OPENAI_BASE_URL": fake_openai.url,
                 "CALLCUE_OPENAI_TIMEOUT_SECONDS": "1",
+                "CALLCUE_AUTH": "none",
             }
         )
     )
@@ -160,7 +178,7 @@ async def openai_stub(
         max_retries=0,
     )
     combined = FallbackEngine(OpenAIEngine(client, "whisper-1"), engine, cooldown_seconds=2.0)
-    server = build_server(settings, combined)
+    server = build_server(settings, combined, SingleTenant())
     port = await server.start()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         yield pb_grpc.TranscriberServiceStub(channel)

@@ -86,8 +86,16 @@ async def test_when_the_api_fails_the_call_goes_on_with_the_local_model(
 
 def test_the_openai_engine_needs_a_key_and_never_shows_it() -> None:
     with pytest.raises(SettingsError, match="OPENAI_API_KEY is required"):
-        Settings.from_env(Environment({"CALLCUE_TRANSCRIBER_ENGINE": "openai"}))
+        Settings.from_env(
+            Environment({"CALLCUE_TRANSCRIBER_ENGINE": "openai", "CALLCUE_AUTH": "none"})
+        )
     settings = Settings.from_env(
-        Environment({"CALLCUE_TRANSCRIBER_ENGINE": "openai", "OPENAI_API_KEY": "sk-live-123"})
+        Environment(
+            {
+                "CALLCUE_TRANSCRIBER_ENGINE": "openai",
+                "OPENAI_API_KEY": "sk-live-123",
+                "CALLCUE_AUTH": "none",
+            }
+        )
     )
     assert "sk-live-123" not in repr(settings) and "sk-live-123" not in str(settings)

@@ -4,6 +4,7 @@ import asyncio
 import wave
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
@@ -11,6 +12,9 @@ import pytest
 from callcue.call.v1 import call_pb2
 from callcue.transcriber.v1 import transcriber_service_pb2 as pb
 from callcue.transcriber.v1 import transcriber_service_pb2_grpc as pb_grpc
+
+if TYPE_CHECKING:
+    from conftest import TenantKeys
 
 SAMPLES = Path(__file__).parents[3] / "samples"
 LINEAR16 = call_pb2.AudioFormat(
@@ -133,7 +137,7 @@ async def test_truncated_file_is_invalid_or_transcribed_in_part(
 
 
 async def test_file_over_the_limit_is_resource_exhausted(
-    stub: pb_grpc.TranscriberServiceStub, server_port: int
+    stub: pb_grpc.TranscriberServiceStub, server_port: int, tenant_keys: TenantKeys
 ) -> None:
     # A sync client: grpc.aio clients misreport a status that arrives while they are
     # still writing as INTERNAL (grpc/grpc#36066); the server's answer is what counts.
@@ -141,7 +145,9 @@ async def test_file_over_the_limit_is_resource_exhausted(
         with grpc.insecure_channel(f"127.0.0.1:{server_port}") as channel:
             sync_stub = pb_grpc.TranscriberServiceStub(channel)
             try:
-                list(sync_stub.TranscribeFile(file_requests(bytes(5_000_000), filename="x.wav")))
+                requests = file_requests(bytes(5_000_000), filename="x.wav")
+                metadata = [("authorization", f"Bearer {tenant_keys.acme}")]
+                list(sync_stub.TranscribeFile(requests, metadata=metadata))
             except grpc.RpcError as error:
                 return error
         raise AssertionError("the upload was accepted")

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import grpc
 
-from callcue.cli import devstack, playbook
+from callcue.cli import credentials_file, devstack, playbook
 from callcue.cli.call import CallReport, WavError, read_wav, stream_call
+from callcue.core import api_keys, database, key_admin
+from callcue.core.channel import open_channel
+from callcue.core.credentials import api_key
 from callcue.detector.v1 import detector_service_pb2_grpc
 from callcue.gateway.v1 import gateway_service_pb2 as gateway_pb
 from callcue.gateway.v1 import gateway_service_pb2_grpc
@@ -32,9 +35,13 @@ def _call_config(args: argparse.Namespace) -> gateway_pb.CallConfig:
     )
 
 
+def _channel(address: str, key: str) -> grpc.aio.Channel:
+    return open_channel(address, credentials=api_key(key))
+
+
 async def cmd_call(args: argparse.Namespace) -> int:
     recording = read_wav(Path(args.file))
-    async with grpc.aio.insecure_channel(args.gateway) as channel:
+    async with _channel(args.gateway, credentials_file.resolve(args.api_key)) as channel:
         gateway = gateway_service_pb2_grpc.GatewayServiceStub(channel)
         report = await stream_call(gateway, recording, _call_config(args), realtime=not args.fast)
     say(f"{len(report.finals)} transcript segments, {len(report.detections)} talking points")
@@ -42,7 +49,7 @@ async def cmd_call(args: argparse.Namespace) -> int:
 
 
 async def cmd_playbook_load(args: argparse.Namespace) -> int:
-    async with grpc.aio.insecure_channel(args.detector) as channel:
+    async with _channel(args.detector, credentials_file.resolve(args.api_key)) as channel:
         result = await playbook.import_file(
             detector_service_pb2_grpc.DetectorServiceStub(channel),
             Path(args.file),
@@ -55,15 +62,15 @@ async def cmd_playbook_load(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _subscribe(stack: devstack.DevStack, session_id: str) -> list[int]:
-    async with grpc.aio.insecure_channel(stack.address("notifier")) as channel:
+async def _subscribe(stack: devstack.DevStack, key: str, session_id: str) -> list[int]:
+    async with _channel(stack.address("notifier"), key) as channel:
         notifier = notifier_service_pb2_grpc.NotifierServiceStub(channel)
         request = notifier_pb.SubscribeRequest(session_id=session_id)
         return [response.event.sequence async for response in notifier.Subscribe(request)]
 
 
-async def _demo(stack: devstack.DevStack, args: argparse.Namespace) -> None:
-    async with grpc.aio.insecure_channel(stack.address("detector")) as channel:
+async def _demo(stack: devstack.DevStack, key: str, args: argparse.Namespace) -> None:
+    async with _channel(stack.address("detector"), key) as channel:
         result = await playbook.import_file(
             detector_service_pb2_grpc.DetectorServiceStub(channel),
             Path(args.playbook_file),
@@ -77,13 +84,13 @@ async def _demo(stack: devstack.DevStack, args: argparse.Namespace) -> None:
     config = gateway_pb.CallConfig(
         interim_results=True, playbook_ids=[name], title="demo sales call"
     )
-    async with grpc.aio.insecure_channel(stack.address("gateway")) as channel:
+    async with _channel(stack.address("gateway"), key) as channel:
         gateway = gateway_service_pb2_grpc.GatewayServiceStub(channel)
         followers: list[asyncio.Task[list[int]]] = []
 
         def follow(session_id: str) -> None:
             # A second client follows the same call through the notifier, as a dashboard would.
-            followers.append(asyncio.create_task(_subscribe(stack, session_id)))
+            followers.append(asyncio.create_task(_subscribe(stack, key, session_id)))
 
         report = await stream_call(gateway, recording, config, on_session=follow)
         followed = await asyncio.wait_for(followers[0], 30)
@@ -110,6 +117,23 @@ def _summarise(report: CallReport, followed: list[int]) -> None:
     )
 
 
+async def _dev_key(stack: devstack.DevStack, state_dir: Path) -> str:
+    (state_dir / credentials_file.DEV_DATABASE_FILE.name).write_text(stack.database_url + "\n")
+    pool = await database.open_pool(stack.database_url, max_size=1)
+    try:
+        return await credentials_file.dev_key(api_keys.ApiKeyStore(pool), state_dir)
+    finally:
+        await pool.close()
+
+
+def cmd_keys(argv: list[str]) -> int:
+    """`callcue keys ...` is callcue-keys, pointed at the local stack's database by default."""
+    if "DATABASE_URL" not in os.environ and credentials_file.DEV_DATABASE_FILE.is_file():
+        os.environ["DATABASE_URL"] = credentials_file.DEV_DATABASE_FILE.read_text().strip()
+    key_admin.main(argv)
+    return 0
+
+
 async def cmd_dev_up(args: argparse.Namespace) -> int:
     state_dir = args.state_dir
     base = int(os.environ.get("CALLCUE_DEV_PORT_BASE", "50051"))
@@ -124,14 +148,17 @@ async def cmd_dev_up(args: argparse.Namespace) -> int:
             say(f"  {service:<11} serving on {address}  (ready after {ready[service]:.1f} s)")
         elapsed = time.monotonic() - started
         say(f"all services ready in {elapsed:.1f} s; logs in {state_dir / 'logs'}")
+        key = await _dev_key(stack, state_dir)
+        say(f"API key of tenant {api_keys.DEFAULT_TENANT!r} in {state_dir / 'api-key'}")
         if args.demo:
-            await _demo(stack, args)
+            await _demo(stack, key, args)
         if args.exit:
             return 0
         say(
             "the services stay up for other clients, for example:\n"
             f"    grpcurl -plaintext {stack.address('gateway')} list\n"
             f"    uv run callcue call samples/sales_call.wav --playbook sales\n"
+            f"    uv run callcue keys create my-team   # a key for another tenant\n"
             "Press Ctrl-C to stop them."
         )
         stopping = asyncio.Event()
@@ -150,8 +177,15 @@ async def cmd_dev_up(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="callcue", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
+    client = argparse.ArgumentParser(add_help=False)
+    client.add_argument(
+        "--api-key",
+        help="API key (default: $CALLCUE_API_KEY, else the local stack's .run/api-key)",
+    )
 
-    call = commands.add_parser("call", help="stream a 16-bit WAV recording as a live call")
+    call = commands.add_parser(
+        "call", parents=[client], help="stream a 16-bit WAV recording as a live call"
+    )
     call.add_argument("file")
     call.add_argument("--gateway", default=os.environ.get("CALLCUE_GATEWAY", "localhost:50051"))
     call.add_argument("--playbook", action="append", default=[], help="playbook id (repeatable)")
@@ -161,7 +195,9 @@ def parser() -> argparse.ArgumentParser:
     book = commands.add_parser("playbook", help="manage playbooks")
     book_commands = book.add_subparsers(dest="action", required=True)
     load = book_commands.add_parser(
-        "load", help="create a playbook from a YAML or JSON file (all of it, or nothing)"
+        "load",
+        parents=[client],
+        help="create a playbook from a YAML or JSON file (all of it, or nothing)",
     )
     load.add_argument("file")
     load.add_argument(
@@ -183,13 +219,24 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--sample", default="samples/sales_call.wav")
     up.add_argument("--playbook-file", default="playbooks/sales.yaml")
     up.set_defaults(run=cmd_dev_up)
+
+    commands.add_parser(
+        "keys",
+        add_help=False,
+        help="create, list and revoke API keys (callcue keys --help)",
+    )
     return root
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["keys"]:
+        raise SystemExit(cmd_keys(sys.argv[2:]))
     args = parser().parse_args()
     try:
         code = asyncio.run(args.run(args))
+    except credentials_file.NoApiKey as error:
+        print(f"callcue: {error}", file=sys.stderr)
+        code = 2
     except (WavError, OSError) as error:
         print(f"callcue: {error}", file=sys.stderr)
         code = 2

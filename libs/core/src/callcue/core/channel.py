@@ -6,14 +6,23 @@ import json
 
 import grpc
 
+from callcue.core.credentials import MetadataSource, interceptors
+
 # round_robin spreads streams over every address a headless Service's DNS name
 # returns; pick_first (the default) would pin all calls to one replica.
 _SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
 
 
-def open_channel(target: str, max_message_bytes: int = 8 * 1024 * 1024) -> grpc.aio.Channel:
+def open_channel(
+    target: str,
+    max_message_bytes: int = 8 * 1024 * 1024,
+    *,
+    credentials: MetadataSource | None = None,
+) -> grpc.aio.Channel:
+    """A channel to ``target``; ``credentials`` supplies the auth metadata of each call."""
     return grpc.aio.insecure_channel(
         target,
+        interceptors=interceptors(credentials) if credentials else None,
         options=[
             ("grpc.service_config", _SERVICE_CONFIG),
             ("grpc.max_receive_message_length", max_message_bytes),

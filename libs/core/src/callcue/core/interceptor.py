@@ -1,4 +1,4 @@
-"""Per-RPC logging context and error translation for every service."""
+"""Per-RPC authentication, logging context and error translation for every service."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any, cast
 import grpc
 import structlog
 
+from callcue.core.auth import Authenticator, bind_caller
 from callcue.core.errors import RpcError
 
 log = structlog.get_logger("callcue.rpc")
@@ -18,8 +19,12 @@ _QUIET_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 
 
 class RpcInterceptor(grpc.aio.ServerInterceptor):
-    """Binds the method to the log context, logs each RPC's outcome, and turns a raised
-    ``RpcError`` into its status; any other exception becomes INTERNAL, never a crash."""
+    """Authenticates the caller, binds the method and tenant to the log context, logs
+    each RPC's outcome, and turns a raised ``RpcError`` into its status; any other
+    exception becomes INTERNAL, never a crash."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._auth = authenticator
 
     async def intercept_service(
         self,
@@ -35,24 +40,24 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
         # The stubs describe sync handlers; aio ones are coroutine or async generator functions.
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _unary(method, cast(Any, handler.unary_unary)),
+                _unary(method, self._auth, cast(Any, handler.unary_unary)),
                 handler.request_deserializer,
                 handler.response_serializer,
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                _unary(method, cast(Any, handler.stream_unary)),
+                _unary(method, self._auth, cast(Any, handler.stream_unary)),
                 handler.request_deserializer,
                 handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _streaming(method, cast(Any, handler.unary_stream)),
+                _streaming(method, self._auth, cast(Any, handler.unary_stream)),
                 handler.request_deserializer,
                 handler.response_serializer,
             )
         return grpc.stream_stream_rpc_method_handler(
-            _streaming(method, cast(Any, handler.stream_stream)),
+            _streaming(method, self._auth, cast(Any, handler.stream_stream)),
             handler.request_deserializer,
             handler.response_serializer,
         )
@@ -63,6 +68,14 @@ def _begin(method: str, context: grpc.aio.ServicerContext[Any, Any]) -> float:
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(rpc=method, peer=context.peer())
     return time.perf_counter()
+
+
+async def _authenticate(
+    authenticator: Authenticator, context: grpc.aio.ServicerContext[Any, Any]
+) -> None:
+    caller = await authenticator.authenticate(tuple(context.invocation_metadata() or ()))
+    bind_caller(caller)
+    structlog.contextvars.bind_contextvars(tenant=caller.tenant_id, key_id=caller.key_id)
 
 
 def _finish(started: float, code: grpc.StatusCode, message: str = "") -> None:
@@ -83,10 +96,13 @@ async def _fail(
     await context.abort(grpc.StatusCode.INTERNAL, "internal error; the server log has the details")
 
 
-def _unary(method: str, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+def _unary(
+    method: str, authenticator: Authenticator, behaviour: Callable[..., Awaitable[Any]]
+) -> Callable[..., Awaitable[Any]]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         started = _begin(method, context)
         try:
+            await _authenticate(authenticator, context)
             response = await behaviour(request, context)
         except (RpcError, Exception) as error:
             if _is_abort(error):
@@ -99,13 +115,14 @@ def _unary(method: str, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..
 
 
 def _streaming(
-    method: str, behaviour: Callable[..., AsyncIterator[Any]]
+    method: str, authenticator: Authenticator, behaviour: Callable[..., AsyncIterator[Any]]
 ) -> Callable[..., AsyncIterator[Any]]:
     async def wrapped(
         request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Any]:
         started = _begin(method, context)
         try:
+            await _authenticate(authenticator, context)
             async for response in behaviour(request, context):
                 yield response
         except (RpcError, Exception) as error:

@@ -12,6 +12,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from callcue.core.auth import Authenticator
 from callcue.core.interceptor import RpcInterceptor
 from callcue.core.settings import ServerSettings
 
@@ -22,14 +23,20 @@ Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
 class GrpcServer:
-    """A grpc.aio server with the standard health and reflection services.
+    """A grpc.aio server with the standard health and reflection services, and every
+    other RPC authenticated.
 
     Health starts NOT_SERVING; the service marks itself serving once its dependencies
     (model, database) are ready, and back to NOT_SERVING first thing on shutdown so
     load balancers stop sending new calls while in-flight ones drain.
     """
 
-    def __init__(self, settings: ServerSettings, service_names: Sequence[str]) -> None:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        service_names: Sequence[str],
+        authenticator: Authenticator,
+    ) -> None:
         self.settings = settings
         self.service_names = tuple(service_names)
         options: list[tuple[str, int]] = [
@@ -47,7 +54,7 @@ class GrpcServer:
                     int(settings.max_connection_age_grace_seconds * 1000),
                 ),
             ]
-        self.server = grpc.aio.server(interceptors=[RpcInterceptor()], options=options)
+        self.server = grpc.aio.server(interceptors=[RpcInterceptor(authenticator)], options=options)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
+
+from callcue.core.api_keys import DEFAULT_TENANT, check_tenant_id
 
 T = TypeVar("T")
 
@@ -86,6 +88,41 @@ class Environment:
 
 
 @dataclass(frozen=True)
+class AuthSettings:
+    """How callers prove who they are."""
+
+    # "api-keys" (checked against DATABASE_URL) or "none" (one tenant, no keys).
+    mode: str
+    # May hold a password: kept out of repr, and so out of logs.
+    database_url: str | None = field(repr=False)
+    cache_seconds: float
+    single_tenant: str
+
+    @classmethod
+    def from_env(cls, env: Environment) -> AuthSettings:
+        mode = env.choice(f"{PREFIX}AUTH", "api-keys", ("api-keys", "none"))
+        database_url = env.optional("DATABASE_URL")
+        if mode == "api-keys" and database_url is None:
+            raise SettingsError(
+                f"DATABASE_URL is required to check API keys ({PREFIX}AUTH=api-keys); "
+                f"set {PREFIX}AUTH=none for a single-tenant setup without keys"
+            )
+        tenant = env.string(f"{PREFIX}SINGLE_TENANT", DEFAULT_TENANT)
+        try:
+            check_tenant_id(tenant)
+        except ValueError as error:
+            raise SettingsError(f"{PREFIX}SINGLE_TENANT: {error}") from None
+        return cls(
+            mode=mode,
+            database_url=database_url,
+            cache_seconds=env.number(
+                f"{PREFIX}AUTH_CACHE_SECONDS", 30.0, minimum=0.0, maximum=3600.0
+            ),
+            single_tenant=tenant,
+        )
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     """How a service's gRPC server listens, logs and shuts down."""
 
@@ -98,6 +135,7 @@ class ServerSettings:
     # Closing long-lived connections now and then lets clients rebalance onto new replicas.
     max_connection_age_seconds: float
     max_connection_age_grace_seconds: float
+    auth: AuthSettings
 
     @classmethod
     def from_env(cls, env: Environment, default_port: int) -> ServerSettings:
@@ -120,4 +158,5 @@ class ServerSettings:
             max_connection_age_grace_seconds=env.number(
                 f"{PREFIX}MAX_CONNECTION_AGE_GRACE_SECONDS", 3600.0, minimum=0.0, maximum=86400.0
             ),
+            auth=AuthSettings.from_env(env),
         )

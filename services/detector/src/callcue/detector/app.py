@@ -9,6 +9,7 @@ from pathlib import Path
 import structlog
 
 from callcue.core import database
+from callcue.core.auth import Authenticator, open_authenticator
 from callcue.core.server import GrpcServer, serve_until_signalled
 from callcue.detector.keywords import KeywordStore
 from callcue.detector.live import LiveMatchers
@@ -24,9 +25,13 @@ log = structlog.get_logger("callcue.detector")
 
 
 def build_server(
-    settings: Settings, keywords: Keywords, playbooks: Playbooks, matchers: LiveMatchers
+    settings: Settings,
+    keywords: Keywords,
+    playbooks: Playbooks,
+    matchers: LiveMatchers,
+    authenticator: Authenticator,
 ) -> GrpcServer:
-    server = GrpcServer(settings.server, [SERVICE_NAME])
+    server = GrpcServer(settings.server, [SERVICE_NAME], authenticator)
     detector_service_pb2_grpc.add_DetectorServiceServicer_to_server(
         DetectorService(keywords, playbooks, matchers), server.server
     )
@@ -46,7 +51,8 @@ async def serve(settings: Settings) -> None:
     pool = await database.open_pool(settings.database_url, max_size=settings.database_pool_size)
     keywords = KeywordStore(pool)
     matchers = LiveMatchers(keywords, await asyncio.to_thread(load_sentences, settings))
-    server = build_server(settings, keywords, PlaybookStore(pool), matchers)
+    authenticator, close_auth = await open_authenticator(settings.server.auth)
+    server = build_server(settings, keywords, PlaybookStore(pool), matchers, authenticator)
     listening = asyncio.Event()
     listener = asyncio.create_task(matchers.listen(settings.database_url, listening))
     await server.start()
@@ -59,4 +65,4 @@ async def serve(settings: Settings) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await listener
 
-    await serve_until_signalled(server, [stop_listening, pool.close])
+    await serve_until_signalled(server, [stop_listening, pool.close, close_auth])

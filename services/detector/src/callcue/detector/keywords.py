@@ -244,9 +244,13 @@ def _conflict(keyword: pb.Keyword, error: psycopg.errors.UniqueViolation) -> err
     )
 
 
-async def insert(cursor: psycopg.AsyncCursor[dict[str, Any]], keyword: pb.Keyword) -> pb.Keyword:
+async def insert(
+    cursor: psycopg.AsyncCursor[dict[str, Any]], tenant_id: str, keyword: pb.Keyword
+) -> pb.Keyword:
     """Inserts a validated keyword with the caller's cursor (and so its transaction)."""
-    values = _values(keyword)
+    if keyword.playbook_id == DEFAULT_PLAYBOOK:
+        await ensure_default_playbook(cursor, tenant_id)
+    values = {"tenant_id": tenant_id, **_values(keyword)}
     names = ", ".join(values)
     placeholders = ", ".join(f"%({name})s" for name in values)
     try:
@@ -264,6 +268,15 @@ async def insert(cursor: psycopg.AsyncCursor[dict[str, Any]], keyword: pb.Keywor
     return _row_to_keyword(row)
 
 
+async def ensure_default_playbook(cursor: psycopg.AsyncCursor[Any], tenant_id: str) -> None:
+    """Every tenant has the playbook calls use when they name none, from its first use."""
+    await cursor.execute(
+        "INSERT INTO playbooks (tenant_id, playbook_id, display_name) VALUES (%s, %s, 'Default') "
+        "ON CONFLICT DO NOTHING",
+        (tenant_id, DEFAULT_PLAYBOOK),
+    )
+
+
 @dataclass(frozen=True)
 class KeywordFilter:
     playbook_id: str = ""
@@ -272,18 +285,21 @@ class KeywordFilter:
 
 
 class KeywordStore:
+    """Every read and write is scoped to a tenant: another tenant's keyword does not exist."""
+
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    async def create(self, keyword: pb.Keyword) -> pb.Keyword:
+    async def create(self, tenant_id: str, keyword: pb.Keyword) -> pb.Keyword:
         clean = validate(keyword)
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            return await insert(cur, clean)
+            return await insert(cur, tenant_id, clean)
 
-    async def get(self, keyword_id: str) -> pb.Keyword:
+    async def get(self, tenant_id: str, keyword_id: str) -> pb.Keyword:
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                f"SELECT {_COLUMNS} FROM keywords WHERE keyword_id = %s", (_parse_id(keyword_id),)
+                f"SELECT {_COLUMNS} FROM keywords WHERE keyword_id = %s AND tenant_id = %s",
+                (_parse_id(keyword_id), tenant_id),
             )
             row = await cur.fetchone()
         if row is None:
@@ -291,15 +307,15 @@ class KeywordStore:
         return _row_to_keyword(row)
 
     async def page(
-        self, where: KeywordFilter, page_size: int = 100, page_token: str = ""
+        self, tenant_id: str, where: KeywordFilter, page_size: int = 100, page_token: str = ""
     ) -> tuple[list[pb.Keyword], str]:
         if page_size < 0 or page_size > 1000:
             raise errors.invalid_argument("page_size", "must be 0 to 1000")
         if where.category not in call_pb2.TalkingPointCategory.values():
             raise errors.invalid_argument("category", f"unknown category {where.category}")
         page_size = page_size or 100
-        conditions: list[str] = ["TRUE"]
-        params: list[object] = []
+        conditions: list[str] = ["tenant_id = %s"]
+        params: list[object] = [tenant_id]
         if where.playbook_id:
             conditions.append("playbook_id = %s")
             params.append(where.playbook_id)
@@ -328,25 +344,27 @@ class KeywordStore:
             next_token = page_token_codec.encode(last["create_time"], last["keyword_id"])
         return [_row_to_keyword(row) for row in rows[:page_size]], next_token
 
-    async def for_playbooks(self, playbook_ids: Sequence[str]) -> list[pb.Keyword]:
+    async def for_playbooks(self, tenant_id: str, playbook_ids: Sequence[str]) -> list[pb.Keyword]:
         """Every keyword of these playbooks; NOT_FOUND names one that does not exist."""
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                "SELECT playbook_id FROM playbooks WHERE playbook_id = ANY(%s)",
-                (list(playbook_ids),),
+                "SELECT playbook_id FROM playbooks WHERE tenant_id = %s AND playbook_id = ANY(%s)",
+                (tenant_id, list(playbook_ids)),
             )
-            known = {row["playbook_id"] for row in await cur.fetchall()}
+            known = {row["playbook_id"] for row in await cur.fetchall()} | {DEFAULT_PLAYBOOK}
             for playbook_id in playbook_ids:
                 if playbook_id not in known:
                     raise errors.not_found("playbook", playbook_id)
             await cur.execute(
-                f"SELECT {_COLUMNS} FROM keywords WHERE playbook_id = ANY(%s) "
+                f"SELECT {_COLUMNS} FROM keywords WHERE tenant_id = %s AND playbook_id = ANY(%s) "
                 "ORDER BY create_time, keyword_id",
-                (list(playbook_ids),),
+                (tenant_id, list(playbook_ids)),
             )
             return [_row_to_keyword(row) for row in await cur.fetchall()]
 
-    async def update(self, keyword: pb.Keyword, mask: field_mask_pb2.FieldMask) -> pb.Keyword:
+    async def update(
+        self, tenant_id: str, keyword: pb.Keyword, mask: field_mask_pb2.FieldMask
+    ) -> pb.Keyword:
         paths = list(mask.paths) or list(WRITABLE_FIELDS)
         for path in paths:
             if path.split(".")[0] not in WRITABLE_FIELDS:
@@ -358,7 +376,9 @@ class KeywordStore:
         async with self._pool.connection() as conn, conn.transaction():
             async with conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(
-                    f"SELECT {_COLUMNS} FROM keywords WHERE keyword_id = %s FOR UPDATE", (key,)
+                    f"SELECT {_COLUMNS} FROM keywords WHERE keyword_id = %s AND tenant_id = %s "
+                    "FOR UPDATE",
+                    (key, tenant_id),
                 )
                 row = await cur.fetchone()
                 if row is None:
@@ -370,6 +390,8 @@ class KeywordStore:
                     keyword, merged, replace_message_field=True, replace_repeated_field=True
                 )
                 clean = validate(merged)
+                if clean.playbook_id == DEFAULT_PLAYBOOK:
+                    await ensure_default_playbook(cur, tenant_id)
                 values = _values(clean)
                 assignments = ", ".join(f"{name} = %({name})s" for name in values)
                 try:
@@ -386,10 +408,11 @@ class KeywordStore:
         assert updated is not None
         return _row_to_keyword(updated)
 
-    async def delete(self, keyword_id: str) -> None:
+    async def delete(self, tenant_id: str, keyword_id: str) -> None:
         async with self._pool.connection() as conn:
             cursor = await conn.execute(
-                "DELETE FROM keywords WHERE keyword_id = %s", (_parse_id(keyword_id),)
+                "DELETE FROM keywords WHERE keyword_id = %s AND tenant_id = %s",
+                (_parse_id(keyword_id), tenant_id),
             )
             if cursor.rowcount == 0:
                 raise errors.not_found("keyword", keyword_id)

@@ -1,10 +1,10 @@
 """Compiled matchers for running calls, rebuilt when their playbooks change.
 
 Calls that select the same playbooks share one compiled matcher. Every write to the
-keywords table NOTIFYs ``callcue_playbooks`` with the playbook id (a trigger, see the
-migrations); each detector replica LISTENs, recompiles the matchers that use that
-playbook and swaps them into the running calls, so an edit reaches live calls within
-a second and no restart is needed.
+keywords table NOTIFYs ``callcue_playbooks`` with ``<tenant>/<playbook>`` (a trigger,
+see the migrations); each detector replica LISTENs, recompiles the matchers that use
+that playbook and swaps them into the running calls, so an edit reaches live calls
+within a second and no restart is needed.
 """
 
 from __future__ import annotations
@@ -28,23 +28,31 @@ _RECONNECT_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
 class KeywordSource(Protocol):
-    async def for_playbooks(self, playbook_ids: Sequence[str]) -> list[pb.Keyword]: ...
+    async def for_playbooks(
+        self, tenant_id: str, playbook_ids: Sequence[str]
+    ) -> list[pb.Keyword]: ...
+
+
+# A tenant and the playbooks its call selected.
+Selection = tuple[str, tuple[str, ...]]
 
 
 class LiveMatchers:
     def __init__(self, keywords: KeywordSource, sentences: SentenceEncoder | None) -> None:
         self._keywords = keywords
         self._sentences = sentences
-        self._matchers: dict[tuple[str, ...], KeywordMatcher] = {}
-        self._calls: dict[tuple[str, ...], set[CallDetector]] = {}
+        self._matchers: dict[Selection, KeywordMatcher] = {}
+        self._calls: dict[Selection, set[CallDetector]] = {}
 
-    async def _compile(self, playbooks: tuple[str, ...]) -> KeywordMatcher:
-        keywords = await self._keywords.for_playbooks(playbooks)
+    async def _compile(self, playbooks: Selection) -> KeywordMatcher:
+        keywords = await self._keywords.for_playbooks(*playbooks)
         # Compiling (automata, example embeddings) is CPU work: keep it off the event loop.
         return await asyncio.to_thread(KeywordMatcher, keywords, self._sentences)
 
-    async def attach(self, playbook_ids: Sequence[str], *, interim: bool) -> CallDetector:
-        playbooks = tuple(sorted(set(playbook_ids)))
+    async def attach(
+        self, tenant_id: str, playbook_ids: Sequence[str], *, interim: bool
+    ) -> CallDetector:
+        playbooks = (tenant_id, tuple(sorted(set(playbook_ids))))
         matcher = self._matchers.get(playbooks)
         if matcher is None:
             matcher = await self._compile(playbooks)
@@ -60,10 +68,14 @@ class LiveMatchers:
                 del self._calls[playbooks]
                 self._matchers.pop(playbooks, None)
 
-    async def changed(self, playbook_id: str | None) -> None:
-        """Recompiles the matchers that use ``playbook_id`` (all of them for None)."""
+    async def changed(self, payload: str | None) -> None:
+        """Recompiles the matchers that use the ``<tenant>/<playbook>`` of the payload
+        (all of them for None)."""
+        tenant_id, _, playbook_id = (payload or "").partition("/")
         for playbooks in list(self._calls):
-            if playbook_id is not None and playbook_id not in playbooks:
+            if payload is not None and (tenant_id, playbook_id) not in (
+                (playbooks[0], selected) for selected in playbooks[1]
+            ):
                 continue
             try:
                 matcher = await self._compile(playbooks)

@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from callcue.core import errors
-from callcue.detector.keywords import insert
+from callcue.detector.keywords import DEFAULT_PLAYBOOK, ensure_default_playbook, insert
 from callcue.detector.v1 import detector_service_pb2 as pb
 
 # AIP-122 resource ids: they appear in URLs, files and logs, so keep them plain.
@@ -22,7 +22,8 @@ _ID = re.compile(r"[a-z][a-z0-9-]{0,62}")
 MAX_TEXT_CHARS = 2000
 _WRITABLE = ("display_name", "description")
 _COLUMNS = """p.playbook_id, p.display_name, p.description, p.create_time, p.update_time,
-              (SELECT count(*) FROM keywords k WHERE k.playbook_id = p.playbook_id)
+              (SELECT count(*) FROM keywords k
+               WHERE k.tenant_id = p.tenant_id AND k.playbook_id = p.playbook_id)
               AS keyword_count"""
 
 
@@ -70,29 +71,36 @@ class ImportResult:
 
 
 class PlaybookStore:
+    """Every read and write is scoped to a tenant: another tenant's playbook does not exist."""
+
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    async def create(self, playbook: pb.Playbook) -> pb.Playbook:
+    async def create(self, tenant_id: str, playbook: pb.Playbook) -> pb.Playbook:
         clean = validate_playbook(playbook, "playbook")
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             try:
                 await cur.execute(
-                    "INSERT INTO playbooks (playbook_id, display_name, description) "
-                    "VALUES (%s, %s, %s)",
-                    (clean.playbook_id, clean.display_name, clean.description),
+                    "INSERT INTO playbooks (tenant_id, playbook_id, display_name, description) "
+                    "VALUES (%s, %s, %s, %s)",
+                    (tenant_id, clean.playbook_id, clean.display_name, clean.description),
                 )
             except psycopg.errors.UniqueViolation:
                 raise _exists(clean.playbook_id) from None
-            return await self._get(cur, clean.playbook_id)
+            return await self._get(cur, tenant_id, clean.playbook_id)
 
-    async def get(self, playbook_id: str) -> pb.Playbook:
+    async def get(self, tenant_id: str, playbook_id: str) -> pb.Playbook:
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            return await self._get(cur, playbook_id)
+            if playbook_id == DEFAULT_PLAYBOOK:
+                await ensure_default_playbook(cur, tenant_id)
+            return await self._get(cur, tenant_id, playbook_id)
 
-    async def _get(self, cur: psycopg.AsyncCursor[dict[str, Any]], playbook_id: str) -> pb.Playbook:
+    async def _get(
+        self, cur: psycopg.AsyncCursor[dict[str, Any]], tenant_id: str, playbook_id: str
+    ) -> pb.Playbook:
         await cur.execute(
-            f"SELECT {_COLUMNS} FROM playbooks p WHERE p.playbook_id = %s", (playbook_id,)
+            f"SELECT {_COLUMNS} FROM playbooks p WHERE p.tenant_id = %s AND p.playbook_id = %s",
+            (tenant_id, playbook_id),
         )
         row = await cur.fetchone()
         if row is None:
@@ -100,17 +108,18 @@ class PlaybookStore:
         return _row_to_playbook(row)
 
     async def page(
-        self, page_size: int = 100, page_token: str = ""
+        self, tenant_id: str, page_size: int = 100, page_token: str = ""
     ) -> tuple[list[pb.Playbook], str]:
         if page_size < 0 or page_size > 1000:
             raise errors.invalid_argument("page_size", "must be 0 to 1000")
         page_size = page_size or 100
         after = _decode_token(page_token) if page_token else ""
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await ensure_default_playbook(cur, tenant_id)
             await cur.execute(
-                f"SELECT {_COLUMNS} FROM playbooks p WHERE p.playbook_id > %s "
+                f"SELECT {_COLUMNS} FROM playbooks p WHERE p.tenant_id = %s AND p.playbook_id > %s "
                 "ORDER BY p.playbook_id LIMIT %s",
-                (after, page_size + 1),
+                (tenant_id, after, page_size + 1),
             )
             rows = await cur.fetchall()
         next_token = ""
@@ -118,7 +127,9 @@ class PlaybookStore:
             next_token = _encode_token(rows[page_size - 1]["playbook_id"])
         return [_row_to_playbook(row) for row in rows[:page_size]], next_token
 
-    async def update(self, playbook: pb.Playbook, mask: field_mask_pb2.FieldMask) -> pb.Playbook:
+    async def update(
+        self, tenant_id: str, playbook: pb.Playbook, mask: field_mask_pb2.FieldMask
+    ) -> pb.Playbook:
         paths = list(mask.paths) or list(_WRITABLE)
         for path in paths:
             if path not in _WRITABLE:
@@ -127,29 +138,32 @@ class PlaybookStore:
                 )
         async with self._pool.connection() as conn, conn.transaction():
             async with conn.cursor(row_factory=dict_row) as cur:
-                current = await self._get(cur, playbook.playbook_id)
+                current = await self._get(cur, tenant_id, playbook.playbook_id)
                 field_mask_pb2.FieldMask(paths=paths).MergeMessage(playbook, current)
                 clean = validate_playbook(current, "playbook")
                 await cur.execute(
                     "UPDATE playbooks SET display_name = %s, description = %s, update_time = now() "
-                    "WHERE playbook_id = %s",
-                    (clean.display_name, clean.description, clean.playbook_id),
+                    "WHERE tenant_id = %s AND playbook_id = %s",
+                    (clean.display_name, clean.description, tenant_id, clean.playbook_id),
                 )
-                return await self._get(cur, clean.playbook_id)
+                return await self._get(cur, tenant_id, clean.playbook_id)
 
-    async def delete(self, playbook_id: str, force: bool) -> None:
+    async def delete(self, tenant_id: str, playbook_id: str, force: bool) -> None:
         async with self._pool.connection() as conn, conn.transaction():
             async with conn.cursor(row_factory=dict_row) as cur:
-                playbook = await self._get(cur, playbook_id)
+                playbook = await self._get(cur, tenant_id, playbook_id)
                 if playbook.keyword_count and not force:
                     raise errors.failed_precondition(
                         f"playbook {playbook_id!r} has {playbook.keyword_count} keywords; "
                         "delete them first or pass force"
                     )
-                await cur.execute("DELETE FROM playbooks WHERE playbook_id = %s", (playbook_id,))
+                await cur.execute(
+                    "DELETE FROM playbooks WHERE tenant_id = %s AND playbook_id = %s",
+                    (tenant_id, playbook_id),
+                )
 
     async def import_file(
-        self, playbook: pb.Playbook, keywords: list[pb.Keyword], replace: bool
+        self, tenant_id: str, playbook: pb.Playbook, keywords: list[pb.Keyword], replace: bool
     ) -> ImportResult:
         """Writes a parsed, validated playbook file in one transaction: all or nothing."""
         async with self._pool.connection() as conn, conn.transaction():
@@ -157,12 +171,13 @@ class PlaybookStore:
                 # Two imports of one playbook at once would interleave their keywords.
                 await cur.execute(
                     "SELECT pg_advisory_xact_lock(hashtext('callcue.playbook:' || %s))",
-                    (playbook.playbook_id,),
+                    (f"{tenant_id}/{playbook.playbook_id}",),
                 )
                 await cur.execute(
-                    "INSERT INTO playbooks (playbook_id, display_name, description) "
-                    "VALUES (%s, %s, %s) ON CONFLICT (playbook_id) DO NOTHING RETURNING 1",
-                    (playbook.playbook_id, playbook.display_name, playbook.description),
+                    "INSERT INTO playbooks (tenant_id, playbook_id, display_name, description) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (tenant_id, playbook_id) DO NOTHING "
+                    "RETURNING 1",
+                    (tenant_id, playbook.playbook_id, playbook.display_name, playbook.description),
                 )
                 deleted = 0
                 if await cur.fetchone() is None:
@@ -170,22 +185,28 @@ class PlaybookStore:
                         raise _exists(playbook.playbook_id, hint=" (import with replace)")
                     await cur.execute(
                         "UPDATE playbooks SET display_name = %s, description = %s, "
-                        "update_time = now() WHERE playbook_id = %s",
-                        (playbook.display_name, playbook.description, playbook.playbook_id),
+                        "update_time = now() WHERE tenant_id = %s AND playbook_id = %s",
+                        (
+                            playbook.display_name,
+                            playbook.description,
+                            tenant_id,
+                            playbook.playbook_id,
+                        ),
                     )
                     await cur.execute(
-                        "DELETE FROM keywords WHERE playbook_id = %s", (playbook.playbook_id,)
+                        "DELETE FROM keywords WHERE tenant_id = %s AND playbook_id = %s",
+                        (tenant_id, playbook.playbook_id),
                     )
                     deleted = cur.rowcount
                 for index, keyword in enumerate(keywords):
                     try:
-                        await insert(cur, keyword)
+                        await insert(cur, tenant_id, keyword)
                     except errors.RpcError as error:
                         raise errors.RpcError(
                             error.code, f"keywords[{index}]: {error.message}", *error.details
                         ) from None
                 return ImportResult(
-                    await self._get(cur, playbook.playbook_id), len(keywords), deleted
+                    await self._get(cur, tenant_id, playbook.playbook_id), len(keywords), deleted
                 )
 
 

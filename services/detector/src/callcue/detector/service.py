@@ -8,7 +8,7 @@ from typing import Protocol
 import structlog
 from google.protobuf import field_mask_pb2
 
-from callcue.core import errors
+from callcue.core import auth, errors
 from callcue.core.server import Context
 from callcue.detector import playbook_file
 from callcue.detector.keywords import DEFAULT_PLAYBOOK, KeywordFilter
@@ -24,28 +24,32 @@ MAX_IMPORT_BYTES = 8 * 1024 * 1024
 
 
 class Keywords(Protocol):
-    async def create(self, keyword: pb.Keyword) -> pb.Keyword: ...
-    async def get(self, keyword_id: str) -> pb.Keyword: ...
+    async def create(self, tenant_id: str, keyword: pb.Keyword) -> pb.Keyword: ...
+    async def get(self, tenant_id: str, keyword_id: str) -> pb.Keyword: ...
     async def page(
-        self, where: KeywordFilter, page_size: int = 100, page_token: str = ""
+        self, tenant_id: str, where: KeywordFilter, page_size: int = 100, page_token: str = ""
     ) -> tuple[list[pb.Keyword], str]: ...
-    async def for_playbooks(self, playbook_ids: Sequence[str]) -> list[pb.Keyword]: ...
-    async def update(self, keyword: pb.Keyword, mask: field_mask_pb2.FieldMask) -> pb.Keyword: ...
-    async def delete(self, keyword_id: str) -> None: ...
+    async def for_playbooks(
+        self, tenant_id: str, playbook_ids: Sequence[str]
+    ) -> list[pb.Keyword]: ...
+    async def update(
+        self, tenant_id: str, keyword: pb.Keyword, mask: field_mask_pb2.FieldMask
+    ) -> pb.Keyword: ...
+    async def delete(self, tenant_id: str, keyword_id: str) -> None: ...
 
 
 class Playbooks(Protocol):
-    async def create(self, playbook: pb.Playbook) -> pb.Playbook: ...
-    async def get(self, playbook_id: str) -> pb.Playbook: ...
+    async def create(self, tenant_id: str, playbook: pb.Playbook) -> pb.Playbook: ...
+    async def get(self, tenant_id: str, playbook_id: str) -> pb.Playbook: ...
     async def page(
-        self, page_size: int = 100, page_token: str = ""
+        self, tenant_id: str, page_size: int = 100, page_token: str = ""
     ) -> tuple[list[pb.Playbook], str]: ...
     async def update(
-        self, playbook: pb.Playbook, mask: field_mask_pb2.FieldMask
+        self, tenant_id: str, playbook: pb.Playbook, mask: field_mask_pb2.FieldMask
     ) -> pb.Playbook: ...
-    async def delete(self, playbook_id: str, force: bool) -> None: ...
+    async def delete(self, tenant_id: str, playbook_id: str, force: bool) -> None: ...
     async def import_file(
-        self, playbook: pb.Playbook, keywords: list[pb.Keyword], replace: bool
+        self, tenant_id: str, playbook: pb.Playbook, keywords: list[pb.Keyword], replace: bool
     ) -> ImportResult: ...
 
 
@@ -68,7 +72,9 @@ class DetectorService(pb_grpc.DetectorServiceServicer):
         config = first.config
         structlog.contextvars.bind_contextvars(session_id=config.session_id)
         playbooks = list(dict.fromkeys(config.playbook_ids)) or [DEFAULT_PLAYBOOK]
-        call = await self._matchers.attach(playbooks, interim=config.interim_results)
+        call = await self._matchers.attach(
+            auth.tenant_id(), playbooks, interim=config.interim_results
+        )
         log.info("detecting", playbooks=playbooks, keywords=len(call.matcher))
         try:
             async for request in request_iterator:
@@ -94,32 +100,38 @@ class DetectorService(pb_grpc.DetectorServiceServicer):
     async def CreatePlaybook(
         self, request: pb.CreatePlaybookRequest, context: Context
     ) -> pb.CreatePlaybookResponse:
-        playbook = await self._playbooks.create(request.playbook)
+        playbook = await self._playbooks.create(auth.tenant_id(), request.playbook)
         log.info("playbook created", playbook_id=playbook.playbook_id)
         return pb.CreatePlaybookResponse(playbook=playbook)
 
     async def GetPlaybook(
         self, request: pb.GetPlaybookRequest, context: Context
     ) -> pb.GetPlaybookResponse:
-        return pb.GetPlaybookResponse(playbook=await self._playbooks.get(request.playbook_id))
+        return pb.GetPlaybookResponse(
+            playbook=await self._playbooks.get(auth.tenant_id(), request.playbook_id)
+        )
 
     async def ListPlaybooks(
         self, request: pb.ListPlaybooksRequest, context: Context
     ) -> pb.ListPlaybooksResponse:
-        playbooks, next_token = await self._playbooks.page(request.page_size, request.page_token)
+        playbooks, next_token = await self._playbooks.page(
+            auth.tenant_id(), request.page_size, request.page_token
+        )
         return pb.ListPlaybooksResponse(playbooks=playbooks, next_page_token=next_token)
 
     async def UpdatePlaybook(
         self, request: pb.UpdatePlaybookRequest, context: Context
     ) -> pb.UpdatePlaybookResponse:
-        playbook = await self._playbooks.update(request.playbook, request.update_mask)
+        playbook = await self._playbooks.update(
+            auth.tenant_id(), request.playbook, request.update_mask
+        )
         log.info("playbook updated", playbook_id=playbook.playbook_id)
         return pb.UpdatePlaybookResponse(playbook=playbook)
 
     async def DeletePlaybook(
         self, request: pb.DeletePlaybookRequest, context: Context
     ) -> pb.DeletePlaybookResponse:
-        await self._playbooks.delete(request.playbook_id, request.force)
+        await self._playbooks.delete(auth.tenant_id(), request.playbook_id, request.force)
         log.info("playbook deleted", playbook_id=request.playbook_id)
         return pb.DeletePlaybookResponse()
 
@@ -134,7 +146,7 @@ class DetectorService(pb_grpc.DetectorServiceServicer):
             raise errors.invalid_argument("format", f"unknown format {request.format}")
         parsed = playbook_file.parse(request.content, request.format or playbook_file.YAML)
         result = await self._playbooks.import_file(
-            parsed.playbook, parsed.keywords, request.replace
+            auth.tenant_id(), parsed.playbook, parsed.keywords, request.replace
         )
         log.info(
             "playbook imported",
@@ -154,8 +166,8 @@ class DetectorService(pb_grpc.DetectorServiceServicer):
         if request.format not in pb.PlaybookFormat.values():
             raise errors.invalid_argument("format", f"unknown format {request.format}")
         content_format = request.format or playbook_file.YAML
-        playbook = await self._playbooks.get(request.playbook_id)
-        keywords = await self._keywords.for_playbooks([playbook.playbook_id])
+        playbook = await self._playbooks.get(auth.tenant_id(), request.playbook_id)
+        keywords = await self._keywords.for_playbooks(auth.tenant_id(), [playbook.playbook_id])
         return pb.ExportPlaybookResponse(
             content=playbook_file.dump(playbook, keywords, content_format),
             content_type=_CONTENT_TYPES[content_format],
@@ -164,34 +176,38 @@ class DetectorService(pb_grpc.DetectorServiceServicer):
     async def CreateKeyword(
         self, request: pb.CreateKeywordRequest, context: Context
     ) -> pb.CreateKeywordResponse:
-        keyword = await self._keywords.create(request.keyword)
+        keyword = await self._keywords.create(auth.tenant_id(), request.keyword)
         log.info("keyword created", keyword_id=keyword.keyword_id, name=keyword.display_name)
         return pb.CreateKeywordResponse(keyword=keyword)
 
     async def GetKeyword(
         self, request: pb.GetKeywordRequest, context: Context
     ) -> pb.GetKeywordResponse:
-        return pb.GetKeywordResponse(keyword=await self._keywords.get(request.keyword_id))
+        return pb.GetKeywordResponse(
+            keyword=await self._keywords.get(auth.tenant_id(), request.keyword_id)
+        )
 
     async def ListKeywords(
         self, request: pb.ListKeywordsRequest, context: Context
     ) -> pb.ListKeywordsResponse:
         where = KeywordFilter(request.playbook_id, request.category, request.query)
         keywords, next_token = await self._keywords.page(
-            where, request.page_size, request.page_token
+            auth.tenant_id(), where, request.page_size, request.page_token
         )
         return pb.ListKeywordsResponse(keywords=keywords, next_page_token=next_token)
 
     async def UpdateKeyword(
         self, request: pb.UpdateKeywordRequest, context: Context
     ) -> pb.UpdateKeywordResponse:
-        keyword = await self._keywords.update(request.keyword, request.update_mask)
+        keyword = await self._keywords.update(
+            auth.tenant_id(), request.keyword, request.update_mask
+        )
         log.info("keyword updated", keyword_id=keyword.keyword_id)
         return pb.UpdateKeywordResponse(keyword=keyword)
 
     async def DeleteKeyword(
         self, request: pb.DeleteKeywordRequest, context: Context
     ) -> pb.DeleteKeywordResponse:
-        await self._keywords.delete(request.keyword_id)
+        await self._keywords.delete(auth.tenant_id(), request.keyword_id)
         log.info("keyword deleted", keyword_id=request.keyword_id)
         return pb.DeleteKeywordResponse()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from callcue.core.settings import PREFIX, Environment, ServerSettings
 
@@ -10,7 +10,8 @@ from callcue.core.settings import PREFIX, Environment, ServerSettings
 @dataclass(frozen=True)
 class Settings:
     server: ServerSettings
-    database_url: str
+    # May hold a password: kept out of repr, and so out of logs.
+    database_url: str = field(repr=False)
     database_pool_size: int
     # Load the sentence model (about 90 MB) so keywords with examples fire on meaning.
     semantic_triggers: bool

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
-from callcue.core import database
+from callcue.core import credentials, database
+from callcue.core.auth import Authenticator, open_authenticator
 from callcue.core.channel import open_channel
 from callcue.core.server import GrpcServer, serve_until_signalled
 from callcue.detector.v1 import detector_service_pb2_grpc
@@ -21,9 +23,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build_server(
-    settings: Settings, downstream: Downstream, store: SessionStore
+    settings: Settings, downstream: Downstream, store: SessionStore, authenticator: Authenticator
 ) -> tuple[GrpcServer, GatewayService]:
-    server = GrpcServer(settings.server, [SERVICE_NAME])
+    server = GrpcServer(settings.server, [SERVICE_NAME], authenticator)
     service = GatewayService(downstream, store, settings)
     gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server(service, server.server)
     return server, service
@@ -33,8 +35,9 @@ async def serve(settings: Settings) -> None:
     await database.migrate(settings.database_url, "gateway", MIGRATIONS)
     pool = await database.open_pool(settings.database_url, max_size=settings.database_pool_size)
     limit = settings.server.max_message_bytes
+    # Downstream services see the caller's own key: each checks it and scopes to its tenant.
     channels = [
-        open_channel(address, limit)
+        open_channel(address, limit, credentials=credentials.forwarded)
         for address in (
             settings.transcriber_address,
             settings.detector_address,
@@ -46,7 +49,9 @@ async def serve(settings: Settings) -> None:
         detector=detector_service_pb2_grpc.DetectorServiceStub(channels[1]),
         notifier=notifier_service_pb2_grpc.NotifierServiceStub(channels[2]),
     )
-    server, service = build_server(settings, downstream, SessionStore(pool))
+    authenticator, close_auth = await open_authenticator(settings.server.auth)
+    server, service = build_server(settings, downstream, SessionStore(pool), authenticator)
+    leases = asyncio.create_task(service.keep_leases())
     await server.start()
     await server.set_serving()
 
@@ -54,4 +59,9 @@ async def serve(settings: Settings) -> None:
         for channel in channels:
             await channel.close()
 
-    await serve_until_signalled(server, [service.drain, close_channels, pool.close])
+    async def stop_leases() -> None:
+        leases.cancel()
+
+    await serve_until_signalled(
+        server, [service.drain, stop_leases, close_channels, pool.close, close_auth]
+    )

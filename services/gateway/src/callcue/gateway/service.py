@@ -6,18 +6,19 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 
 import grpc
+import psycopg
 import structlog
 from google.protobuf import duration_pb2
 
 from callcue.call.v1 import call_pb2
-from callcue.core import errors
+from callcue.core import auth, errors
 from callcue.core.audio_format import bytes_per_second, check_format
 from callcue.core.config_first import first_config, receive_upload
 from callcue.core.server import Context
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.gateway import exports
 from callcue.gateway.call_session import CallSession, Downstream
-from callcue.gateway.sessions import SessionStore
+from callcue.gateway.sessions import RENEW_SECONDS, SessionStore
 from callcue.gateway.settings import Settings
 from callcue.gateway.summary import summarise
 from callcue.gateway.v1 import gateway_service_pb2 as pb
@@ -37,6 +38,7 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
         self._store = store
         self._settings = settings
         self._uploads: set[asyncio.Task[None]] = set()
+        self._running: set[str] = set()  # sessions this replica holds leases on
 
     # Live calls ---------------------------------------------------------------
 
@@ -47,7 +49,15 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
         if config is None:
             return
         check_format(config.audio_format, config.channel_roles)
-        session = await self._store.create(pb.SESSION_SOURCE_LIVE, config)
+        caller = auth.current_caller()
+        limit = caller.tenant.max_concurrent_calls
+        session = await self._store.create(
+            caller.tenant_id,
+            pb.SESSION_SOURCE_LIVE,
+            config,
+            max_live_calls=self._settings.max_concurrent_calls if limit is None else limit,
+        )
+        self._running.add(session.session_id)
         structlog.contextvars.bind_contextvars(session_id=session.session_id)
         log.info("call started", channels=config.audio_format.channel_count or 1)
         call = CallSession(
@@ -69,6 +79,7 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
             transcribing.cancel()
             audio.cancel()
             await call.close(message)
+            self._running.discard(session.session_id)
             await asyncio.shield(
                 self._store.finish(session.session_id, state, audio.seconds, _error(state, message))
             )
@@ -156,7 +167,8 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
         config, data = upload.config, upload.data
         if not data:
             raise errors.invalid_argument("data", "the recording is empty")
-        session = await self._store.create(pb.SESSION_SOURCE_UPLOAD, config)
+        session = await self._store.create(auth.tenant_id(), pb.SESSION_SOURCE_UPLOAD, config)
+        self._running.add(session.session_id)
         structlog.contextvars.bind_contextvars(session_id=session.session_id)
         call = CallSession(session.session_id, config.playbook_ids, self._downstream, self._store)
         await call.start(f"processing {config.filename or 'the recording'}")
@@ -234,7 +246,21 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
             )
         finally:
             runner.cancel()
+            self._running.discard(call.session_id)
             await call.close("processing was interrupted")
+
+    async def keep_leases(self) -> None:
+        """Renews the leases of this replica's sessions, and fails sessions whose replica
+        died (any replica may: the update is idempotent)."""
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            try:
+                if self._running:
+                    await self._store.renew(list(self._running))
+                if abandoned := await self._store.fail_abandoned():
+                    log.warning("failed sessions abandoned by a stopped gateway", count=abandoned)
+            except psycopg.Error as error:
+                log.warning("session leases not renewed", error=str(error))
 
     async def drain(self) -> None:
         """Lets uploads being processed finish (or be cancelled on a second signal)."""
@@ -247,20 +273,21 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
     async def GetSession(
         self, request: pb.GetSessionRequest, context: Context
     ) -> pb.GetSessionResponse:
-        return pb.GetSessionResponse(session=await self._store.get(request.session_id))
+        session = await self._store.get(auth.tenant_id(), request.session_id)
+        return pb.GetSessionResponse(session=session)
 
     async def ListSessions(
         self, request: pb.ListSessionsRequest, context: Context
     ) -> pb.ListSessionsResponse:
         sessions, token = await self._store.page(
-            request.state, request.page_size, request.page_token
+            auth.tenant_id(), request.state, request.page_size, request.page_token
         )
         return pb.ListSessionsResponse(sessions=sessions, next_page_token=token)
 
     async def GetTranscript(
         self, request: pb.GetTranscriptRequest, context: Context
     ) -> pb.GetTranscriptResponse:
-        segments, detections = await self._store.transcript(request.session_id)
+        segments, detections = await self._store.transcript(auth.tenant_id(), request.session_id)
         return pb.GetTranscriptResponse(segments=segments, detections=detections)
 
     async def ExportTranscript(
@@ -269,13 +296,13 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
         if request.format not in pb.TranscriptFormat.values():
             raise errors.invalid_argument("format", f"unknown format {request.format}")
         transcript_format = request.format or pb.TRANSCRIPT_FORMAT_WEBVTT
-        segments, detections = await self._store.transcript(request.session_id)
+        segments, detections = await self._store.transcript(auth.tenant_id(), request.session_id)
         if transcript_format == pb.TRANSCRIPT_FORMAT_SRT:
             text = exports.srt(segments)
         elif transcript_format == pb.TRANSCRIPT_FORMAT_WEBVTT:
             text = exports.webvtt(segments)
         else:
-            session = await self._store.get(request.session_id)
+            session = await self._store.get(auth.tenant_id(), request.session_id)
             text = exports.as_json(session, segments, detections)
         content_type, extension = exports.FORMATS[transcript_format]
         return pb.ExportTranscriptResponse(
@@ -287,8 +314,8 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
     async def GetCallSummary(
         self, request: pb.GetCallSummaryRequest, context: Context
     ) -> pb.GetCallSummaryResponse:
-        session = await self._store.get(request.session_id)
-        segments, detections = await self._store.transcript(request.session_id)
+        session = await self._store.get(auth.tenant_id(), request.session_id)
+        segments, detections = await self._store.transcript(auth.tenant_id(), request.session_id)
         return pb.GetCallSummaryResponse(summary=summarise(session, segments, detections))
 
 

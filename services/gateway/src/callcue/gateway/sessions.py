@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -66,19 +67,39 @@ def _to_session(row: dict[str, Any]) -> pb.Session:
     return session
 
 
+# A running session's lease outlives a few missed renewals, but not a dead gateway by long.
+LEASE_SECONDS = 30.0
+RENEW_SECONDS = 10.0
+
+
 class SessionStore:
+    """Every read is scoped to a tenant: another tenant's session does not exist."""
+
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    async def create(self, source: pb.SessionSource.ValueType, config: SessionConfig) -> pb.Session:
+    async def create(
+        self,
+        tenant_id: str,
+        source: pb.SessionSource.ValueType,
+        config: SessionConfig,
+        *,
+        max_live_calls: int | None = None,
+    ) -> pb.Session:
+        """A new ACTIVE session; RESOURCE_EXHAUSTED if it would be one live call more than
+        ``max_live_calls`` for the tenant (counted over every gateway replica)."""
         session_id = uuid.uuid4()
-        async with self._pool.connection() as conn:
+        async with self._pool.connection() as conn, conn.transaction():
+            if max_live_calls is not None:
+                await self._check_live_calls(conn, tenant_id, max_live_calls)
             await conn.execute(
-                """INSERT INTO sessions (session_id, source, state, title, metadata,
-                       channel_roles, language_code, playbook_ids)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
+                """INSERT INTO sessions (session_id, tenant_id, source, state, title, metadata,
+                       channel_roles, language_code, playbook_ids, lease_until)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s,
+                           now() + make_interval(secs => %s))""",
                 (
                     session_id,
+                    tenant_id,
                     source,
                     call_pb2.CALL_STATE_ACTIVE,
                     config.title,
@@ -86,9 +107,51 @@ class SessionStore:
                     list(config.channel_roles),
                     config.language_code,
                     list(config.playbook_ids),
+                    LEASE_SECONDS,
                 ),
             )
-        return await self.get(str(session_id))
+        return await self.get(tenant_id, str(session_id))
+
+    async def _check_live_calls(
+        self, conn: psycopg.AsyncConnection[Any], tenant_id: str, limit: int
+    ) -> None:
+        # Serialises call starts per tenant, so two replicas cannot both take the last slot.
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('callcue.live-calls:' || %s))", (tenant_id,)
+        )
+        cursor = await conn.execute(
+            "SELECT count(*) FROM sessions WHERE tenant_id = %s AND state = %s AND source = %s "
+            "AND lease_until > now()",
+            (tenant_id, call_pb2.CALL_STATE_ACTIVE, pb.SESSION_SOURCE_LIVE),
+        )
+        row = await cursor.fetchone()
+        live = row[0] if row else 0
+        if live >= limit:
+            raise errors.resource_exhausted(
+                "concurrent calls",
+                f"tenant {tenant_id!r} already has {live} live calls, its limit; "
+                "end a call or ask for a higher limit",
+            )
+
+    async def renew(self, session_ids: Sequence[str]) -> None:
+        """Extends the leases of sessions this gateway is still running."""
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "UPDATE sessions SET lease_until = now() + make_interval(secs => %s) "
+                "WHERE session_id = ANY(%s) AND state = %s",
+                (LEASE_SECONDS, [_parse_id(s) for s in session_ids], call_pb2.CALL_STATE_ACTIVE),
+            )
+
+    async def fail_abandoned(self) -> int:
+        """Fails sessions whose gateway stopped renewing them (it crashed); how many."""
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                "UPDATE sessions SET state = %s, end_time = lease_until, lease_until = NULL, "
+                "error_message = 'the gateway running the session stopped' "
+                "WHERE state = %s AND lease_until < now()",
+                (call_pb2.CALL_STATE_FAILED, call_pb2.CALL_STATE_ACTIVE),
+            )
+            return cursor.rowcount
 
     async def finish(
         self,
@@ -100,7 +163,7 @@ class SessionStore:
         async with self._pool.connection() as conn:
             await conn.execute(
                 """UPDATE sessions SET state = %s, end_time = now(), audio_seconds = %s,
-                       error_message = %s WHERE session_id = %s""",
+                       error_message = %s, lease_until = NULL WHERE session_id = %s""",
                 (state, audio_seconds, error, _parse_id(session_id)),
             )
 
@@ -136,22 +199,29 @@ class SessionStore:
                 ),
             )
 
-    async def get(self, session_id: str) -> pb.Session:
+    async def get(self, tenant_id: str, session_id: str) -> pb.Session:
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(f"{_SELECT} WHERE s.session_id = %s", (_parse_id(session_id),))
+            await cur.execute(
+                f"{_SELECT} WHERE s.session_id = %s AND s.tenant_id = %s",
+                (_parse_id(session_id), tenant_id),
+            )
             row = await cur.fetchone()
         if row is None:
             raise errors.not_found("session", session_id)
         return _to_session(row)
 
     async def page(
-        self, state: call_pb2.CallState.ValueType, page_size: int, page_token: str
+        self,
+        tenant_id: str,
+        state: call_pb2.CallState.ValueType,
+        page_size: int,
+        page_token: str,
     ) -> tuple[list[pb.Session], str]:
         if not 0 <= page_size <= 1000:
             raise errors.invalid_argument("page_size", "must be 0 to 1000")
         page_size = page_size or 50
-        where: list[str] = ["TRUE"]
-        params: list[object] = []
+        where: list[str] = ["s.tenant_id = %s"]
+        params: list[object] = [tenant_id]
         if state != call_pb2.CALL_STATE_UNSPECIFIED:
             where.append("s.state = %s")
             params.append(state)
@@ -172,10 +242,10 @@ class SessionStore:
         return [_to_session(row) for row in rows[:page_size]], token
 
     async def transcript(
-        self, session_id: str
+        self, tenant_id: str, session_id: str
     ) -> tuple[list[call_pb2.TranscriptSegment], list[call_pb2.Detection]]:
         key = _parse_id(session_id)
-        await self.get(session_id)  # NOT_FOUND for an unknown session, not an empty answer
+        await self.get(tenant_id, session_id)  # NOT_FOUND, not an empty answer
         async with self._pool.connection() as conn:
             rows = await (
                 await conn.execute(

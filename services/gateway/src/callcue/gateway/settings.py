@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from callcue.core.settings import PREFIX, Environment, ServerSettings
 
@@ -10,7 +10,8 @@ from callcue.core.settings import PREFIX, Environment, ServerSettings
 @dataclass(frozen=True)
 class Settings:
     server: ServerSettings
-    database_url: str
+    # May hold a password: kept out of repr, and so out of logs.
+    database_url: str = field(repr=False)
     database_pool_size: int
     transcriber_address: str
     detector_address: str
@@ -19,6 +20,8 @@ class Settings:
     max_chunk_bytes: int
     max_call_seconds: float
     max_upload_bytes: int
+    # Live calls a tenant may run at once unless its own limit says otherwise.
+    max_concurrent_calls: int
     # Send the call's playbook phrases to the transcriber as hotwords (prompt bias).
     hotwords_from_playbook: bool
 
@@ -41,6 +44,9 @@ class Settings:
             ),
             max_upload_bytes=env.integer(
                 f"{PREFIX}MAX_UPLOAD_BYTES", 500 * 1024 * 1024, minimum=1024, maximum=1 << 34
+            ),
+            max_concurrent_calls=env.integer(
+                f"{PREFIX}MAX_CONCURRENT_CALLS", 100, minimum=0, maximum=1_000_000
             ),
             hotwords_from_playbook=env.boolean(f"{PREFIX}HOTWORDS_FROM_PLAYBOOK", False),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from callcue.core.auth import Authenticator, open_authenticator
 from callcue.core.server import GrpcServer, serve_until_signalled
 from callcue.notifier.event_log import EventLog, MemoryEventLog
 from callcue.notifier.redis_log import RedisEventLog
@@ -12,8 +13,8 @@ from callcue.notifier.v1 import notifier_service_pb2, notifier_service_pb2_grpc
 SERVICE_NAME = notifier_service_pb2.DESCRIPTOR.services_by_name["NotifierService"].full_name
 
 
-def build_server(settings: Settings, events: EventLog) -> GrpcServer:
-    server = GrpcServer(settings.server, [SERVICE_NAME])
+def build_server(settings: Settings, events: EventLog, authenticator: Authenticator) -> GrpcServer:
+    server = GrpcServer(settings.server, [SERVICE_NAME], authenticator)
     notifier_service_pb2_grpc.add_NotifierServiceServicer_to_server(
         NotifierService(events), server.server
     )
@@ -34,8 +35,11 @@ async def serve(settings: Settings) -> None:
     events = event_log(settings)
     if isinstance(events, RedisEventLog):
         await events.ping()  # fail at start, with the URL's problem, not at the first call
-    server = build_server(settings, events)
+    authenticator, close_auth = await open_authenticator(settings.server.auth)
+    server = build_server(settings, events, authenticator)
     await server.start()
     await server.set_serving()
-    cleanups = [events.close] if isinstance(events, RedisEventLog) else []
+    cleanups = [close_auth]
+    if isinstance(events, RedisEventLog):
+        cleanups.append(events.close)
     await serve_until_signalled(server, cleanups)

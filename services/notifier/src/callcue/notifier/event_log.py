@@ -37,29 +37,51 @@ class LogUnavailable(Exception):
 class FellBehind(Exception):
     """The reader wants events the log no longer keeps."""
 
-    def __init__(self, session_id: str, wanted: int, oldest: int) -> None:
+    def __init__(self, what: str, wanted: int, oldest: int, resume_field: str) -> None:
         super().__init__(
-            f"session {session_id}: events from {wanted} are no longer kept (oldest is {oldest}); "
-            f"resubscribe with after_sequence={oldest - 1} or later"
+            f"{what}: events from {wanted} are no longer kept (oldest is {oldest}); "
+            f"resubscribe with {resume_field}={oldest - 1} or later"
         )
         self.oldest = oldest
 
 
+class BadCursor(ValueError):
+    """A tenant feed cursor this log did not hand out."""
+
+
+# Events of all a tenant's sessions kept for supervisors that reconnect.
+FEED_EVENTS = 10_000
+
+
 class EventLog(Protocol):
-    async def append(self, event: call_pb2.CallEvent) -> bool:
+    """Sessions belong to tenants: a session id means nothing outside its tenant."""
+
+    async def append(self, tenant_id: str, event: call_pb2.CallEvent) -> bool:
         """Stores the event; False if it was already stored (a re-sent duplicate)."""
         ...
 
-    def follow(self, session_id: str, after_sequence: int) -> AsyncIterator[call_pb2.CallEvent]:
+    def follow(
+        self, tenant_id: str, session_id: str, after_sequence: int
+    ) -> AsyncIterator[call_pb2.CallEvent]:
         """Events after the sequence: stored ones, then live ones until the session ends."""
+        ...
+
+    def follow_tenant(
+        self, tenant_id: str, after_cursor: str
+    ) -> AsyncIterator[tuple[str, call_pb2.CallEvent]]:
+        """Every new event of the tenant's sessions, with the cursor to resume after it;
+        from the cursor given, or from now when it is empty. Never ends."""
         ...
 
 
 class _SessionLog:
-    def __init__(self, first_sequence: int) -> None:
+    """Numbered events kept in memory; readers wait on ``changed`` for more."""
+
+    def __init__(self, first_sequence: int, *, ends_with_session: bool = True) -> None:
         self.first = first_sequence  # sequence of events[0]
         self.events: list[call_pb2.CallEvent] = []
         self.ended = False
+        self._ends = ends_with_session
         self.changed = asyncio.Event()
 
     @property
@@ -68,7 +90,7 @@ class _SessionLog:
 
     def add(self, event: call_pb2.CallEvent, capacity: int) -> None:
         self.events.append(event)
-        self.ended = self.ended or is_terminal(event)
+        self.ended = self.ended or (self._ends and is_terminal(event))
         if len(self.events) > capacity + capacity // 2:
             # Trim in batches so appends stay O(1) amortised.
             drop = len(self.events) - capacity
@@ -85,43 +107,72 @@ class MemoryEventLog:
     def __init__(self, events_per_session: int, ended_sessions_kept: int) -> None:
         self._capacity = events_per_session
         self._ended_kept = ended_sessions_kept
-        self._sessions: dict[str, _SessionLog] = {}
-        self._ended: OrderedDict[str, None] = OrderedDict()
+        self._sessions: dict[tuple[str, str], _SessionLog] = {}
+        self._ended: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._feeds: dict[str, _SessionLog] = {}
 
-    async def append(self, event: call_pb2.CallEvent) -> bool:
-        log = self._sessions.get(event.session_id)
+    async def append(self, tenant_id: str, event: call_pb2.CallEvent) -> bool:
+        key = (tenant_id, event.session_id)
+        log = self._sessions.get(key)
         if log is None:
             # A first event, or the first after this notifier restarted: start where it says.
-            log = self._sessions[event.session_id] = _SessionLog(event.sequence)
+            log = self._sessions[key] = _SessionLog(event.sequence)
         if event.sequence <= log.last:
             return False
         if event.sequence != log.last + 1:
             raise SequenceGap(event.session_id, log.last + 1, event.sequence)
         log.add(event, self._capacity)
+        self._feed(tenant_id).add(event, FEED_EVENTS)
         if log.ended:
-            self._forget_old_sessions(event.session_id)
+            self._forget_old_sessions(key)
         return True
 
-    def _forget_old_sessions(self, ended_session: str) -> None:
+    def _feed(self, tenant_id: str) -> _SessionLog:
+        feed = self._feeds.get(tenant_id)
+        if feed is None:
+            feed = self._feeds[tenant_id] = _SessionLog(1, ends_with_session=False)
+        return feed
+
+    def _forget_old_sessions(self, ended_session: tuple[str, str]) -> None:
         self._ended[ended_session] = None
         while len(self._ended) > self._ended_kept:
             old, _ = self._ended.popitem(last=False)
             self._sessions.pop(old, None)
 
     async def follow(
-        self, session_id: str, after_sequence: int
+        self, tenant_id: str, session_id: str, after_sequence: int
     ) -> AsyncIterator[call_pb2.CallEvent]:
-        log = self._sessions.get(session_id)
+        log = self._sessions.get((tenant_id, session_id))
         if log is None:
             raise UnknownSession(session_id)
-        wanted = max(after_sequence + 1, 1)
-        while True:
-            if wanted < log.first and wanted <= log.last:
-                raise FellBehind(session_id, wanted, log.first)
-            wanted = max(wanted, log.first)
-            while wanted <= log.last:
-                yield log.events[wanted - log.first]
-                wanted += 1
-            if log.ended:
-                return
-            await log.changed.wait()
+        reading = _read(log, f"session {session_id}", "after_sequence", max(after_sequence + 1, 1))
+        async for _, event in reading:
+            yield event
+
+    async def follow_tenant(
+        self, tenant_id: str, after_cursor: str
+    ) -> AsyncIterator[tuple[str, call_pb2.CallEvent]]:
+        feed = self._feed(tenant_id)
+        if not after_cursor:
+            wanted = feed.last + 1
+        elif after_cursor.isdigit():
+            wanted = int(after_cursor) + 1
+        else:
+            raise BadCursor(f"{after_cursor!r} is not a cursor of this notifier")
+        async for position, event in _read(feed, f"tenant {tenant_id}", "after_cursor", wanted):
+            yield str(position), event
+
+
+async def _read(
+    log: _SessionLog, what: str, resume_field: str, wanted: int
+) -> AsyncIterator[tuple[int, call_pb2.CallEvent]]:
+    while True:
+        if wanted < log.first and wanted <= log.last:
+            raise FellBehind(what, wanted, log.first, resume_field)
+        wanted = max(wanted, log.first)
+        while wanted <= log.last:
+            yield wanted, log.events[wanted - log.first]
+            wanted += 1
+        if log.ended:
+            return
+        await log.changed.wait()

@@ -1,7 +1,9 @@
 """The event log in Redis Streams, shared by every notifier replica.
 
 One stream per session, entry ids ``<sequence>-0``, so Redis itself keeps the order and a
-re-sent event is recognised. Appends run as one Lua script (gap check and XADD at once).
+re-sent event is recognised. Appends run as one Lua script (gap check and XADD at once),
+which also adds the event to its tenant's feed, a stream numbered by a counter, for
+supervisors following every call of the tenant. A tenant's keys share a hash tag.
 Each replica runs one tail reader per session it has subscribers for (a blocking XREAD)
 and fans events out to them from memory, so a thousand subscribers of a session cost one
 blocked Redis connection, not a thousand. History a subscriber asks for comes from XRANGE;
@@ -22,6 +24,8 @@ from redis.exceptions import RedisError
 
 from callcue.call.v1 import call_pb2
 from callcue.notifier.event_log import (
+    FEED_EVENTS,
+    BadCursor,
     FellBehind,
     LogUnavailable,
     SequenceGap,
@@ -41,6 +45,10 @@ if #top > 0 then
 end
 redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], sequence .. '-0', 'e', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
+local position = redis.call('INCR', KEYS[3])
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[5], position .. '-0', 'e', ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('EXPIRE', KEYS[3], ARGV[4])
 return 1
 """
 # A follower with nothing new re-reads Redis this often: it covers the moment between its
@@ -108,17 +116,27 @@ class RedisEventLog:
         self._capacity = events_per_session
         self._ttl = session_ttl_seconds
         self._prefix = prefix
-        self._tails: dict[str, _Tail] = {}
+        self._tails: dict[str, _Tail] = {}  # by session key
 
-    def _key(self, session_id: str) -> str:
-        return f"{self._prefix}{session_id}"
+    def _key(self, tenant_id: str, session_id: str) -> str:
+        return f"{self._prefix}{{{tenant_id}}}:s:{session_id}"
 
-    async def append(self, event: call_pb2.CallEvent) -> bool:
+    def _feed_key(self, tenant_id: str) -> str:
+        return f"{self._prefix}{{{tenant_id}}}:feed"
+
+    async def append(self, tenant_id: str, event: call_pb2.CallEvent) -> bool:
+        feed = self._feed_key(tenant_id)
         try:
             result = int(
                 await self._append(
-                    keys=[self._key(event.session_id)],
-                    args=[event.sequence, event.SerializeToString(), self._capacity, self._ttl],
+                    keys=[self._key(tenant_id, event.session_id), feed, f"{feed}:position"],
+                    args=[
+                        event.sequence,
+                        event.SerializeToString(),
+                        self._capacity,
+                        self._ttl,
+                        FEED_EVENTS,
+                    ],
                 )
             )
         except RedisError as error:
@@ -128,21 +146,21 @@ class RedisEventLog:
         return result == 1
 
     async def follow(
-        self, session_id: str, after_sequence: int
+        self, tenant_id: str, session_id: str, after_sequence: int
     ) -> AsyncIterator[call_pb2.CallEvent]:
         try:
-            async for event in self._follow(session_id, after_sequence):
+            async for event in self._follow(tenant_id, session_id, after_sequence):
                 yield event
         except RedisError as error:
             raise LogUnavailable(f"Redis: {error}") from error
 
     async def _follow(
-        self, session_id: str, after_sequence: int
+        self, tenant_id: str, session_id: str, after_sequence: int
     ) -> AsyncIterator[call_pb2.CallEvent]:
-        key = self._key(session_id)
+        key = self._key(tenant_id, session_id)
         if not await self._redis.exists(key):
             raise UnknownSession(session_id)
-        tail = self._join(session_id)
+        tail = self._join(key)
         wanted = max(after_sequence + 1, 1)
         try:
             while True:
@@ -163,7 +181,9 @@ class RedisEventLog:
                 )
                 if entries and _sequence(entries[0][0]) > wanted:
                     # Trimmed (MAXLEN) past what the reader wants: it must skip ahead.
-                    raise FellBehind(session_id, wanted, _sequence(entries[0][0]))
+                    raise FellBehind(
+                        f"session {session_id}", wanted, _sequence(entries[0][0]), "after_sequence"
+                    )
                 for _, fields in entries:
                     event = _event(fields)
                     yield event
@@ -175,25 +195,24 @@ class RedisEventLog:
                         return  # expired: the session is long over
                     await _wait(tail.changed)
         finally:
-            self._leave(session_id, tail)
+            self._leave(key, tail)
 
-    def _join(self, session_id: str) -> _Tail:
-        tail = self._tails.get(session_id)
+    def _join(self, key: str) -> _Tail:
+        tail = self._tails.get(key)
         if tail is None:
-            tail = self._tails[session_id] = _Tail()
-            tail.task = asyncio.create_task(self._read_tail(session_id, tail))
+            tail = self._tails[key] = _Tail()
+            tail.task = asyncio.create_task(self._read_tail(key, tail))
         tail.followers += 1
         return tail
 
-    def _leave(self, session_id: str, tail: _Tail) -> None:
+    def _leave(self, key: str, tail: _Tail) -> None:
         tail.followers -= 1
-        if tail.followers == 0 and self._tails.get(session_id) is tail:
-            del self._tails[session_id]
+        if tail.followers == 0 and self._tails.get(key) is tail:
+            del self._tails[key]
             if tail.task is not None:
                 tail.task.cancel()
 
-    async def _read_tail(self, session_id: str, tail: _Tail) -> None:
-        key = self._key(session_id)
+    async def _read_tail(self, key: str, tail: _Tail) -> None:
         last_id: Any = None
         failures = 0
         while not tail.ended:
@@ -207,7 +226,7 @@ class RedisEventLog:
             except RedisError as error:
                 # Followers meanwhile read Redis themselves (see _POLL_SECONDS).
                 failures += 1
-                log.warning("event tail lost Redis", session_id=session_id, error=str(error))
+                log.warning("event tail lost Redis", key=key, error=str(error))
                 await asyncio.sleep(min(0.1 * 2**failures, 5.0))
                 continue
             failures = 0
@@ -215,6 +234,39 @@ class RedisEventLog:
                 for entry_id, fields in entries:
                     tail.add(_event(fields))
                     last_id = entry_id
+
+    async def follow_tenant(
+        self, tenant_id: str, after_cursor: str
+    ) -> AsyncIterator[tuple[str, call_pb2.CallEvent]]:
+        try:
+            async for item in self._follow_tenant(tenant_id, after_cursor):
+                yield item
+        except RedisError as error:
+            raise LogUnavailable(f"Redis: {error}") from error
+
+    async def _follow_tenant(
+        self, tenant_id: str, after_cursor: str
+    ) -> AsyncIterator[tuple[str, call_pb2.CallEvent]]:
+        # Supervisors are few: each reads the feed itself, no shared tail.
+        key = self._feed_key(tenant_id)
+        if not after_cursor:
+            top: Any = await self._redis.xrevrange(key, "+", "-", count=1)
+            wanted = _sequence(top[0][0]) + 1 if top else 1
+        elif after_cursor.isdigit():
+            wanted = int(after_cursor) + 1
+        else:
+            raise BadCursor(f"{after_cursor!r} is not a cursor of this notifier")
+        while True:
+            entries: Any = await self._redis.xrange(key, f"{wanted}-0", "+", count=_HISTORY_BATCH)
+            if entries and _sequence(entries[0][0]) > wanted:
+                raise FellBehind(
+                    f"tenant {tenant_id}", wanted, _sequence(entries[0][0]), "after_cursor"
+                )
+            for entry_id, fields in entries:
+                wanted = _sequence(entry_id) + 1
+                yield str(wanted - 1), _event(fields)
+            if not entries:
+                await self._blocking.xread({key: f"{wanted - 1}-0"}, block=_BLOCK_MS, count=1)
 
     async def ping(self) -> None:
         await self._redis.ping()

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 import grpc
 import structlog
 
-from callcue.core import errors
+from callcue.core import auth, errors
 from callcue.notifier.event_log import (
+    BadCursor,
     EventLog,
     FellBehind,
     LogUnavailable,
@@ -41,7 +42,7 @@ class NotifierService(pb_grpc.NotifierServiceServicer):
                     "event", "must carry a transcript, a detection or a status"
                 )
             try:
-                await self._events.append(event)
+                await self._events.append(auth.tenant_id(), event)
             except SequenceGap as gap:
                 raise errors.failed_precondition(str(gap)) from None
             except LogUnavailable as unavailable:
@@ -60,10 +61,30 @@ class NotifierService(pb_grpc.NotifierServiceServicer):
         structlog.contextvars.bind_contextvars(session_id=request.session_id)
         log.info("subscriber joined", after_sequence=request.after_sequence)
         try:
-            async for event in self._events.follow(request.session_id, request.after_sequence):
+            async for event in self._events.follow(
+                auth.tenant_id(), request.session_id, request.after_sequence
+            ):
                 yield pb.SubscribeResponse(event=event)
         except UnknownSession:
             raise errors.not_found("session", request.session_id) from None
+        except FellBehind as behind:
+            raise errors.RpcError(grpc.StatusCode.OUT_OF_RANGE, str(behind)) from None
+        except LogUnavailable as unavailable:
+            raise errors.unavailable(f"events cannot be read now: {unavailable}") from None
+
+    async def SubscribeAll(
+        self,
+        request: pb.SubscribeAllRequest,
+        context: grpc.aio.ServicerContext[pb.SubscribeAllRequest, pb.SubscribeAllResponse],
+    ) -> AsyncIterator[pb.SubscribeAllResponse]:
+        log.info("supervisor joined", after_cursor=request.after_cursor)
+        try:
+            async for cursor, event in self._events.follow_tenant(
+                auth.tenant_id(), request.after_cursor
+            ):
+                yield pb.SubscribeAllResponse(event=event, cursor=cursor)
+        except BadCursor as bad:
+            raise errors.invalid_argument("after_cursor", str(bad)) from None
         except FellBehind as behind:
             raise errors.RpcError(grpc.StatusCode.OUT_OF_RANGE, str(behind)) from None
         except LogUnavailable as unavailable:

@@ -7,6 +7,7 @@ import asyncio
 import openai
 import structlog
 
+from callcue.core.auth import Authenticator, open_authenticator
 from callcue.core.server import GrpcServer, serve_until_signalled
 from callcue.transcriber.engine import SpeechEngine, WhisperEngine
 from callcue.transcriber.fallback_engine import FallbackEngine
@@ -43,8 +44,10 @@ def load_engine(settings: Settings) -> SpeechEngine:
     return FallbackEngine(remote, local, settings.openai_cooldown_seconds)
 
 
-def build_server(settings: Settings, engine: SpeechEngine) -> GrpcServer:
-    server = GrpcServer(settings.server, [SERVICE_NAME])
+def build_server(
+    settings: Settings, engine: SpeechEngine, authenticator: Authenticator
+) -> GrpcServer:
+    server = GrpcServer(settings.server, [SERVICE_NAME], authenticator)
     transcriber_service_pb2_grpc.add_TranscriberServiceServicer_to_server(
         TranscriberService(engine, settings), server.server
     )
@@ -61,11 +64,12 @@ async def serve(settings: Settings) -> None:
         compute_type=settings.compute_type,
         openai_model=settings.openai_model if settings.engine == "openai" else None,
     )
-    server = build_server(settings, engine)
+    authenticator, close_auth = await open_authenticator(settings.server.auth)
+    server = build_server(settings, engine, authenticator)
     await server.start()
     await server.set_serving()
 
     async def close() -> None:
         engine.close()
 
-    await serve_until_signalled(server, [close])
+    await serve_until_signalled(server, [close, close_auth])

@@ -1,0 +1,88 @@
+"""callcue-keys: create, list and revoke API keys, straight against the database.
+
+An operator's bootstrap tool (``kubectl exec deploy/gateway -- callcue-keys create
+acme``): it needs DATABASE_URL, not an existing key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+import psycopg
+
+from callcue.core import api_keys, database
+from callcue.core.log import configure_logging
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="callcue-keys", description=__doc__.splitlines()[0])
+    top.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="PostgreSQL URL (default: $DATABASE_URL)",
+    )
+    commands = top.add_subparsers(dest="command", required=True)
+    create = commands.add_parser("create", help="create a key for a tenant (and the tenant)")
+    create.add_argument("tenant")
+    create.add_argument("--name", default="", help="what the key is for, shown in listings")
+    listing = commands.add_parser("list", help="list keys (never the keys themselves)")
+    listing.add_argument("--tenant")
+    revoke = commands.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    limit = commands.add_parser("limit", help="set a tenant's maximum of concurrent calls")
+    limit.add_argument("tenant")
+    limit.add_argument("calls", help="a number, or 'default' for the deployment's limit")
+    return top
+
+
+async def run(args: argparse.Namespace) -> int:
+    url = args.database_url
+    await database.migrate(url, api_keys.COMPONENT, api_keys.MIGRATIONS)
+    pool = await database.open_pool(url, max_size=1)
+    keys = api_keys.ApiKeyStore(pool)
+    try:
+        if args.command == "create":
+            info, key = await keys.create_key(args.tenant, args.name)
+            print(f"created key {info.key_id} for tenant {info.tenant_id}; it is shown only once:")
+            print(key)
+        elif args.command == "list":
+            for info in await keys.list_keys(args.tenant):
+                state = f"revoked {info.revoke_time:%Y-%m-%d}" if info.revoke_time else "live"
+                print(
+                    f"{info.key_id}  {info.tenant_id:<20} {info.create_time:%Y-%m-%d %H:%M}  "
+                    f"{state:<18} {info.display_name}"
+                )
+        elif args.command == "revoke":
+            if not await keys.revoke(args.key_id):
+                print(f"callcue-keys: no live key {args.key_id}", file=sys.stderr)
+                return 1
+            print(f"revoked key {args.key_id}")
+        else:
+            calls = None if args.calls == "default" else int(args.calls)
+            if calls is not None and calls < 0:
+                raise ValueError("the limit must be 0 or more")
+            await keys.set_call_limit(args.tenant, calls)
+            print(f"tenant {args.tenant}: at most {args.calls} concurrent calls")
+    finally:
+        await pool.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    configure_logging("warning", "console")  # the output is for a person, not a log pipeline
+    if not args.database_url:
+        parser().error("set DATABASE_URL or pass --database-url")
+    try:
+        raise SystemExit(asyncio.run(run(args)))
+    except (ValueError, OSError, psycopg.Error) as error:
+        print(f"callcue-keys: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
