@@ -5,7 +5,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PROTOS := $(shell find protos/callcue -name '*.proto')
 STAMP := protos/.generated
 
-.PHONY: install generate run test lint typecheck check clean
+.PHONY: install generate run test lint typecheck check clean api-key
 
 $(UV):
 	python3 -m pip install --user --quiet 'uv>=0.9'
@@ -24,6 +24,11 @@ $(STAMP): $(PROTOS) uv.lock
 
 run: install
 	$(UV) run --frozen callcue dev up --demo
+
+# A new API key for TENANT, against DATABASE_URL or the database of a running `make run`.
+api-key: install
+	@test -n "$(TENANT)" || { echo "usage: make api-key TENANT=<tenant id> [NAME=<what for>]"; exit 2; }
+	$(UV) run --frozen callcue keys create "$(TENANT)" --name "$(NAME)"
 
 test: install
 	$(UV) run --frozen pytest
