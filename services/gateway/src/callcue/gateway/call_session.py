@@ -13,6 +13,7 @@ from callcue.call.v1 import call_pb2
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.detector.v1 import detector_service_pb2_grpc as detector_grpc
 from callcue.gateway.publisher import SessionPublisher
+from callcue.gateway.resumption import BACKOFF_SECONDS, RETRYABLE
 from callcue.gateway.sessions import SessionStore
 from callcue.notifier.v1 import notifier_service_pb2_grpc as notifier_grpc
 from callcue.transcriber.v1 import transcriber_service_pb2_grpc as transcriber_grpc
@@ -56,13 +57,11 @@ class CallSession:
         self._publisher = SessionPublisher(downstream.notifier, session_id)
         self._queue: asyncio.Queue[call_pb2.CallEvent | object] = asyncio.Queue()
         self._to_detector: asyncio.Queue[detector_pb.DetectRequest | None] = asyncio.Queue()
-        self._to_detector.put_nowait(
-            detector_pb.DetectRequest(
-                config=detector_pb.DetectConfig(
-                    session_id=session_id, playbook_ids=playbook_ids, interim_results=interim
-                )
-            )
+        self._detect_config = detector_pb.DetectConfig(
+            session_id=session_id, playbook_ids=playbook_ids, interim_results=interim
         )
+        # Tentative detections not yet confirmed or retracted, by id.
+        self._tentative: dict[str, call_pb2.Detection] = {}
         self._detections = asyncio.create_task(self._read_detections(downstream.detector))
         self.engine = ""
         self._ended = False
@@ -95,21 +94,52 @@ class CallSession:
         self._queue.put_nowait(_DONE)
 
     async def _detector_requests(self) -> AsyncIterator[detector_pb.DetectRequest]:
+        yield detector_pb.DetectRequest(config=self._detect_config)
         while (request := await self._to_detector.get()) is not None:
             yield request
 
     async def _read_detections(self, detector: detector_grpc.DetectorServiceAsyncStub) -> None:
-        try:
-            async for response in detector.Detect(self._detector_requests()):
-                self._queue.put_nowait(call_pb2.CallEvent(detection=response.detection))
-        except grpc.aio.AioRpcError as error:
-            log.warning("detector failed", code=error.code().name, details=error.details())
-            self.add_status(
-                call_pb2.CallStatus(
-                    state=call_pb2.CALL_STATE_ACTIVE,
-                    message=f"detector unavailable, no talking points for now: {error.details()}",
+        """Streams segments to the detector and its detections into the call. A lost
+        detector replica is replaced by another (a new stream); what it had tentatively
+        detected is retracted, since nothing will confirm it."""
+        failures = 0
+        while True:
+            try:
+                async for response in detector.Detect(self._detector_requests()):
+                    failures = 0
+                    self._add_detection(response.detection)
+                return
+            except grpc.aio.AioRpcError as error:
+                log.warning("detector stream lost", code=error.code().name, details=error.details())
+                if error.code() not in RETRYABLE or failures >= len(BACKOFF_SECONDS):
+                    self.add_status(
+                        call_pb2.CallStatus(
+                            state=call_pb2.CALL_STATE_ACTIVE,
+                            message="detector unavailable, no talking points for now: "
+                            f"{error.details()}",
+                        )
+                    )
+                    return
+                for detection in self._tentative.values():
+                    detection.state = call_pb2.DETECTION_STATE_RETRACTED
+                    self._queue.put_nowait(call_pb2.CallEvent(detection=detection))
+                self._tentative.clear()
+                await asyncio.sleep(BACKOFF_SECONDS[failures])
+                failures += 1
+                self.add_status(
+                    call_pb2.CallStatus(
+                        state=call_pb2.CALL_STATE_ACTIVE,
+                        message=f"detector lost ({error.code().name}); talking points resume "
+                        "on another replica",
+                    )
                 )
-            )
+
+    def _add_detection(self, detection: call_pb2.Detection) -> None:
+        if detection.state == call_pb2.DETECTION_STATE_TENTATIVE:
+            self._tentative[detection.detection_id] = detection
+        else:
+            self._tentative.pop(detection.detection_id, None)
+        self._queue.put_nowait(call_pb2.CallEvent(detection=detection))
 
     async def events(self) -> AsyncIterator[call_pb2.CallEvent]:
         while (item := await self._queue.get()) is not _DONE:

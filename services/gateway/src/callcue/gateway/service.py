@@ -17,7 +17,9 @@ from callcue.core.config_first import first_config, receive_upload
 from callcue.core.server import Context
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.gateway import exports
+from callcue.gateway.call_audio import CallAudio
 from callcue.gateway.call_session import CallSession, Downstream
+from callcue.gateway.resumption import BACKOFF_SECONDS, RETRYABLE, Resumption
 from callcue.gateway.sessions import RENEW_SECONDS, SessionStore
 from callcue.gateway.settings import Settings
 from callcue.gateway.summary import summarise
@@ -102,28 +104,58 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
             session_id=call.session_id,
             hotwords=await self._hotwords(config.playbook_ids),
         )
-
-        async def requests() -> AsyncIterator[transcriber_pb.StreamingTranscribeRequest]:
-            yield transcriber_pb.StreamingTranscribeRequest(config=streaming_config)
-            async for chunk in audio:
-                yield transcriber_pb.StreamingTranscribeRequest(audio=chunk)
-
+        channels = config.audio_format.channel_count or 1
+        rate = bytes_per_second(config.audio_format)
+        buffer = CallAudio(rate, rate // config.audio_format.sample_rate_hertz)
+        pump = asyncio.create_task(_pump(audio, buffer))
+        resumption = Resumption(channels)
         state, message = call_pb2.CALL_STATE_ENDED, "call ended"
         try:
-            async for response in self._downstream.transcriber.StreamingTranscribe(requests()):
-                if response.HasField("engine_status"):
-                    call.engine = response.engine_status.engine
+            while True:
+                start = buffer.offset(resumption.offset)
+
+                async def requests(
+                    start: int = start,
+                ) -> AsyncIterator[transcriber_pb.StreamingTranscribeRequest]:
+                    yield transcriber_pb.StreamingTranscribeRequest(config=streaming_config)
+                    async for chunk in buffer.read_from(start):
+                        yield transcriber_pb.StreamingTranscribeRequest(audio=chunk)
+
+                try:
+                    stream = self._downstream.transcriber.StreamingTranscribe(requests())
+                    async for response in stream:
+                        if response.HasField("engine_status"):
+                            call.engine = response.engine_status.engine
+                            call.add_status(
+                                call_pb2.CallStatus(
+                                    state=call_pb2.CALL_STATE_ACTIVE,
+                                    message=f"transcribing with {response.engine_status.model}",
+                                )
+                            )
+                        elif (segment := resumption.adopt(response.segment)) is not None:
+                            call.add_segment(segment)
+                    break
+                except grpc.aio.AioRpcError as error:
+                    log.warning(
+                        "transcriber stream lost", code=error.code().name, details=error.details()
+                    )
+                    if error.code() not in RETRYABLE or resumption.failures >= len(BACKOFF_SECONDS):
+                        state = call_pb2.CALL_STATE_FAILED
+                        message = _downstream_failure("transcriber", error)
+                        break
+                    await asyncio.sleep(BACKOFF_SECONDS[resumption.failures])
+                    resumption.failures += 1
+                    resume_at = buffer.seconds(buffer.offset(resumption.resume_point()))
+                    resumption.restart(resume_at)
                     call.add_status(
                         call_pb2.CallStatus(
                             state=call_pb2.CALL_STATE_ACTIVE,
-                            message=f"transcribing with {response.engine_status.model}",
+                            message=f"transcriber lost ({error.code().name}); resuming on "
+                            f"another replica from {resume_at:.1f} s into the call",
                         )
                     )
-                else:
-                    call.add_segment(response.segment)
-        except grpc.aio.AioRpcError as error:
-            state, message = call_pb2.CALL_STATE_FAILED, _downstream_failure("transcriber", error)
-            log.warning("transcriber failed", code=error.code().name, details=error.details())
+        finally:
+            pump.cancel()
         if audio.error is not None:
             state, message = call_pb2.CALL_STATE_FAILED, audio.error.message
         await call.finish(
@@ -317,6 +349,12 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
         session = await self._store.get(auth.tenant_id(), request.session_id)
         segments, detections = await self._store.transcript(auth.tenant_id(), request.session_id)
         return pb.GetCallSummaryResponse(summary=summarise(session, segments, detections))
+
+
+async def _pump(intake: _AudioIntake, buffer: CallAudio) -> None:
+    async for chunk in intake:
+        await buffer.append(chunk)
+    await buffer.close()
 
 
 class _AudioIntake:

@@ -1,0 +1,79 @@
+"""Carrying a live call's transcript over from a lost transcriber stream to a new one.
+
+A new stream starts with the audio after the last final word of the channel furthest
+behind. It counts time from its own first byte and numbers its segments afresh, so its
+segments are shifted into call time, given ids of their own, and stripped of the words a
+channel already had as final (the channels ahead hear some audio twice).
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from callcue.call.v1 import call_pb2
+
+# Worth another stream: the replica went away, or it was too busy to take the call.
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
+# Pauses before the next attempts; a stream that delivered anything resets the count.
+BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 4.0, 8.0)
+# A word ending this close to a channel's last final word is the same word heard again.
+_SAME_WORD_SECONDS = 0.05
+
+
+def _seconds(value: object) -> float:
+    return float(value.ToNanoseconds()) / 1e9  # type: ignore[attr-defined]
+
+
+def _shift(duration: object, seconds: float) -> None:
+    duration.FromNanoseconds(duration.ToNanoseconds() + round(seconds * 1e9))  # type: ignore[attr-defined]
+
+
+class Resumption:
+    def __init__(self, channels: int) -> None:
+        self.channels = channels
+        self.offset = 0.0  # call time of the current stream's first byte
+        self.streams = 0  # streams before the current one
+        self.failures = 0  # attempts in a row that delivered nothing
+        self.final_until = [0.0] * channels  # end of each channel's last final word
+
+    def resume_point(self) -> float:
+        """Where the next stream should start: the channel furthest behind has all its
+        final words before it, and nothing after it is lost."""
+        return min(self.final_until)
+
+    def restart(self, offset: float) -> None:
+        self.streams += 1
+        self.offset = offset
+
+    def adopt(self, segment: call_pb2.TranscriptSegment) -> call_pb2.TranscriptSegment | None:
+        """The segment in call terms; None if it only repeats final words."""
+        self.failures = 0
+        if self.streams == 0:
+            if segment.is_final and segment.words:
+                self._finalised(segment)
+            return segment
+        adopted = call_pb2.TranscriptSegment()
+        adopted.CopyFrom(segment)
+        adopted.segment_id = f"r{self.streams}.{segment.segment_id}"
+        for field in (adopted.start_offset, adopted.end_offset):
+            _shift(field, self.offset)
+        for word in adopted.words:
+            _shift(word.start_offset, self.offset)
+            _shift(word.end_offset, self.offset)
+        heard = self.final_until[segment.channel] if segment.channel < self.channels else 0.0
+        fresh = [w for w in adopted.words if _seconds(w.end_offset) > heard + _SAME_WORD_SECONDS]
+        if len(fresh) != len(adopted.words):
+            if not fresh:
+                return None
+            del adopted.words[:]
+            adopted.words.extend(fresh)
+            adopted.text = " ".join(word.text for word in fresh)
+            adopted.start_offset.CopyFrom(fresh[0].start_offset)
+        if adopted.is_final and adopted.words:
+            self._finalised(adopted)
+        return adopted
+
+    def _finalised(self, segment: call_pb2.TranscriptSegment) -> None:
+        if segment.channel < self.channels:
+            end = _seconds(segment.words[-1].end_offset)
+            self.final_until[segment.channel] = max(self.final_until[segment.channel], end)
