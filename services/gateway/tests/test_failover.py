@@ -1,5 +1,6 @@
-"""A call whose transcriber or detector replica dies goes on with another replica: the
-caller sees a status event and at most a short gap, never a dead stream."""
+"""A call whose transcriber, detector or notifier replica dies goes on with another
+replica: the caller sees a status event and at most a short gap, never a dead stream, and
+no event is lost."""
 
 from __future__ import annotations
 
@@ -24,10 +25,14 @@ from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.detector.v1 import detector_service_pb2_grpc
 from callcue.gateway import app as gateway_app
 from callcue.gateway.call_session import Downstream
+from callcue.gateway.publisher import SessionPublisher
 from callcue.gateway.sessions import SessionStore
 from callcue.gateway.settings import Settings as GatewaySettings
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.gateway.v1 import gateway_service_pb2_grpc
+from callcue.notifier import app as notifier_app
+from callcue.notifier.event_log import MemoryEventLog
+from callcue.notifier.settings import Settings as NotifierSettings
 from callcue.notifier.v1 import notifier_service_pb2_grpc
 from callcue.transcriber import app as transcriber_app
 from callcue.transcriber.settings import Settings as TranscriberSettings
@@ -173,3 +178,42 @@ async def test_a_call_survives_losing_its_transcriber_and_detector(
         await channel.close()
     engine.close()
     await pool.close()
+
+
+async def test_published_events_survive_the_loss_of_the_notifier_replica_taking_them(
+    authenticator: ApiKeyAuthenticator, stack: Stack
+) -> None:
+    """Two notifier replicas share one log (as they share Redis in production); the one
+    the session publishes to is stopped mid-call, and the publisher resends what it had
+    not seen acknowledged to the other: the log ends with every event once, in order."""
+    shared = MemoryEventLog(1000, 10)
+    settings = NotifierSettings.from_env(
+        Environment({"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "CALLCUE_AUTH": "none"})
+    )
+    replicas = []
+    for _ in range(2):
+        counter = Counting(authenticator)
+        replicas.append((notifier_app.build_server(settings, shared, counter), counter))
+    for server, _ in replicas:
+        await server.start()
+    target = "ipv4:" + ",".join(f"127.0.0.1:{server.port}" for server, _ in replicas)
+    channel = open_channel(target, credentials=credentials.api_key(stack.api_key))
+    publisher = SessionPublisher(notifier_service_pb2_grpc.NotifierServiceStub(channel), "s-1")
+    for number in range(1, 41):
+        event = call_pb2.CallEvent(
+            transcript=call_pb2.TranscriptSegment(text=f"words {number}", is_final=True)
+        )
+        await publisher.publish(event)
+        if number == 15:
+            await serving(replicas).stop(0)
+        await asyncio.sleep(0.005)
+    await publisher.publish(
+        call_pb2.CallEvent(status=call_pb2.CallStatus(state=call_pb2.CALL_STATE_ENDED))
+    )
+    await publisher.close()
+    stored = [event async for event in shared.follow("acme", "s-1", 0)]
+    assert [event.sequence for event in stored] == list(range(1, 42))
+    assert stored[39].transcript.text == "words 40"
+    for server, _ in replicas:
+        await server.stop(0)
+    await channel.close()

@@ -13,7 +13,7 @@ from callcue.call.v1 import call_pb2
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.detector.v1 import detector_service_pb2_grpc as detector_grpc
 from callcue.gateway.publisher import SessionPublisher
-from callcue.gateway.resumption import BACKOFF_SECONDS, RETRYABLE
+from callcue.gateway.retries import BACKOFF_SECONDS, RETRYABLE
 from callcue.gateway.sessions import SessionStore
 from callcue.notifier.v1 import notifier_service_pb2_grpc as notifier_grpc
 from callcue.transcriber.v1 import transcriber_service_pb2_grpc as transcriber_grpc

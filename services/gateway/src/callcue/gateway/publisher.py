@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import structlog
 from google.protobuf import timestamp_pb2
 
 from callcue.call.v1 import call_pb2
+from callcue.gateway.retries import BACKOFF_SECONDS, RETRYABLE
 from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
 from callcue.notifier.v1 import notifier_service_pb2_grpc as notifier_grpc
 
@@ -22,34 +25,59 @@ class SessionPublisher:
 
     The first event is confirmed before it is handed back, so a client that learns the
     session id from it can subscribe at once. Later events are not waited on: a slow
-    or failed notifier must not hold up the call; failures are logged.
+    or failed notifier must not hold up the call. Events stay in hand until they are
+    acknowledged; when the stream fails (the notifier replica went away) a new stream,
+    on another replica, gets them again (the log drops the ones it already has).
     """
 
     def __init__(self, notifier: notifier_grpc.NotifierServiceAsyncStub, session_id: str) -> None:
+        self._notifier = notifier
         self._session_id = session_id
         self._sequence = 0
         self._outbox: asyncio.Queue[notifier_pb.PublishRequest | None] = asyncio.Queue()
+        self._unacked: deque[notifier_pb.PublishRequest] = deque()
+        self._closing = False
         self._acked = 0
         self._first_ack = asyncio.Event()
-        self._call = notifier.Publish(self._requests())
         self._reader = asyncio.create_task(self._read_acks())
+        self._call: grpc.aio.StreamStreamCall[Any, Any] | None = None
 
     async def _requests(self) -> AsyncIterator[notifier_pb.PublishRequest]:
-        while (request := await self._outbox.get()) is not None:
+        for request in list(self._unacked):
             yield request
+        while not self._closing:
+            item = await self._outbox.get()
+            if item is None:
+                self._closing = True
+                return
+            # Held from here: a stream that fails before the ack means a resend.
+            self._unacked.append(item)
+            yield item
 
     async def _read_acks(self) -> None:
+        failures = 0
         try:
-            async for ack in self._call:
-                self._acked = ack.sequence
-                self._first_ack.set()
-        except grpc.aio.AioRpcError as error:
-            log.warning(
-                "notifier publish failed",
-                code=error.code().name,
-                details=error.details(),
-                last_acknowledged=self._acked,
-            )
+            while True:
+                self._call = self._notifier.Publish(self._requests())
+                try:
+                    async for ack in self._call:
+                        failures = 0
+                        self._acked = ack.sequence
+                        while self._unacked and self._unacked[0].event.sequence <= ack.sequence:
+                            self._unacked.popleft()
+                        self._first_ack.set()
+                    return
+                except grpc.aio.AioRpcError as error:
+                    log.warning(
+                        "notifier publish stream lost",
+                        code=error.code().name,
+                        details=error.details(),
+                        last_acknowledged=self._acked,
+                    )
+                    if error.code() not in RETRYABLE or failures >= len(BACKOFF_SECONDS):
+                        return
+                    await asyncio.sleep(BACKOFF_SECONDS[failures])
+                    failures += 1
         finally:
             self._first_ack.set()
 
@@ -71,9 +99,11 @@ class SessionPublisher:
     async def close(self) -> None:
         self._outbox.put_nowait(None)
         try:
-            await asyncio.wait_for(self._reader, timeout=10)
+            await asyncio.wait_for(asyncio.shield(self._reader), timeout=10)
         except TimeoutError:
-            self._call.cancel()
+            self._reader.cancel()
+            if self._call is not None:
+                self._call.cancel()
         if self._acked < self._sequence:
             log.warning(
                 "notifier missed events", published=self._sequence, acknowledged=self._acked

@@ -8,14 +8,8 @@ channel already had as final (the channels ahead hear some audio twice).
 
 from __future__ import annotations
 
-import grpc
-
 from callcue.call.v1 import call_pb2
 
-# Worth another stream: the replica went away, or it was too busy to take the call.
-RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
-# Pauses before the next attempts; a stream that delivered anything resets the count.
-BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 4.0, 8.0)
 # A word ending this close to a channel's last final word is the same word heard again.
 _SAME_WORD_SECONDS = 0.05
 

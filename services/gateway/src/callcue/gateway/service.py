@@ -19,7 +19,8 @@ from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.gateway import exports
 from callcue.gateway.call_audio import CallAudio
 from callcue.gateway.call_session import CallSession, Downstream
-from callcue.gateway.resumption import BACKOFF_SECONDS, RETRYABLE, Resumption
+from callcue.gateway.resumption import Resumption
+from callcue.gateway.retries import BACKOFF_SECONDS, RETRYABLE
 from callcue.gateway.sessions import RENEW_SECONDS, SessionStore
 from callcue.gateway.settings import Settings
 from callcue.gateway.summary import summarise
