@@ -186,6 +186,7 @@ def main() -> None:
         "CALLCUE_LOG_LEVEL": "warning",
         # Keys are checked once per subscription, not per event: not what is measured here.
         "CALLCUE_AUTH": "none",
+        "CALLCUE_METRICS_PORT": "0",
     }
     if args.redis:
         env["REDIS_URL"] = args.redis

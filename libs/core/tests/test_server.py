@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ from callcue.core.channel import open_channel
 from callcue.core.credentials import api_key
 from callcue.core.server import GrpcServer
 from callcue.core.settings import Environment, ServerSettings
+from callcue.notifier.v1 import notifier_service_pb2, notifier_service_pb2_grpc
 
 if TYPE_CHECKING:
     from conftest import TenantKeys
@@ -153,13 +155,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def test_sigterm_drains_and_exits_cleanly() -> None:
-    port = free_port()
+async def test_sigterm_drains_and_exits_cleanly_and_metrics_are_served() -> None:
+    port, metrics_port = free_port(), free_port()
     env = {
         **os.environ,
         "CALLCUE_PORT": str(port),
         "CALLCUE_HOST": "127.0.0.1",
         "CALLCUE_AUTH": "none",
+        "CALLCUE_METRICS_PORT": str(metrics_port),
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "callcue.notifier", env=env, stderr=asyncio.subprocess.PIPE
@@ -172,6 +175,16 @@ async def test_sigterm_drains_and_exits_cleanly() -> None:
                         break
                 except grpc.aio.AioRpcError:
                     await asyncio.sleep(0.1)
+            stub = notifier_service_pb2_grpc.NotifierServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError):
+                await stub.Subscribe(notifier_service_pb2.SubscribeRequest()).read()
+            url = f"http://127.0.0.1:{metrics_port}/metrics"
+            metrics = await asyncio.to_thread(lambda: urllib.request.urlopen(url).read().decode())
+            assert (
+                'callcue_rpc_duration_seconds_count{code="INVALID_ARGUMENT",'
+                'method="/callcue.notifier.v1.NotifierService/Subscribe"} 1.0'
+            ) in metrics
+            assert "callcue_notifier_lag_seconds_bucket" in metrics
             process.send_signal(signal.SIGTERM)
             code = await asyncio.wait_for(process.wait(), 15)
     finally:

@@ -74,6 +74,7 @@ def start(service: str, env: dict[str, str]) -> Replica:
         "CALLCUE_HOST": "127.0.0.1",
         "CALLCUE_PORT": str(port),
         "CALLCUE_LOG_LEVEL": "warning",
+        "CALLCUE_METRICS_PORT": "0",
     }
     process = subprocess.Popen([sys.executable, "-m", f"callcue.{service}"], env=environ)
     return Replica(process, f"127.0.0.1:{port}")

@@ -19,6 +19,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from callcue.cli.postgres import can_connect, start_embedded_postgres
 
 SERVICES = ("notifier", "detector", "transcriber", "gateway")
+# Each service's Prometheus /metrics port is its gRPC port plus this.
+METRICS_OFFSET = 100
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ def start_services(stack: DevStack, log_dir: Path) -> list[ServiceProcess]:
         env = {
             **os.environ,
             "CALLCUE_PORT": str(stack.ports[service]),
+            "CALLCUE_METRICS_PORT": str(stack.ports[service] + METRICS_OFFSET),
             "DATABASE_URL": stack.database_url,
             "CALLCUE_TRANSCRIBER_ADDRESS": stack.address("transcriber"),
             "CALLCUE_DETECTOR_ADDRESS": stack.address("detector"),

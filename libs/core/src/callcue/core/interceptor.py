@@ -11,6 +11,7 @@ import structlog
 
 from callcue.core.auth import Authenticator, bind_caller
 from callcue.core.errors import RpcError
+from callcue.core.metrics import ACTIVE_STREAMS, RPC_SECONDS
 
 log = structlog.get_logger("callcue.rpc")
 
@@ -78,8 +79,10 @@ async def _authenticate(
     structlog.contextvars.bind_contextvars(tenant=caller.tenant_id, key_id=caller.key_id)
 
 
-def _finish(started: float, code: grpc.StatusCode, message: str = "") -> None:
-    elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+def _finish(method: str, started: float, code: grpc.StatusCode, message: str = "") -> None:
+    elapsed = time.perf_counter() - started
+    RPC_SECONDS.labels(method, code.name).observe(elapsed)
+    elapsed_ms = round(elapsed * 1000, 1)
     if code in (grpc.StatusCode.OK, grpc.StatusCode.CANCELLED):
         log.info("rpc finished", code=code.name, duration_ms=elapsed_ms)
     else:
@@ -87,11 +90,15 @@ def _finish(started: float, code: grpc.StatusCode, message: str = "") -> None:
 
 
 async def _fail(
-    context: grpc.aio.ServicerContext[Any, Any], started: float, error: BaseException
+    method: str,
+    context: grpc.aio.ServicerContext[Any, Any],
+    started: float,
+    error: BaseException,
 ) -> None:
     if isinstance(error, RpcError):
-        _finish(started, error.code, error.message)
+        _finish(method, started, error.code, error.message)
         await context.abort_with_status(error.to_status())
+    RPC_SECONDS.labels(method, grpc.StatusCode.INTERNAL.name).observe(time.perf_counter() - started)
     log.exception("rpc crashed", duration_ms=round((time.perf_counter() - started) * 1000, 1))
     await context.abort(grpc.StatusCode.INTERNAL, "internal error; the server log has the details")
 
@@ -107,8 +114,8 @@ def _unary(
         except (RpcError, Exception) as error:
             if _is_abort(error):
                 raise
-            await _fail(context, started, error)
-        _finish(started, context.code() or grpc.StatusCode.OK)
+            await _fail(method, context, started, error)
+        _finish(method, started, context.code() or grpc.StatusCode.OK)
         return response
 
     return wrapped
@@ -121,6 +128,8 @@ def _streaming(
         request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Any]:
         started = _begin(method, context)
+        streams = ACTIVE_STREAMS.labels(method)
+        streams.inc()
         try:
             await _authenticate(authenticator, context)
             async for response in behaviour(request, context):
@@ -128,8 +137,10 @@ def _streaming(
         except (RpcError, Exception) as error:
             if _is_abort(error):
                 raise
-            await _fail(context, started, error)
-        _finish(started, context.code() or grpc.StatusCode.OK)
+            await _fail(method, context, started, error)
+        finally:
+            streams.dec()
+        _finish(method, started, context.code() or grpc.StatusCode.OK)
 
     return wrapped
 

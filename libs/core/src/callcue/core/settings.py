@@ -135,6 +135,8 @@ class ServerSettings:
     # Closing long-lived connections now and then lets clients rebalance onto new replicas.
     max_connection_age_seconds: float
     max_connection_age_grace_seconds: float
+    # Prometheus /metrics over HTTP on this port; 0 turns it off.
+    metrics_port: int
     auth: AuthSettings
 
     @classmethod
@@ -158,5 +160,6 @@ class ServerSettings:
             max_connection_age_grace_seconds=env.number(
                 f"{PREFIX}MAX_CONNECTION_AGE_GRACE_SECONDS", 3600.0, minimum=0.0, maximum=86400.0
             ),
+            metrics_port=env.integer(f"{PREFIX}METRICS_PORT", 9090, minimum=0, maximum=65535),
             auth=AuthSettings.from_env(env),
         )

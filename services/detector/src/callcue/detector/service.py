@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
+import prometheus_client
 import structlog
 from google.protobuf import field_mask_pb2
 
+from callcue.call.v1 import call_pb2
 from callcue.core import auth, errors
 from callcue.core.server import Context
 from callcue.detector import playbook_file
@@ -18,6 +20,10 @@ from callcue.detector.v1 import detector_service_pb2 as pb
 from callcue.detector.v1 import detector_service_pb2_grpc as pb_grpc
 
 log = structlog.get_logger("callcue.detector")
+
+DETECTIONS = prometheus_client.Counter(
+    "callcue_detections_total", "Detections sent to calls, by state.", ["state"]
+)
 
 _CONTENT_TYPES = {playbook_file.YAML: "application/yaml", playbook_file.JSON: "application/json"}
 MAX_IMPORT_BYTES = 8 * 1024 * 1024
@@ -91,8 +97,10 @@ class DetectorService(pb_grpc.DetectorServiceServicer):
                         state=detection.state,
                         detection_id=detection.detection_id,
                     )
+                    DETECTIONS.labels(call_pb2.DetectionState.Name(detection.state)).inc()
                     yield pb.DetectResponse(detection=detection)
             for detection in call.finish():
+                DETECTIONS.labels(call_pb2.DetectionState.Name(detection.state)).inc()
                 yield pb.DetectResponse(detection=detection)
         finally:
             self._matchers.detach(call)

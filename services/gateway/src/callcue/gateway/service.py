@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 
 import grpc
+import prometheus_client
 import psycopg
 import structlog
 from google.protobuf import duration_pb2
@@ -29,6 +30,12 @@ from callcue.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from callcue.transcriber.v1 import transcriber_service_pb2 as transcriber_pb
 
 log = structlog.get_logger("callcue.gateway")
+
+CALLS = prometheus_client.Counter(
+    "callcue_calls_total",
+    "Calls and recordings finished, by source and final state.",
+    ["source", "state"],
+)
 
 _UPLOAD_CHUNK = 64 * 1024
 # Whisper's prompt holds about 220 tokens; the call's own recent words need room too.
@@ -86,6 +93,7 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
             await asyncio.shield(
                 self._store.finish(session.session_id, state, audio.seconds, _error(state, message))
             )
+            CALLS.labels("live", call_pb2.CallState.Name(state)).inc()
             log.info(
                 "call ended", state=call_pb2.CallState.Name(state), audio_seconds=audio.seconds
             )
@@ -271,6 +279,7 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
             await self._store.finish(
                 call.session_id, status.state, seconds, _error(status.state, status.message)
             )
+            CALLS.labels("upload", call_pb2.CallState.Name(status.state)).inc()
             log.info("recording processed", state=call_pb2.CallState.Name(status.state))
         except Exception:
             log.exception("recording processing crashed")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import grpc
+import prometheus_client
 import structlog
 
+from callcue.call.v1 import call_pb2
 from callcue.core import auth, errors
 from callcue.notifier.event_log import (
     BadCursor,
@@ -20,6 +23,18 @@ from callcue.notifier.v1 import notifier_service_pb2 as pb
 from callcue.notifier.v1 import notifier_service_pb2_grpc as pb_grpc
 
 log = structlog.get_logger("callcue.notifier")
+
+LAG_SECONDS = prometheus_client.Histogram(
+    "callcue_notifier_lag_seconds",
+    "From an event's creation (by the gateway) to its hand-over to a subscriber's stream; "
+    "replays of old events included.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 60),
+)
+
+
+def _observe_lag(event: call_pb2.CallEvent) -> None:
+    if event.HasField("create_time"):
+        LAG_SECONDS.observe(max(time.time() - event.create_time.ToNanoseconds() / 1e9, 0.0))
 
 
 class NotifierService(pb_grpc.NotifierServiceServicer):
@@ -64,6 +79,7 @@ class NotifierService(pb_grpc.NotifierServiceServicer):
             async for event in self._events.follow(
                 auth.tenant_id(), request.session_id, request.after_sequence
             ):
+                _observe_lag(event)
                 yield pb.SubscribeResponse(event=event)
         except UnknownSession:
             raise errors.not_found("session", request.session_id) from None
@@ -82,6 +98,7 @@ class NotifierService(pb_grpc.NotifierServiceServicer):
             async for cursor, event in self._events.follow_tenant(
                 auth.tenant_id(), request.after_cursor
             ):
+                _observe_lag(event)
                 yield pb.SubscribeAllResponse(event=event, cursor=cursor)
         except BadCursor as bad:
             raise errors.invalid_argument("after_cursor", str(bad)) from None

@@ -14,6 +14,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import prometheus_client
 from faster_whisper import WhisperModel
 
 from callcue.transcriber.audio import SAMPLE_RATE, Samples
@@ -25,6 +26,13 @@ from callcue.transcriber.whisper_decoder import (
 )
 
 T = TypeVar("T")
+
+
+BUSY_SECONDS = prometheus_client.Counter(
+    "callcue_transcriber_busy_seconds_total",
+    "Wall-clock seconds the model spent on jobs, by priority.",
+    ["priority"],
+)
 
 
 class Priority(IntEnum):
@@ -192,6 +200,7 @@ class WhisperEngine:
                 self.skipped_partials += 1
                 job.future.set_result(None)
                 continue
+            began = time.monotonic()
             try:
                 result = await loop.run_in_executor(self._executor, job.run)
             except Exception as error:
@@ -200,6 +209,10 @@ class WhisperEngine:
             else:
                 if not job.future.done():
                     job.future.set_result(result)
+            finally:
+                BUSY_SECONDS.labels(Priority(job.priority).name.lower()).inc(
+                    time.monotonic() - began
+                )
 
     def oldest_final_wait(self) -> float:
         if self._queue is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import prometheus_client
 import structlog
 
 from callcue.call.v1 import call_pb2
@@ -22,6 +23,14 @@ from callcue.transcriber.v1 import transcriber_service_pb2 as pb
 from callcue.transcriber.v1 import transcriber_service_pb2_grpc as pb_grpc
 
 log = structlog.get_logger("callcue.transcriber")
+
+# With callcue_transcriber_busy_seconds_total, the real-time factor:
+# rate(busy) / rate(audio), CPU-bound model time per second of audio.
+AUDIO_SECONDS = prometheus_client.Counter(
+    "callcue_transcribed_audio_seconds_total",
+    "Seconds of audio transcribed (per channel), live streams or files.",
+    ["kind"],
+)
 
 
 class TranscriberService(pb_grpc.TranscriberServiceServicer):
@@ -60,6 +69,7 @@ class TranscriberService(pb_grpc.TranscriberServiceServicer):
 
         async for response in live.run(audio()):
             yield response
+        AUDIO_SECONDS.labels("live").inc(live.seconds_received)
         log.info("stream finished", audio_seconds=round(live.seconds_received, 2))
 
     async def TranscribeFile(
@@ -108,6 +118,7 @@ class TranscriberService(pb_grpc.TranscriberServiceServicer):
                     yield pb.TranscribeFileResponse(segment=segment)
                 yield _progress((done + recognised.end) / work, seconds)
             done += len(samples) / SAMPLE_RATE
+            AUDIO_SECONDS.labels("file").inc(len(samples) / SAMPLE_RATE)
         yield _progress(1.0, seconds)
 
 
