@@ -10,13 +10,16 @@ import socket
 import subprocess
 import sys
 import urllib.request
+import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import grpc
+import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from callcue.cli.postgres import create_database, drop_database
 from callcue.core import auth, errors
 from callcue.core.auth import ApiKeyAuthenticator
 from callcue.core.channel import open_channel
@@ -223,3 +226,33 @@ def test_missing_database_url_is_named() -> None:
     )
     assert result.returncode == 2
     assert "DATABASE_URL is required" in result.stderr
+
+
+def test_migrate_applies_the_migrations_and_exits(postgres_admin_url: str) -> None:
+    """What the Kubernetes init container runs, on an empty database."""
+    name = f"callcue_migrate_{uuid.uuid4().hex[:8]}"
+    url = asyncio.run(create_database(postgres_admin_url, name))
+    try:
+        env = {**os.environ, "DATABASE_URL": url}
+        for service in ("gateway", "detector"):
+            result = subprocess.run(
+                [sys.executable, "-m", f"callcue.{service}", "migrate"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert result.returncode == 0, result.stderr
+        with psycopg.connect(url) as conn:
+            rows = conn.execute("SELECT DISTINCT component FROM schema_migrations").fetchall()
+        assert {row[0] for row in rows} == {"auth", "gateway", "detector"}
+        wrong = subprocess.run(
+            [sys.executable, "-m", "callcue.gateway", "serve-please"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert wrong.returncode == 2 and "usage: callcue-gateway [migrate]" in wrong.stderr
+    finally:
+        asyncio.run(drop_database(postgres_admin_url, name))

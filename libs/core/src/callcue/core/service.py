@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Protocol, TypeVar
 
+from callcue.core import api_keys, database
 from callcue.core.log import configure_logging
 from callcue.core.metrics import serve_metrics
 from callcue.core.settings import Environment, ServerSettings, SettingsError
@@ -24,14 +25,35 @@ def run_service(
     name: str,
     load: Callable[[Environment], S],
     serve: Callable[[S], Coroutine[object, object, None]],
+    migrate: Callable[[S], Coroutine[object, object, None]] | None = None,
 ) -> None:
     """Reads settings (exiting with a clear message if they are wrong), sets up logging
-    and metrics, and runs the service until it is signalled to stop."""
+    and metrics, and runs the service until it is signalled to stop.
+
+    ``callcue-<name> migrate`` instead applies the database migrations the service needs
+    and exits: what a Kubernetes init container runs before the service starts.
+    """
     try:
         settings = load(Environment())
     except SettingsError as error:
         print(f"callcue-{name}: configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(settings.server.log_level, settings.server.log_format)
+    if sys.argv[1:] == ["migrate"]:
+        asyncio.run(_migrate(settings, migrate))
+        return
+    if sys.argv[1:]:
+        print(f"usage: callcue-{name} [migrate]", file=sys.stderr)
+        raise SystemExit(2)
     serve_metrics(settings.server.metrics_port)
     asyncio.run(serve(settings))
+
+
+async def _migrate(
+    settings: S, migrate: Callable[[S], Coroutine[object, object, None]] | None
+) -> None:
+    url = settings.server.auth.database_url
+    if url is not None:
+        await database.migrate(url, api_keys.COMPONENT, api_keys.MIGRATIONS)
+    if migrate is not None:
+        await migrate(settings)

@@ -46,8 +46,12 @@ def load_sentences(settings: Settings) -> SentenceEncoder | None:
     return encoder
 
 
-async def serve(settings: Settings) -> None:
+async def migrate(settings: Settings) -> None:
     await database.migrate(settings.database_url, "detector", MIGRATIONS)
+
+
+async def serve(settings: Settings) -> None:
+    await migrate(settings)
     pool = await database.open_pool(settings.database_url, max_size=settings.database_pool_size)
     keywords = KeywordStore(pool)
     matchers = LiveMatchers(keywords, await asyncio.to_thread(load_sentences, settings))

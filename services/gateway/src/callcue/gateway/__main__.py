@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 from callcue.core.service import run_service
-from callcue.gateway.app import serve
+from callcue.gateway.app import migrate, serve
 from callcue.gateway.settings import Settings
 
 
 def main() -> None:
-    run_service("gateway", Settings.from_env, serve)
+    run_service("gateway", Settings.from_env, serve, migrate)
 
 
 if __name__ == "__main__":

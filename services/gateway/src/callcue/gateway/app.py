@@ -31,8 +31,12 @@ def build_server(
     return server, service
 
 
-async def serve(settings: Settings) -> None:
+async def migrate(settings: Settings) -> None:
     await database.migrate(settings.database_url, "gateway", MIGRATIONS)
+
+
+async def serve(settings: Settings) -> None:
+    await migrate(settings)
     pool = await database.open_pool(settings.database_url, max_size=settings.database_pool_size)
     limit = settings.server.max_message_bytes
     # Downstream services see the caller's own key: each checks it and scopes to its tenant.
