@@ -1,0 +1,179 @@
+"""The Kubernetes manifests: every overlay renders, validates strictly against the
+Kubernetes schemas, and follows the platform rules (probes, limits, hardened pods,
+disruption budgets, no inlined secrets); every service has a hardened Dockerfile."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).parents[2]
+K8S = ROOT / "deploy" / "k8s"
+OVERLAYS = ("dev", "prod")
+SERVICES = ("gateway", "transcriber", "detector", "notifier")
+KUBERNETES_VERSION = "1.33.0"
+WORKLOADS = ("Deployment", "StatefulSet")
+
+
+def render(path: Path) -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl (for kubectl kustomize, which works offline) is not installed"
+    result = subprocess.run(
+        [kubectl, "kustomize", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+@cache
+def overlay(name: str) -> tuple[dict[str, Any], ...]:
+    return tuple(render(K8S / "overlays" / name))
+
+
+def named(docs: tuple[dict[str, Any], ...], kind: str) -> dict[str, dict[str, Any]]:
+    return {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == kind}
+
+
+def workloads(docs: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
+    return [doc for doc in docs if doc["kind"] in WORKLOADS]
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_every_object_validates_strictly(name: str) -> None:
+    for doc in overlay(name):
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def test_strict_validation_catches_a_misspelt_field() -> None:
+    deployment = dict(named(overlay("prod"), "Deployment")["gateway"])
+    deployment["spec"] = {**deployment["spec"], "replica": 3}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_every_pod_is_hardened_with_probes_and_limits(name: str) -> None:
+    for workload in workloads(overlay(name)):
+        where = f"{name}/{workload['metadata']['name']}"
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, where
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, where
+        assert pod["automountServiceAccountToken"] is False, where
+        assert pod["serviceAccountName"] == workload["metadata"]["name"], where
+        for container in pod["containers"] + pod.get("initContainers", []):
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, where
+            assert context["readOnlyRootFilesystem"] is True, where
+            assert context["capabilities"] == {"drop": ["ALL"]}, where
+            for bound in ("requests", "limits"):
+                assert set(container["resources"][bound]) >= {"cpu", "memory"}, where
+            image = container["image"]
+            assert re.search(r":[\w.-]+$", image) and not image.endswith(":latest"), image
+            for variable in container.get("env", []):
+                value = str(variable.get("value", ""))
+                assert not re.search(r"password|://[^/@]+:[^/@]+@", value, re.I), where
+        for container in pod["containers"]:
+            assert "readinessProbe" in container and "livenessProbe" in container, where
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_services_use_grpc_health_probes_headless_services_and_drain(name: str) -> None:
+    docs = overlay(name)
+    deployments, services = named(docs, "Deployment"), named(docs, "Service")
+    configs = named(docs, "ConfigMap")
+    assert set(deployments) == set(SERVICES)
+    for service in SERVICES:
+        pod = deployments[service]["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        port = container["ports"][0]["containerPort"]
+        for probe in ("readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"] == {"port": port}, (service, probe)
+        assert services[service]["spec"]["clusterIP"] == "None"
+        assert services[service]["spec"]["ports"][0]["appProtocol"] == "grpc"
+        config = configs[service]["data"]
+        assert float(config["CALLCUE_MAX_CONNECTION_AGE_SECONDS"]) > 0, service
+        # SIGTERM: readiness goes NOT_SERVING, calls get the grace, then the pod is killed.
+        grace = float(config["CALLCUE_SHUTDOWN_GRACE_SECONDS"])
+        assert pod["terminationGracePeriodSeconds"] > grace, service
+        annotations = deployments[service]["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == config["CALLCUE_METRICS_PORT"]
+    for service in ("gateway", "detector"):
+        init = deployments[service]["spec"]["template"]["spec"]["initContainers"][0]
+        assert init["args"] == ["migrate"], "migrations run before the service starts"
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_every_workload_has_a_disruption_budget(name: str) -> None:
+    docs = overlay(name)
+    budgets = named(docs, "PodDisruptionBudget")
+    for workload in workloads(docs):
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        covering = [
+            budget
+            for budget in budgets.values()
+            if budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        ]
+        assert covering, workload["metadata"]["name"]
+
+
+def test_dev_runs_single_replicas_with_its_own_databases_on_volumes() -> None:
+    docs = overlay("dev")
+    assert all(d["spec"]["replicas"] == 1 for d in named(docs, "Deployment").values())
+    assert not named(docs, "HorizontalPodAutoscaler")
+    stateful = named(docs, "StatefulSet")
+    assert set(stateful) == {"postgres", "redis"}
+    for workload in stateful.values():
+        assert workload["spec"]["volumeClaimTemplates"], workload["metadata"]["name"]
+
+
+def test_prod_scales_references_external_secrets_and_exposes_grpc_with_tls() -> None:
+    docs = overlay("prod")
+    assert not named(docs, "Secret"), "prod secrets are created by the operator, not committed"
+    assert not named(docs, "StatefulSet"), "prod uses external PostgreSQL and Redis"
+    deployments = named(docs, "Deployment")
+    assert all(d["spec"]["replicas"] >= 2 for d in deployments.values())
+    referenced = {
+        variable["valueFrom"]["secretKeyRef"]["name"]
+        for deployment in deployments.values()
+        for container in deployment["spec"]["template"]["spec"]["containers"]
+        for variable in container.get("env", [])
+        if "valueFrom" in variable
+    }
+    assert referenced == {"callcue-database", "callcue-redis"}
+    scalers = named(docs, "HorizontalPodAutoscaler")
+    assert set(scalers) == {"gateway", "transcriber"}
+    for scaler in scalers.values():
+        assert scaler["spec"]["minReplicas"] >= 2
+    assert any(m["type"] == "Pods" for m in scalers["transcriber"]["spec"]["metrics"])
+    for deployment in deployments.values():
+        assert deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    (ingress,) = named(docs, "Ingress").values()
+    assert ingress["spec"]["tls"][0]["secretName"] == "callcue-tls"
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"] == (
+        "GRPC"
+    )
+    paths = {p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
+    assert "/callcue.gateway.v1.GatewayService" in paths
+    assert not any("Transcriber" in path for path in paths), "the transcriber is internal"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_has_a_hardened_multi_stage_dockerfile(service: str) -> None:
+    text = (ROOT / "services" / service / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM\s+(\S+)", text, re.M)
+    assert len(stages) >= 2, "multi-stage: build tools stay out of the image"
+    for image in stages + re.findall(r"COPY --from=(\S+:\S+)", text):
+        assert re.search(r":\d[\w.-]*$", image), f"{image} is not pinned to a version"
+    assert f"--package callcue-{service}" in text, "only this service's dependencies"
+    final = text[text.rindex("FROM") :]
+    user = re.search(r"^USER\s+(\d+)", final, re.M)
+    assert user and int(user.group(1)) != 0, "runs as a non-root user"
+    assert f'ENTRYPOINT ["callcue-{service}"]' in final
