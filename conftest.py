@@ -1,5 +1,5 @@
-"""Infrastructure every test suite shares: a real PostgreSQL database per test run, and
-two tenants with API keys in it."""
+"""Infrastructure every test suite shares: a real PostgreSQL database per test run, two
+tenants with API keys in it, and all four services in this process on loopback."""
 
 from __future__ import annotations
 
@@ -18,8 +18,29 @@ from callcue.cli.postgres import (
     drop_database,
     start_embedded_postgres,
 )
-from callcue.core import api_keys, database
+from callcue.core import api_keys, credentials, database
 from callcue.core.auth import ApiKeyAuthenticator
+from callcue.core.channel import open_channel
+from callcue.core.settings import Environment
+from callcue.detector import app as detector_app
+from callcue.detector.keywords import KeywordStore
+from callcue.detector.live import LiveMatchers
+from callcue.detector.playbooks import PlaybookStore
+from callcue.detector.settings import Settings as DetectorSettings
+from callcue.detector.v1 import detector_service_pb2 as detector_pb
+from callcue.detector.v1 import detector_service_pb2_grpc
+from callcue.gateway import app as gateway_app
+from callcue.gateway.call_session import Downstream
+from callcue.gateway.sessions import SessionStore
+from callcue.gateway.settings import Settings as GatewaySettings
+from callcue.gateway.v1 import gateway_service_pb2_grpc
+from callcue.notifier import app as notifier_app
+from callcue.notifier.event_log import MemoryEventLog
+from callcue.notifier.settings import Settings as NotifierSettings
+from callcue.notifier.v1 import notifier_service_pb2_grpc
+from callcue.transcriber import app as transcriber_app
+from callcue.transcriber.settings import Settings as TranscriberSettings
+from callcue.transcriber.v1 import transcriber_service_pb2_grpc
 
 ROOT = Path(__file__).parent
 
@@ -77,3 +98,93 @@ async def tenant_keys(key_store: api_keys.ApiKeyStore) -> TenantKeys:
 @pytest.fixture(scope="session")
 async def authenticator(key_store: api_keys.ApiKeyStore) -> ApiKeyAuthenticator:
     return ApiKeyAuthenticator(key_store)
+
+
+@dataclass(frozen=True)
+class Stack:
+    gateway_port: int
+    notifier_port: int
+    detector_port: int
+    transcriber_port: int
+    gateway: gateway_service_pb2_grpc.GatewayServiceAsyncStub
+    detector: detector_service_pb2_grpc.DetectorServiceAsyncStub
+    notifier: notifier_service_pb2_grpc.NotifierServiceAsyncStub
+    # The tenant the stubs above act for.
+    api_key: str
+
+
+@pytest.fixture(scope="session")
+async def stack(
+    database_url: str, authenticator: ApiKeyAuthenticator, tenant_keys: TenantKeys
+) -> AsyncIterator[Stack]:
+    base = {"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "DATABASE_URL": database_url}
+    env = Environment({**base, "CALLCUE_MAX_CHUNK_BYTES": "65536"})
+    await database.migrate(database_url, "detector", detector_app.MIGRATIONS)
+    await database.migrate(database_url, "gateway", gateway_app.MIGRATIONS)
+    pool = await database.open_pool(database_url, max_size=8)
+
+    notifier = notifier_app.build_server(
+        NotifierSettings.from_env(env), MemoryEventLog(10_000, 100), authenticator
+    )
+    keywords = KeywordStore(pool)
+    detector = detector_app.build_server(
+        DetectorSettings.from_env(env),
+        keywords,
+        PlaybookStore(pool),
+        LiveMatchers(keywords, None),
+        authenticator,
+    )
+    transcriber_settings = TranscriberSettings.from_env(env)
+    engine = transcriber_app.load_engine(transcriber_settings)
+    transcriber = transcriber_app.build_server(transcriber_settings, engine, authenticator)
+    ports = [await server.start() for server in (notifier, detector, transcriber)]
+    # The gateway passes each caller's own key on, as in production.
+    channels = [
+        open_channel(f"127.0.0.1:{port}", credentials=credentials.forwarded) for port in ports
+    ]
+    downstream = Downstream(
+        notifier=notifier_service_pb2_grpc.NotifierServiceStub(channels[0]),
+        detector=detector_service_pb2_grpc.DetectorServiceStub(channels[1]),
+        transcriber=transcriber_service_pb2_grpc.TranscriberServiceStub(channels[2]),
+    )
+    gateway, _ = gateway_app.build_server(
+        GatewaySettings.from_env(env), downstream, SessionStore(pool), authenticator
+    )
+    gateway_port = await gateway.start()
+    servers = [notifier, detector, transcriber, gateway]
+    for server in servers:
+        await server.set_serving()
+    # The tests are a client of tenant acme.
+    acme = credentials.api_key(tenant_keys.acme)
+    clients = [
+        open_channel(f"127.0.0.1:{port}", credentials=acme)
+        for port in (gateway_port, ports[1], ports[0])
+    ]
+    yield Stack(
+        gateway_port=gateway_port,
+        notifier_port=ports[0],
+        detector_port=ports[1],
+        transcriber_port=ports[2],
+        gateway=gateway_service_pb2_grpc.GatewayServiceStub(clients[0]),
+        detector=detector_service_pb2_grpc.DetectorServiceStub(clients[1]),
+        notifier=notifier_service_pb2_grpc.NotifierServiceStub(clients[2]),
+        api_key=tenant_keys.acme,
+    )
+    for channel in clients:
+        await channel.close()
+    for server in reversed(servers):
+        await server.stop(0)
+    for channel in channels:
+        await channel.close()
+    engine.close()
+    await pool.close()
+
+
+@pytest.fixture
+async def playbook(stack: Stack) -> str:
+    """A new, empty playbook's id."""
+    playbook_id = f"test-{uuid.uuid4().hex[:8]}"
+    await stack.detector.CreatePlaybook(
+        detector_pb.CreatePlaybookRequest(playbook=detector_pb.Playbook(playbook_id=playbook_id))
+    )
+    return playbook_id

@@ -1,4 +1,5 @@
-"""callcue: stream calls, load playbooks, run the whole system locally."""
+"""callcue: stream calls and recordings, follow sessions, manage playbooks and keys, run the
+whole system locally."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from pathlib import Path
 
 import grpc
 
-from callcue.cli import credentials_file, devstack, playbook
+from callcue.cli import credentials_file, devstack, playbook, sessions
 from callcue.cli.call import CallReport, WavError, read_wav, stream_call
+from callcue.cli.client_config import ClientConfig, ConfigError, add_client_flags
+from callcue.cli.upload import parse_roles, upload
+from callcue.cli.watch import watch_session, watch_tenant
 from callcue.core import api_keys, database, key_admin
 from callcue.core.channel import open_channel
 from callcue.core.credentials import api_key
@@ -29,27 +33,81 @@ def say(message: str) -> None:
     print(f"callcue: {message}", flush=True)
 
 
-def _call_config(args: argparse.Namespace) -> gateway_pb.CallConfig:
-    return gateway_pb.CallConfig(
-        interim_results=True, playbook_ids=args.playbook, title=Path(args.file).name
-    )
-
-
 def _channel(address: str, key: str) -> grpc.aio.Channel:
     return open_channel(address, credentials=api_key(key))
 
 
 async def cmd_call(args: argparse.Namespace) -> int:
     recording = read_wav(Path(args.file))
-    async with _channel(args.gateway, credentials_file.resolve(args.api_key)) as channel:
+    config = gateway_pb.CallConfig(
+        interim_results=True,
+        playbook_ids=args.playbook,
+        title=Path(args.file).name,
+        channel_roles=parse_roles(args.stereo_roles),
+    )
+    async with ClientConfig.resolve(args).channel("gateway") as channel:
         gateway = gateway_service_pb2_grpc.GatewayServiceStub(channel)
-        report = await stream_call(gateway, recording, _call_config(args), realtime=not args.fast)
+        report = await stream_call(gateway, recording, config, realtime=not args.fast)
     say(f"{len(report.finals)} transcript segments, {len(report.detections)} talking points")
     return 0
 
 
+async def cmd_watch(args: argparse.Namespace) -> int:
+    client = ClientConfig.resolve(args)
+    if args.all:
+        await watch_tenant(
+            lambda: client.channel("notifier"), count=args.count, json_lines=args.json
+        )
+        return 0
+    if not args.session:
+        raise ValueError("name a SESSION to watch, or --all for every live call")
+    view = await watch_session(
+        lambda: client.channel("notifier"), args.session, after=args.after, json_lines=args.json
+    )
+    return 0 if view.report.final_state != "CALL_STATE_FAILED" else 1
+
+
+async def cmd_upload(args: argparse.Namespace) -> int:
+    client = ClientConfig.resolve(args)
+    async with client.channel("gateway") as channel:
+        view = await upload(
+            gateway_service_pb2_grpc.GatewayServiceStub(channel),
+            lambda: client.channel("notifier"),
+            Path(args.file),
+            parse_roles(args.stereo_roles),
+            playbooks=args.playbook,
+            out=sys.stdout,
+            err=sys.stderr,
+            json_lines=args.json,
+        )
+    report = view.report
+    if not args.json:
+        say(f"{len(report.finals)} transcript segments, {len(report.detections)} talking points")
+    return 0 if report.final_state == "CALL_STATE_ENDED" else 1
+
+
+async def cmd_sessions(args: argparse.Namespace) -> int:
+    async with ClientConfig.resolve(args).channel("gateway") as channel:
+        gateway = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+        if args.action == "ls":
+            await sessions.list_sessions(
+                gateway, sys.stdout, state=args.state, limit=args.limit, json_lines=args.json
+            )
+        elif args.action == "show":
+            await sessions.show_session(gateway, args.session, sys.stdout, json_out=args.json)
+        elif args.action == "export":
+            where = await sessions.export(
+                gateway, args.session, args.format, args.output, sys.stdout
+            )
+            if args.output is not None:
+                say(f"wrote {where}")
+        else:
+            await sessions.summary(gateway, args.session, sys.stdout, json_out=args.json)
+    return 0
+
+
 async def cmd_playbook_load(args: argparse.Namespace) -> int:
-    async with _channel(args.detector, credentials_file.resolve(args.api_key)) as channel:
+    async with ClientConfig.resolve(args).channel("detector") as channel:
         result = await playbook.import_file(
             detector_service_pb2_grpc.DetectorServiceStub(channel),
             Path(args.file),
@@ -178,19 +236,65 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="callcue", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
     client = argparse.ArgumentParser(add_help=False)
-    client.add_argument(
-        "--api-key",
-        help="API key (default: $CALLCUE_API_KEY, else the local stack's .run/api-key)",
-    )
+    add_client_flags(client)
+    reader = argparse.ArgumentParser(add_help=False)
+    reader.add_argument("--json", action="store_true", help="JSON output, for scripts")
 
     call = commands.add_parser(
         "call", parents=[client], help="stream a 16-bit WAV recording as a live call"
     )
     call.add_argument("file")
-    call.add_argument("--gateway", default=os.environ.get("CALLCUE_GATEWAY", "localhost:50051"))
     call.add_argument("--playbook", action="append", default=[], help="playbook id (repeatable)")
     call.add_argument("--fast", action="store_true", help="send as fast as possible")
+    call.add_argument(
+        "--stereo-roles", default="", help="role of each channel, for example rep,prospect"
+    )
     call.set_defaults(run=cmd_call)
+
+    watch = commands.add_parser(
+        "watch",
+        parents=[client, reader],
+        help="follow a session (or --all live calls) as it happens; resumes after drops",
+    )
+    watch.add_argument("session", nargs="?")
+    watch.add_argument("--all", action="store_true", help="every session of your tenant")
+    watch.add_argument("--after", type=int, default=0, help="skip events up to this sequence")
+    watch.add_argument("--count", type=int, default=0, help="with --all: stop after N events")
+    watch.set_defaults(run=cmd_watch)
+
+    up = commands.add_parser(
+        "upload",
+        parents=[client, reader],
+        help="upload a recording (wav, flac, mp3, m4a, ogg, webm), then show its transcript",
+    )
+    up.add_argument("file")
+    up.add_argument("--playbook", action="append", default=[], help="playbook id (repeatable)")
+    up.add_argument(
+        "--stereo-roles", default="", help="role of each channel, for example rep,prospect"
+    )
+    up.set_defaults(run=cmd_upload)
+
+    listing = commands.add_parser("sessions", help="list, show and export sessions")
+    listing_commands = listing.add_subparsers(dest="action", required=True)
+    ls = listing_commands.add_parser("ls", parents=[client, reader], help="newest first")
+    ls.add_argument("--state", choices=sorted(sessions.STATES), default="")
+    ls.add_argument("--limit", type=int, default=20)
+    show = listing_commands.add_parser("show", parents=[client, reader], help="one session")
+    show.add_argument("session")
+    export = listing_commands.add_parser(
+        "export", parents=[client], help="the transcript as SubRip, WebVTT or JSON"
+    )
+    export.add_argument("session")
+    export.add_argument("--format", choices=sorted(sessions.FORMATS), default="vtt")
+    export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    listing.set_defaults(run=cmd_sessions)
+    summary = commands.add_parser(
+        "summary",
+        parents=[client, reader],
+        help="duration, talk time per speaker, talking points, keyword counts",
+    )
+    summary.add_argument("session")
+    summary.set_defaults(run=cmd_sessions, action="summary")
 
     book = commands.add_parser("playbook", help="manage playbooks")
     book_commands = book.add_subparsers(dest="action", required=True)
@@ -203,7 +307,6 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--replace", action="store_true", help="replace the playbook if it exists already"
     )
-    load.add_argument("--detector", default=os.environ.get("CALLCUE_DETECTOR", "localhost:50053"))
     load.set_defaults(run=cmd_playbook_load)
 
     dev = commands.add_parser("dev", help="run the whole system on this machine")
@@ -228,20 +331,31 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _explain(error: grpc.aio.AioRpcError) -> str:
+    code, details = error.code(), error.details() or ""
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return (
+            f"cannot reach the server ({details}); check the address (--gateway, --notifier, "
+            "--detector or the config file), or start the local stack with `make run`"
+        )
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return f"the server refused the API key: {details}"
+    if code == grpc.StatusCode.NOT_FOUND:
+        return f"not found: {details}"
+    return f"{code.name}: {details}"
+
+
 def main() -> None:
     if sys.argv[1:2] == ["keys"]:
         raise SystemExit(cmd_keys(sys.argv[2:]))
     args = parser().parse_args()
     try:
         code = asyncio.run(args.run(args))
-    except credentials_file.NoApiKey as error:
-        print(f"callcue: {error}", file=sys.stderr)
-        code = 2
-    except (WavError, OSError) as error:
+    except (credentials_file.NoApiKey, ConfigError, WavError, ValueError, OSError) as error:
         print(f"callcue: {error}", file=sys.stderr)
         code = 2
     except grpc.aio.AioRpcError as error:
-        print(f"callcue: {error.code().name}: {error.details()}", file=sys.stderr)
+        print(f"callcue: {_explain(error)}", file=sys.stderr)
         code = 1
     except KeyboardInterrupt:
         code = 130

@@ -9,7 +9,7 @@ import wave
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol
 
 from callcue.call.v1 import call_pb2
 from callcue.gateway.v1 import gateway_service_pb2 as pb
@@ -21,6 +21,14 @@ _ROLE = {
     call_pb2.SPEAKER_ROLE_PROSPECT: "prospect",
     call_pb2.SPEAKER_ROLE_MIXED: "call",
 }
+
+
+class Output(Protocol):
+    """Where views write: a terminal, a file, a test's buffer."""
+
+    def write(self, text: str, /) -> int: ...
+    def flush(self) -> None: ...
+    def isatty(self) -> bool: ...
 
 
 class WavError(ValueError):
@@ -82,7 +90,7 @@ async def stream_call(
     config: pb.CallConfig,
     *,
     realtime: bool = True,
-    out: TextIO = sys.stdout,
+    out: Output = sys.stdout,
     on_session: Callable[[str], None] | None = None,
 ) -> CallReport:
     """Sends the audio in 100 ms chunks (paced like a live call unless realtime is
@@ -95,7 +103,6 @@ async def stream_call(
         * CHUNK_SECONDS
     )
     started = time.monotonic()
-    interactive = out.isatty()
 
     async def requests() -> AsyncIterator[pb.StreamCallRequest]:
         yield pb.StreamCallRequest(config=config)
@@ -104,27 +111,45 @@ async def stream_call(
                 await asyncio.sleep(max(0.0, started + index * CHUNK_SECONDS - time.monotonic()))
             yield pb.StreamCallRequest(audio=recording.pcm[start : start + chunk])
 
-    report = CallReport()
-    line = _Line(out)
+    view = EventView(out, started=started, realtime=realtime)
     async for response in gateway.StreamCall(requests()):
-        event = response.event
+        if not view.report.session_id and on_session is not None:
+            on_session(response.event.session_id)
+        view.show(response.event)
+    view.close()
+    return view.report
+
+
+class EventView:
+    """Shows a session's events as they come: the transcript line by line (partials in
+    grey on a terminal), talking-point cards, and status changes."""
+
+    def __init__(self, out: Output, *, started: float | None = None, realtime: bool = False):
+        self.report = CallReport()
+        self._out = out
+        self._interactive = out.isatty()
+        self._line = _Line(out)
+        self._started = time.monotonic() if started is None else started
+        self._realtime = realtime
+
+    def show(self, event: call_pb2.CallEvent) -> None:
+        report, out = self.report, self._out
         report.events += 1
-        if not report.session_id and on_session is not None:
-            on_session(event.session_id)
         report.session_id = event.session_id
         kind = event.WhichOneof("event")
         if kind == "transcript":
             segment = event.transcript
             if segment.is_final:
                 report.finals.append(segment)
-                line.final(segment)
-            elif interactive:
-                line.partial(segment)
+                self._line.final(segment)
+            elif self._interactive:
+                self._line.partial(segment)
             out.flush()
-            continue
-        line.close()
+            return
+        self._line.close()
         if kind == "detection":
-            _show_detection(event.detection, report, out, time.monotonic() - started, realtime)
+            now = time.monotonic() - self._started
+            _show_detection(event.detection, report, out, now, self._realtime)
         else:
             status = event.status
             report.final_state = call_pb2.CallState.Name(status.state)
@@ -132,15 +157,20 @@ async def stream_call(
                 out.write(f"session {event.session_id}: {status.message}\n")
             elif status.state != call_pb2.CALL_STATE_ACTIVE:
                 out.write(f"session {event.session_id}: {status.message} ({report.final_state})\n")
+            elif status.progress_percent:
+                out.write(f"  processing: {status.progress_percent:.0f}%\n")
+            elif status.message:
+                out.write(f"  ({status.message})\n")
         out.flush()
-    line.close()
-    return report
+
+    def close(self) -> None:
+        self._line.close()
 
 
 def _show_detection(
     detection: call_pb2.Detection,
     report: CallReport,
-    out: TextIO,
+    out: Output,
     now: float,
     realtime: bool,
 ) -> None:
@@ -178,7 +208,7 @@ class _Line:
 
     PAUSE_SECONDS = 0.5
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: Output) -> None:
         self._out = out
         self._tty = out.isatty()
         self._text = ""  # the final words of the open line

@@ -1,9 +1,7 @@
-"""Which API key the CLI sends: --api-key, else $CALLCUE_API_KEY, else the key `callcue dev
-up` wrote for the local stack."""
+"""The API key `callcue dev up` keeps for the local stack, which the CLI falls back to."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from callcue.core.api_keys import DEFAULT_TENANT, ApiKeyStore
@@ -18,15 +16,6 @@ class NoApiKey(Exception):
             "no API key: pass --api-key, set CALLCUE_API_KEY, or start the local stack with "
             "`make run` (it writes .run/api-key); operators create keys with `callcue keys create`"
         )
-
-
-def resolve(flag: str | None) -> str:
-    key = flag or os.environ.get("CALLCUE_API_KEY")
-    if key:
-        return key.strip()
-    if DEV_KEY_FILE.is_file():
-        return DEV_KEY_FILE.read_text().strip()
-    raise NoApiKey
 
 
 async def dev_key(keys: ApiKeyStore, state_dir: Path) -> str:

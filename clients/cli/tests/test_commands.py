@@ -1,0 +1,173 @@
+"""The callcue command as a user runs it: a subprocess against the real services (all four,
+in the test process, on loopback), including what goes wrong."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import wave
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from callcue.call.v1 import call_pb2
+from callcue.gateway.v1 import gateway_service_pb2 as pb
+
+if TYPE_CHECKING:
+    from conftest import Stack
+
+SAMPLES = Path(__file__).parents[3] / "samples"
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def environ(stack: Stack, tmp_path: Path) -> dict[str, str]:
+    """A user's environment pointing at the stack, with no config file and no .run/."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CALLCUE_")},
+        "CALLCUE_GATEWAY": f"127.0.0.1:{stack.gateway_port}",
+        "CALLCUE_NOTIFIER": f"127.0.0.1:{stack.notifier_port}",
+        "CALLCUE_DETECTOR": f"127.0.0.1:{stack.detector_port}",
+        "CALLCUE_API_KEY": stack.api_key,
+        "CALLCUE_CONFIG": str(tmp_path / "config.toml"),
+    }
+
+
+async def callcue(environ: dict[str, str], cwd: Path, *args: str) -> Result:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "callcue.cli",
+        *args,
+        env=environ,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 180)
+    assert process.returncode is not None
+    return Result(process.returncode, out.decode(), err.decode())
+
+
+async def a_call(stack: Stack, seconds: float = 8.0) -> str:
+    with wave.open(str(SAMPLES / "sales_call.wav")) as wav:
+        audio = wav.readframes(int(16000 * seconds))
+
+    async def requests() -> AsyncIterator[pb.StreamCallRequest]:
+        yield pb.StreamCallRequest(
+            config=pb.CallConfig(
+                title="cli test call",
+                audio_format=call_pb2.AudioFormat(
+                    encoding=call_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=16000
+                ),
+            )
+        )
+        for begin in range(0, len(audio), 3200):
+            yield pb.StreamCallRequest(audio=audio[begin : begin + 3200])
+
+    events = [r.event async for r in stack.gateway.StreamCall(requests())]
+    return events[0].session_id
+
+
+async def test_sessions_show_export_summary_and_watch(
+    stack: Stack, environ: dict[str, str], tmp_path: Path
+) -> None:
+    session = await a_call(stack)
+    listed = await callcue(environ, tmp_path, "sessions", "ls", "--json", "--limit", "50")
+    assert listed.code == 0, listed.err
+    rows = [json.loads(line) for line in listed.out.splitlines()]
+    assert session in {row["session_id"] for row in rows}
+
+    shown = await callcue(environ, tmp_path, "sessions", "show", session)
+    assert shown.code == 0 and "cli test call" in shown.out and "ended" in shown.out
+
+    exported = await callcue(
+        environ, tmp_path, "sessions", "export", session, "--format", "srt", "-o", "call.srt"
+    )
+    assert exported.code == 0, exported.err
+    subtitles = await asyncio.to_thread((tmp_path / "call.srt").read_text)
+    assert subtitles.startswith("1\n00:00:") and "Jordan" in subtitles
+
+    summary = json.loads((await callcue(environ, tmp_path, "summary", session, "--json")).out)
+    assert summary["session_id"] == session and summary["talk_times"][0]["word_count"] > 5
+
+    watched = await callcue(environ, tmp_path, "watch", session, "--json")
+    assert watched.code == 0, watched.err
+    events = [json.loads(line) for line in watched.out.splitlines()]
+    assert [int(e["sequence"]) for e in events] == list(range(1, len(events) + 1))
+    assert events[-1]["status"]["state"] == "CALL_STATE_ENDED"
+    resumed = await callcue(environ, tmp_path, "watch", session, "--json", "--after", "3")
+    assert [json.loads(line) for line in resumed.out.splitlines()] == events[3:]
+
+
+async def test_upload_shows_progress_then_the_transcript_with_speakers(
+    stack: Stack, environ: dict[str, str], tmp_path: Path
+) -> None:
+    flac = str(SAMPLES / "sales_call_stereo.flac")
+    uploaded = await callcue(environ, tmp_path, "upload", flac, "--stereo-roles", "rep,prospect")
+    assert uploaded.code == 0, uploaded.err
+    assert "uploading [##############################] 100%" in uploaded.err
+    assert "processing: 100%" in uploaded.out
+    assert "rep: Hi Jordan" in uploaded.out and "prospect:" in uploaded.out
+    assert "recording processed (CALL_STATE_ENDED)" in uploaded.out
+
+
+async def test_a_supervisor_watches_every_live_call(
+    stack: Stack, environ: dict[str, str], tmp_path: Path
+) -> None:
+    watcher = asyncio.create_task(
+        callcue(environ, tmp_path, "watch", "--all", "--json", "--count", "3")
+    )
+    await asyncio.sleep(2.5)  # the CLI starts and subscribes
+    session = await a_call(stack, seconds=4.0)
+    watched = await asyncio.wait_for(watcher, 60)
+    assert watched.code == 0, watched.err
+    events = [json.loads(line) for line in watched.out.splitlines()]
+    assert [e["session_id"] for e in events] == [session] * 3
+    assert [int(e["sequence"]) for e in events] == [1, 2, 3]
+
+
+async def test_mistakes_get_a_clear_message_not_a_traceback(
+    stack: Stack, environ: dict[str, str], tmp_path: Path
+) -> None:
+    no_key = {k: v for k, v in environ.items() if k != "CALLCUE_API_KEY"}
+    cases = [
+        (no_key, ["sessions", "ls"], 2, "no API key: pass --api-key"),
+        (environ, ["sessions", "ls", "--api-key", "cc_0123456789ab_" + "x" * 43], 1, "refused"),
+        (environ, ["summary", "00000000-0000-0000-0000-000000000000"], 1, "not found: session"),
+        (environ, ["sessions", "ls", "--gateway", "127.0.0.1:9"], 1, "cannot reach the server"),
+        (environ, ["upload", "nowhere.wav"], 2, "No such file"),
+        (environ, ["call", str(SAMPLES / "sales_call_stereo.flac")], 2, "not a WAV file"),
+        (environ, ["upload", "x.wav", "--stereo-roles", "rep,boss"], 2, "unknown role 'boss'"),
+        (environ, ["watch"], 2, "name a SESSION to watch, or --all"),
+    ]
+    for env, args, code, message in cases:
+        result = await callcue(env, tmp_path, *args)
+        assert (result.code, message in result.err) == (code, True), (args, result.err)
+        assert "Traceback" not in result.err
+
+
+async def test_the_config_file_supplies_the_key_and_bad_files_are_named(
+    stack: Stack, environ: dict[str, str], tmp_path: Path
+) -> None:
+    config = Path(environ["CALLCUE_CONFIG"])
+    without_key = {k: v for k, v in environ.items() if k != "CALLCUE_API_KEY"}
+    await asyncio.to_thread(config.write_text, f'api_key = "{stack.api_key}"\n')
+    assert (await callcue(without_key, tmp_path, "sessions", "ls")).code == 0
+    await asyncio.to_thread(config.write_text, "api_key = \n")
+    broken = await callcue(without_key, tmp_path, "sessions", "ls")
+    assert broken.code == 2 and "not valid TOML" in broken.err
+    await asyncio.to_thread(config.write_text, 'gatway = "x"\n')
+    typo = await callcue(without_key, tmp_path, "sessions", "ls")
+    assert typo.code == 2 and "unknown settings gatway" in typo.err
