@@ -171,3 +171,56 @@ async def test_the_config_file_supplies_the_key_and_bad_files_are_named(
     await asyncio.to_thread(config.write_text, 'gatway = "x"\n')
     typo = await callcue(without_key, tmp_path, "sessions", "ls")
     assert typo.code == 2 and "unknown settings gatway" in typo.err
+
+
+async def test_playbooks_and_keywords_from_the_command_line(
+    stack: Stack, environ: dict[str, str], tmp_path: Path
+) -> None:
+    source = await asyncio.to_thread((Path(__file__).parents[3] / "playbooks/sales.yaml").read_text)
+    await asyncio.to_thread(
+        (tmp_path / "cli.yaml").write_text,
+        source.replace("playbook_id: sales", "playbook_id: cli-sales"),
+    )
+    imported = await callcue(environ, tmp_path, "playbook", "import", "cli.yaml")
+    assert imported.code == 0 and "playbook 'cli-sales': 10 keywords loaded" in imported.out
+    again = await callcue(environ, tmp_path, "playbook", "import", "cli.yaml")
+    assert again.code == 1 and "already exists (import with replace)" in again.err
+
+    added = await callcue(
+        environ, tmp_path, "keyword", "add", "Pipedrive", "--playbook", "cli-sales",
+        "--title", "Competitor: Pipedrive", "--category", "competitor", "--json",
+    )  # fmt: skip
+    assert added.code == 0, added.err
+    keyword_id = json.loads(added.out)["keyword_id"]
+    listed = await callcue(
+        environ, tmp_path, "keyword", "ls", "--playbook", "cli-sales", "--query", "pipe"
+    )
+    assert keyword_id in listed.out and "Competitor: Pipedrive" in listed.out
+    shown = await callcue(environ, tmp_path, "playbook", "show", "cli-sales")
+    assert "cli-sales: B2B sales, 11 keywords" in shown.out
+    assert (await callcue(environ, tmp_path, "keyword", "rm", keyword_id)).code == 0
+    gone = await callcue(environ, tmp_path, "keyword", "rm", keyword_id)
+    assert gone.code == 1 and "not found: keyword" in gone.err
+
+    exported = await callcue(
+        environ, tmp_path, "playbook", "export", "cli-sales", "--format", "json", "-o", "out.json"
+    )
+    assert exported.code == 0, exported.err
+    written = json.loads(await asyncio.to_thread((tmp_path / "out.json").read_text))
+    assert written["playbook_id"] == "cli-sales" and len(written["keywords"]) == 10
+    listing = await callcue(environ, tmp_path, "playbook", "list", "--json")
+    assert "cli-sales" in {json.loads(line)["playbook_id"] for line in listing.out.splitlines()}
+
+
+async def test_bash_completion_knows_the_commands(environ: dict[str, str], tmp_path: Path) -> None:
+    script = await callcue(environ, tmp_path, "completion", "bash")
+    assert script.code == 0
+    await asyncio.to_thread((tmp_path / "callcue.bash").write_text, script.out)
+    check = await asyncio.create_subprocess_exec(
+        "bash", "-c", f"source {tmp_path / 'callcue.bash'} && complete -p callcue",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    registered, _ = await check.communicate()
+    assert check.returncode == 0 and b"callcue" in registered
+    for command in ("watch", "upload", "sessions", "summary", "keyword", "playbook"):
+        assert command in script.out

@@ -13,15 +13,19 @@ import time
 from pathlib import Path
 
 import grpc
+import shtab
 
+from callcue.call.v1 import call_pb2
 from callcue.cli import credentials_file, devstack, playbook, sessions
 from callcue.cli.call import CallReport, WavError, read_wav, stream_call
 from callcue.cli.client_config import ClientConfig, ConfigError, add_client_flags
+from callcue.cli.json_output import as_json
 from callcue.cli.upload import parse_roles, upload
 from callcue.cli.watch import watch_session, watch_tenant
 from callcue.core import api_keys, database, key_admin
 from callcue.core.channel import open_channel
 from callcue.core.credentials import api_key
+from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.detector.v1 import detector_service_pb2_grpc
 from callcue.gateway.v1 import gateway_service_pb2 as gateway_pb
 from callcue.gateway.v1 import gateway_service_pb2_grpc
@@ -103,6 +107,71 @@ async def cmd_sessions(args: argparse.Namespace) -> int:
                 say(f"wrote {where}")
         else:
             await sessions.summary(gateway, args.session, sys.stdout, json_out=args.json)
+    return 0
+
+
+async def cmd_playbook(args: argparse.Namespace) -> int:
+    async with ClientConfig.resolve(args).channel("detector") as channel:
+        detector = detector_service_pb2_grpc.DetectorServiceStub(channel)
+        if args.action == "export":
+            content = await playbook.export_file(detector, args.playbook_id, args.format)
+            if args.output is None:
+                sys.stdout.write(content.decode())
+            else:
+                await asyncio.to_thread(args.output.write_bytes, content)
+                say(f"wrote {args.output}")
+        elif args.action == "list":
+            for found in await playbook.list_playbooks(detector):
+                if args.json:
+                    print(as_json(found))
+                else:
+                    count = f"{found.keyword_count:4d} keywords"
+                    print(f"{found.playbook_id:<20} {count}  {found.display_name}")
+        else:  # show
+            request = detector_pb.GetPlaybookRequest(playbook_id=args.playbook_id)
+            found = (await detector.GetPlaybook(request)).playbook
+            keywords = await playbook.list_keywords(detector, found.playbook_id)
+            if args.json:
+                print(as_json(found))
+                for keyword in keywords:
+                    print(as_json(keyword))
+            else:
+                print(f"{found.playbook_id}: {found.display_name}, {len(keywords)} keywords")
+                if found.description:
+                    print(found.description)
+                for keyword in keywords:
+                    print(playbook.keyword_line(keyword))
+    return 0
+
+
+async def cmd_keyword(args: argparse.Namespace) -> int:
+    async with ClientConfig.resolve(args).channel("detector") as channel:
+        detector = detector_service_pb2_grpc.DetectorServiceStub(channel)
+        if args.action == "ls":
+            for keyword in await playbook.list_keywords(detector, args.playbook, args.query):
+                print(as_json(keyword) if args.json else playbook.keyword_line(keyword))
+        elif args.action == "rm":
+            await detector.DeleteKeyword(
+                detector_pb.DeleteKeywordRequest(keyword_id=args.keyword_id)
+            )
+            say(f"keyword {args.keyword_id} deleted")
+        else:  # add
+            keyword = detector_pb.Keyword(
+                playbook_id=args.playbook,
+                phrase=args.phrase,
+                aliases=args.alias,
+                fuzzy_threshold=args.fuzzy,
+                talking_point=call_pb2.TalkingPoint(
+                    title=args.title,
+                    body=args.body,
+                    category=getattr(call_pb2, f"TALKING_POINT_CATEGORY_{args.category.upper()}"),
+                    priority=args.priority,
+                ),
+            )
+            created = await detector.CreateKeyword(
+                detector_pb.CreateKeywordRequest(keyword=keyword)
+            )
+            print(as_json(created.keyword) if args.json else playbook.keyword_line(created.keyword))
     return 0
 
 
@@ -299,7 +368,8 @@ def parser() -> argparse.ArgumentParser:
     book = commands.add_parser("playbook", help="manage playbooks")
     book_commands = book.add_subparsers(dest="action", required=True)
     load = book_commands.add_parser(
-        "load",
+        "import",
+        aliases=["load"],
         parents=[client],
         help="create a playbook from a YAML or JSON file (all of it, or nothing)",
     )
@@ -308,6 +378,54 @@ def parser() -> argparse.ArgumentParser:
         "--replace", action="store_true", help="replace the playbook if it exists already"
     )
     load.set_defaults(run=cmd_playbook_load)
+    exporting = book_commands.add_parser(
+        "export", parents=[client], help="a playbook as a YAML or JSON file"
+    )
+    exporting.add_argument("playbook_id")
+    exporting.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    exporting.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    exporting.set_defaults(run=cmd_playbook)
+    book_list = book_commands.add_parser("list", parents=[client, reader], help="your playbooks")
+    book_list.set_defaults(run=cmd_playbook)
+    book_show = book_commands.add_parser(
+        "show", parents=[client, reader], help="a playbook and its keywords"
+    )
+    book_show.add_argument("playbook_id")
+    book_show.set_defaults(run=cmd_playbook)
+
+    word = commands.add_parser("keyword", help="add, remove and list keywords")
+    word_commands = word.add_subparsers(dest="action", required=True)
+    word_ls = word_commands.add_parser("ls", parents=[client, reader], help="list keywords")
+    word_ls.add_argument("--playbook", default="", help="only this playbook's")
+    word_ls.add_argument("--query", default="", help="only those mentioning this text")
+    word_rm = word_commands.add_parser("rm", parents=[client], help="delete a keyword by id")
+    word_rm.add_argument("keyword_id")
+    word_add = word_commands.add_parser(
+        "add", parents=[client, reader], help="a phrase and the talking point it shows"
+    )
+    word_add.add_argument("phrase")
+    word_add.add_argument("--title", required=True, help="the talking point's title")
+    word_add.add_argument("--body", default="", help="the talking point, in Markdown")
+    word_add.add_argument("--playbook", default="default")
+    word_add.add_argument("--alias", action="append", default=[], help="another wording")
+    word_add.add_argument(
+        "--category",
+        default="other",
+        choices=(
+            "competitor",
+            "objection",
+            "pricing",
+            "next_step",
+            "compliance",
+            "product",
+            "other",
+        ),
+    )
+    word_add.add_argument("--priority", type=int, default=0)
+    word_add.add_argument(
+        "--fuzzy", type=float, default=0.0, help="also match near spellings (0.85 is a start)"
+    )
+    word.set_defaults(run=cmd_keyword)
 
     dev = commands.add_parser("dev", help="run the whole system on this machine")
     dev_commands = dev.add_subparsers(dest="action", required=True)
@@ -323,12 +441,23 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--playbook-file", default="playbooks/sales.yaml")
     up.set_defaults(run=cmd_dev_up)
 
+    completion = commands.add_parser(
+        "completion", help='print a shell completion script: eval "$(callcue completion bash)"'
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "tcsh"))
+    completion.set_defaults(run=cmd_completion)
+
     commands.add_parser(
         "keys",
         add_help=False,
         help="create, list and revoke API keys (callcue keys --help)",
     )
     return root
+
+
+async def cmd_completion(args: argparse.Namespace) -> int:
+    print(shtab.complete(parser(), shell=args.shell))
+    return 0
 
 
 def _explain(error: grpc.aio.AioRpcError) -> str:

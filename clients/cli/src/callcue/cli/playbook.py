@@ -1,10 +1,12 @@
-"""Playbook files (YAML or JSON) sent to the detector, which validates them whole."""
+"""Playbooks and keywords through the detector: whole files (YAML or JSON, validated whole)
+and single keywords."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+from callcue.call.v1 import call_pb2
 from callcue.detector.v1 import detector_service_pb2 as pb
 from callcue.detector.v1 import detector_service_pb2_grpc as pb_grpc
 
@@ -21,3 +23,54 @@ async def import_file(
     request = pb.ImportPlaybookRequest(content=content, format=file_format(path), replace=replace)
     response: pb.ImportPlaybookResponse = await detector.ImportPlaybook(request)
     return response
+
+
+async def export_file(
+    detector: pb_grpc.DetectorServiceAsyncStub, playbook_id: str, file_format: str
+) -> bytes:
+    request = pb.ExportPlaybookRequest(
+        playbook_id=playbook_id,
+        format=pb.PLAYBOOK_FORMAT_JSON if file_format == "json" else pb.PLAYBOOK_FORMAT_YAML,
+    )
+    response: pb.ExportPlaybookResponse = await detector.ExportPlaybook(request)
+    return response.content
+
+
+async def list_playbooks(detector: pb_grpc.DetectorServiceAsyncStub) -> list[pb.Playbook]:
+    found: list[pb.Playbook] = []
+    token = ""
+    while True:
+        page = await detector.ListPlaybooks(
+            pb.ListPlaybooksRequest(page_size=1000, page_token=token)
+        )
+        found += page.playbooks
+        if not (token := page.next_page_token):
+            return found
+
+
+async def list_keywords(
+    detector: pb_grpc.DetectorServiceAsyncStub, playbook_id: str, query: str = ""
+) -> list[pb.Keyword]:
+    found: list[pb.Keyword] = []
+    token = ""
+    while True:
+        request = pb.ListKeywordsRequest(
+            playbook_id=playbook_id, query=query, page_size=1000, page_token=token
+        )
+        page = await detector.ListKeywords(request)
+        found += page.keywords
+        if not (token := page.next_page_token):
+            return found
+
+
+def keyword_line(keyword: pb.Keyword) -> str:
+    category = (
+        call_pb2.TalkingPointCategory.Name(keyword.talking_point.category)
+        .removeprefix("TALKING_POINT_CATEGORY_")
+        .lower()
+    )
+    trigger = keyword.phrase or ", ".join(keyword.patterns) or f"{len(keyword.examples)} examples"
+    return (
+        f"{keyword.keyword_id}  {keyword.playbook_id:<12} {category:<11} {trigger:<28} "
+        f"{keyword.talking_point.title}"
+    )
