@@ -151,6 +151,9 @@ async def test_mistakes_get_a_clear_message_not_a_traceback(
         (environ, ["call", str(SAMPLES / "sales_call_stereo.flac")], 2, "not a WAV file"),
         (environ, ["upload", "x.wav", "--stereo-roles", "rep,boss"], 2, "unknown role 'boss'"),
         (environ, ["watch"], 2, "name a SESSION to watch, or --all"),
+        (environ, ["call"], 2, "stream a FILE or --mic, one of the two"),
+        # No PortAudio, or no input device, on the CI machines: the message says which.
+        (environ, ["call", "--mic"], 2, "no microphone: "),
     ]
     for env, args, code, message in cases:
         result = await callcue(env, tmp_path, *args)

@@ -16,8 +16,8 @@ import grpc
 import shtab
 
 from callcue.call.v1 import call_pb2
-from callcue.cli import credentials_file, devstack, playbook, sessions
-from callcue.cli.call import CallReport, WavError, read_wav, stream_call
+from callcue.cli import credentials_file, devstack, microphone, playbook, sessions
+from callcue.cli.call import CallReport, WavError, read_wav, stream_audio, stream_call
 from callcue.cli.client_config import ClientConfig, ConfigError, add_client_flags
 from callcue.cli.json_output import as_json
 from callcue.cli.upload import parse_roles, upload
@@ -42,16 +42,25 @@ def _channel(address: str, key: str) -> grpc.aio.Channel:
 
 
 async def cmd_call(args: argparse.Namespace) -> int:
-    recording = read_wav(Path(args.file))
+    if args.mic == (args.file is not None):
+        raise ValueError("stream a FILE or --mic, one of the two")
     config = gateway_pb.CallConfig(
         interim_results=True,
         playbook_ids=args.playbook,
-        title=Path(args.file).name,
+        title=Path(args.file).name if args.file else "microphone",
         channel_roles=parse_roles(args.stereo_roles),
     )
+    if args.mic:
+        microphone.check()
+    else:
+        recording = read_wav(Path(args.file))
     async with ClientConfig.resolve(args).channel("gateway") as channel:
         gateway = gateway_service_pb2_grpc.GatewayServiceStub(channel)
-        report = await stream_call(gateway, recording, config, realtime=not args.fast)
+        if args.mic:
+            say("listening to the microphone; Ctrl-C ends the call")
+            report = await stream_audio(gateway, microphone.chunks(), microphone.FORMAT, config)
+        else:
+            report = await stream_call(gateway, recording, config, realtime=not args.fast)
     say(f"{len(report.finals)} transcript segments, {len(report.detections)} talking points")
     return 0
 
@@ -312,7 +321,8 @@ def parser() -> argparse.ArgumentParser:
     call = commands.add_parser(
         "call", parents=[client], help="stream a 16-bit WAV recording as a live call"
     )
-    call.add_argument("file")
+    call.add_argument("file", nargs="?")
+    call.add_argument("--mic", action="store_true", help="the microphone instead of a file")
     call.add_argument("--playbook", action="append", default=[], help="playbook id (repeatable)")
     call.add_argument("--fast", action="store_true", help="send as fast as possible")
     call.add_argument(
@@ -480,7 +490,14 @@ def main() -> None:
     args = parser().parse_args()
     try:
         code = asyncio.run(args.run(args))
-    except (credentials_file.NoApiKey, ConfigError, WavError, ValueError, OSError) as error:
+    except (
+        credentials_file.NoApiKey,
+        ConfigError,
+        microphone.NoMicrophone,
+        WavError,
+        ValueError,
+        OSError,
+    ) as error:
         print(f"callcue: {error}", file=sys.stderr)
         code = 2
     except grpc.aio.AioRpcError as error:

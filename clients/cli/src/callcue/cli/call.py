@@ -93,9 +93,8 @@ async def stream_call(
     out: Output = sys.stdout,
     on_session: Callable[[str], None] | None = None,
 ) -> CallReport:
-    """Sends the audio in 100 ms chunks (paced like a live call unless realtime is
+    """Sends the recording in 100 ms chunks (paced like a live call unless realtime is
     False) and prints the transcript and talking points as they arrive."""
-    config.audio_format.CopyFrom(recording.audio_format)
     chunk = int(
         2
         * recording.audio_format.channel_count
@@ -104,12 +103,42 @@ async def stream_call(
     )
     started = time.monotonic()
 
-    async def requests() -> AsyncIterator[pb.StreamCallRequest]:
-        yield pb.StreamCallRequest(config=config)
+    async def chunks() -> AsyncIterator[bytes]:
         for index, start in enumerate(range(0, len(recording.pcm), chunk)):
             if realtime:
                 await asyncio.sleep(max(0.0, started + index * CHUNK_SECONDS - time.monotonic()))
-            yield pb.StreamCallRequest(audio=recording.pcm[start : start + chunk])
+            yield recording.pcm[start : start + chunk]
+
+    return await stream_audio(
+        gateway,
+        chunks(),
+        recording.audio_format,
+        config,
+        started=started,
+        realtime=realtime,
+        out=out,
+        on_session=on_session,
+    )
+
+
+async def stream_audio(
+    gateway: pb_grpc.GatewayServiceAsyncStub,
+    chunks: AsyncIterator[bytes],
+    audio_format: call_pb2.AudioFormat,
+    config: pb.CallConfig,
+    *,
+    started: float | None = None,
+    realtime: bool = True,
+    out: Output = sys.stdout,
+    on_session: Callable[[str], None] | None = None,
+) -> CallReport:
+    """Streams audio as it comes (a recording, a microphone) and shows the call."""
+    config.audio_format.CopyFrom(audio_format)
+
+    async def requests() -> AsyncIterator[pb.StreamCallRequest]:
+        yield pb.StreamCallRequest(config=config)
+        async for chunk in chunks:
+            yield pb.StreamCallRequest(audio=chunk)
 
     view = EventView(out, started=started, realtime=realtime)
     async for response in gateway.StreamCall(requests()):
@@ -196,7 +225,8 @@ def _show_detection(
     )
     timing = f", card {delay:.2f} s after the words ended" if realtime else ""
     heard = f'heard "{detection.matched_text}" at {_clock(_seconds(detection.start_offset))}'
-    out.write(f"  >> TALKING POINT [{category}] {point.title}  ({heard}{timing})\n")
+    rank = f", priority {point.priority}" if point.priority else ""
+    out.write(f"  >> TALKING POINT [{category}{rank}] {point.title}  ({heard}{timing})\n")
     for body_line in point.body.strip().splitlines():
         out.write(f"     {body_line}\n")
 
