@@ -3,6 +3,7 @@ in the test process, on loopback), including what goes wrong."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from callcue.call.v1 import call_pb2
+from callcue.cli.client_config import ClientConfig, ConfigError
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 
 if TYPE_CHECKING:
@@ -227,3 +229,20 @@ async def test_bash_completion_knows_the_commands(environ: dict[str, str], tmp_p
     assert check.returncode == 0 and b"callcue" in registered
     for command in ("watch", "upload", "sessions", "summary", "keyword", "playbook"):
         assert command in script.out
+
+
+def test_tls_settings_resolve_from_flags_and_config(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not checked until connecting\n")
+
+    def resolve(**flags: str | bool) -> ClientConfig:
+        names = ("tls", "ca_cert", "client_cert", "client_key", "api_key")
+        return ClientConfig.resolve(argparse.Namespace(**{n: flags.get(n) for n in names}))
+
+    assert resolve(api_key="k").tls is None
+    assert resolve(api_key="k", ca_cert=str(ca)).tls is not None
+    assert resolve(api_key="k", tls=True).tls is not None
+    with pytest.raises(ConfigError, match="go together"):
+        resolve(api_key="k", tls=True, client_cert=str(ca))
+    with pytest.raises(ConfigError, match="ca-cert: cannot read"):
+        resolve(api_key="k", ca_cert=str(tmp_path / "missing.pem"))

@@ -226,3 +226,29 @@ async def test_another_tenants_key_finds_nothing_of_acme(
 
 async def _drain(call: Any) -> list[Any]:
     return [item async for item in call]
+
+
+async def test_no_api_key_reaches_the_logs(
+    stack: Stack, tenant_keys: TenantKeys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Logs name the tenant and the key's public id; the secret part of a key, valid or not,
+    never appears, whichever service logs the call."""
+    with wave.open(str(SAMPLES / "sales_call.wav")) as wav:
+        audio = wav.readframes(16000 * 3)
+
+    async def requests() -> AsyncIterator[pb.StreamCallRequest]:
+        yield pb.StreamCallRequest(config=pb.CallConfig(audio_format=LINEAR16_16K))
+        for begin in range(0, len(audio), 3200):
+            yield pb.StreamCallRequest(audio=audio[begin : begin + 3200])
+
+    [_ async for _ in stack.gateway.StreamCall(requests())]
+    wrong = tenant_keys.acme[:-6] + "WRONG1"
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.gateway_port}") as channel:
+        with pytest.raises(grpc.aio.AioRpcError):
+            await gateway_service_pb2_grpc.GatewayServiceStub(channel).ListSessions(
+                pb.ListSessionsRequest(), metadata=[("authorization", f"Bearer {wrong}")]
+            )
+    logged = capsys.readouterr().out
+    assert "tenant=acme" in logged and f"key_id={tenant_keys.acme.split('_')[1]}" in logged
+    for key in (tenant_keys.acme, wrong):
+        assert key.split("_", 2)[2] not in logged

@@ -65,12 +65,27 @@ class GrpcServer:
     async def start(self) -> int:
         """Binds and starts; returns the port (useful when the settings ask for port 0)."""
         address = f"{self.settings.host}:{self.settings.port}"
-        self.port = self.server.add_insecure_port(address)
+        tls = self.settings.tls
+        if tls is None:
+            self.port = self.server.add_insecure_port(address)
+        else:
+            credentials = grpc.ssl_server_credentials(
+                [(tls.private_key, tls.certificate_chain)],
+                root_certificates=tls.client_ca,
+                require_client_auth=tls.client_ca is not None,
+            )
+            self.port = self.server.add_secure_port(address, credentials)
         if self.port == 0:
             raise OSError(f"cannot listen on {address}")
         await self.server.start()
         await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
-        log.info("listening", address=address, port=self.port, services=self.service_names)
+        log.info(
+            "listening",
+            address=address,
+            port=self.port,
+            services=self.service_names,
+            tls="off" if tls is None else ("mutual" if tls.client_ca else "server"),
+        )
         return self.port
 
     async def set_serving(self) -> None:

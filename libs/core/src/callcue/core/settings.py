@@ -123,6 +123,39 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class TlsSettings:
+    """The server's certificate for TLS, and the CA of client certificates for mutual TLS."""
+
+    certificate_chain: bytes
+    private_key: bytes = field(repr=False)
+    client_ca: bytes | None
+
+    @classmethod
+    def from_env(cls, env: Environment) -> TlsSettings | None:
+        names = [f"{PREFIX}TLS_{name}" for name in ("CERT_FILE", "KEY_FILE", "CLIENT_CA_FILE")]
+        cert, key, client_ca = (env.optional(name) for name in names)
+        if cert is None and key is None:
+            if client_ca is not None:
+                raise SettingsError(f"{names[2]} needs {names[0]} and {names[1]} as well")
+            return None
+        if cert is None or key is None:
+            raise SettingsError(f"{names[0]} and {names[1]} go together: set both or neither")
+        return cls(
+            _read(names[0], cert),
+            _read(names[1], key),
+            None if client_ca is None else _read(names[2], client_ca),
+        )
+
+
+def _read(name: str, path: str) -> bytes:
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as error:
+        raise SettingsError(f"{name}: cannot read {path}: {error.strerror}") from None
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     """How a service's gRPC server listens, logs and shuts down."""
 
@@ -138,6 +171,8 @@ class ServerSettings:
     # Prometheus /metrics over HTTP on this port; 0 turns it off.
     metrics_port: int
     auth: AuthSettings
+    # None: plaintext (inside a cluster, behind a TLS-terminating ingress).
+    tls: TlsSettings | None
 
     @classmethod
     def from_env(cls, env: Environment, default_port: int) -> ServerSettings:
@@ -162,4 +197,5 @@ class ServerSettings:
             ),
             metrics_port=env.integer(f"{PREFIX}METRICS_PORT", 9090, minimum=0, maximum=65535),
             auth=AuthSettings.from_env(env),
+            tls=TlsSettings.from_env(env),
         )
