@@ -131,13 +131,14 @@ async def test_a_supervisor_watches_every_live_call(
     watcher = asyncio.create_task(
         callcue(environ, tmp_path, "watch", "--all", "--json", "--count", "3")
     )
-    await asyncio.sleep(2.5)  # the CLI starts and subscribes
-    session = await a_call(stack, seconds=4.0)
+    await asyncio.sleep(4)  # the CLI starts and subscribes (from then on: no history)
+    session = await a_call(stack, seconds=8.0)
     watched = await asyncio.wait_for(watcher, 60)
     assert watched.code == 0, watched.err
     events = [json.loads(line) for line in watched.out.splitlines()]
     assert [e["session_id"] for e in events] == [session] * 3
-    assert [int(e["sequence"]) for e in events] == [1, 2, 3]
+    first = int(events[0]["sequence"])
+    assert [int(e["sequence"]) for e in events] == [first, first + 1, first + 2]
 
 
 async def test_mistakes_get_a_clear_message_not_a_traceback(
