@@ -256,3 +256,20 @@ def test_migrate_applies_the_migrations_and_exits(postgres_admin_url: str) -> No
         assert wrong.returncode == 2 and "usage: callcue-gateway [migrate]" in wrong.stderr
     finally:
         asyncio.run(drop_database(postgres_admin_url, name))
+
+
+def test_nul_characters_are_refused_with_the_field_named() -> None:
+    from callcue.core.text_fields import reject_nul
+    from callcue.gateway.v1 import gateway_service_pb2 as gateway_pb
+
+    clean = gateway_pb.CallConfig(title="ok", metadata={"crm": "42"}, playbook_ids=["sales"])
+    reject_nul(clean)
+    for bad, field in [
+        (gateway_pb.CallConfig(title="a\x00b"), "title"),
+        (gateway_pb.CallConfig(playbook_ids=["ok", "x\x00"]), "playbook_ids[1]"),
+        (gateway_pb.CallConfig(metadata={"crm": "\x00"}), "metadata['crm']"),
+        (gateway_pb.CallConfig(metadata={"\x00": "v"}), "metadata['\\x00']"),
+    ]:
+        with pytest.raises(errors.RpcError) as error:
+            reject_nul(bad, "config.")
+        assert error.value.message.startswith(f"config.{field}: must not contain NUL")

@@ -4,10 +4,12 @@ INTERNAL or UNKNOWN), nothing hangs, and the services go on serving afterwards."
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -135,6 +137,8 @@ async def test_random_lookups_get_precise_statuses(
             pb.ExportTranscriptRequest(session_id=session_id, format=kind)  # type: ignore[arg-type]
         ),
         stack.detector.ListKeywords(detector_pb.ListKeywordsRequest(page_token=token)),
+        stack.detector.ListKeywords(detector_pb.ListKeywordsRequest(query=token)),
+        stack.detector.GetPlaybook(detector_pb.GetPlaybookRequest(playbook_id=session_id)),
         drain(
             stack.notifier.Subscribe(
                 notifier_pb.SubscribeRequest(session_id=session_id, after_sequence=after)
@@ -153,9 +157,11 @@ async def test_random_lookups_get_precise_statuses(
     chunks=st.lists(st.binary(max_size=4000), max_size=12),
     config_again=st.booleans(),
     oversized=st.booleans(),
+    title=TEXT,
 )
 async def test_random_call_streams_end_with_a_status_never_a_crash(
     stack: Stack,
+    title: str,
     rate: int,
     encoding: int,
     channels: int,
@@ -170,7 +176,8 @@ async def test_random_call_streams_end_with_a_status_never_a_crash(
     )
 
     def requests() -> Iterator[pb.StreamCallRequest]:
-        yield pb.StreamCallRequest(config=pb.CallConfig(audio_format=audio_format))
+        config = pb.CallConfig(audio_format=audio_format, title=title, metadata={"crm": title})
+        yield pb.StreamCallRequest(config=config)
         for chunk in chunks:
             yield pb.StreamCallRequest(audio=chunk)
         if config_again:
@@ -212,6 +219,26 @@ async def test_random_files_are_invalid_arguments(stack: Stack, data: bytes, fil
 
         code = await status_of(drain(transcriber.TranscribeFile(requests())))
     assert code in PRECISE, code
+
+
+async def test_nul_characters_are_refused_not_stored(stack: Stack, playbook: str) -> None:
+    """PostgreSQL cannot store NUL in text: found by the keyword fuzzing above."""
+    keyword = detector_pb.Keyword(
+        playbook_id=playbook, phrase="0\x00", talking_point=call_pb2.TalkingPoint(title="t")
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stack.detector.CreateKeyword(detector_pb.CreateKeywordRequest(keyword=keyword))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "keyword.phrase: must not contain NUL" in (error.value.details() or "")
+    content = json.dumps(
+        {"playbook_id": "nul", "keywords": [{"phrase": "a\u0000", "talking_point": {"title": "t"}}]}
+    ).encode()
+    request = detector_pb.ImportPlaybookRequest(
+        content=content, format=detector_pb.PLAYBOOK_FORMAT_JSON
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stack.detector.ImportPlaybook(request)
+    assert "keywords[0].phrase: must not contain NUL" in (error.value.details() or "")
 
 
 async def test_audio_before_config_and_a_backtracking_pattern(stack: Stack, playbook: str) -> None:

@@ -9,6 +9,7 @@ from typing import Generic, Literal, Protocol, TypeVar
 from google.protobuf.message import Message
 
 from callcue.core import errors
+from callcue.core.text_fields import reject_nul
 
 C = TypeVar("C", bound=Message)
 C_co = TypeVar("C_co", bound=Message, covariant=True)
@@ -31,6 +32,7 @@ async def first_config(requests: AsyncIterator[ConfigFirst[C]], data: str = "aud
         raise errors.invalid_argument(
             "config", f"the first message must be the config; {data} came first"
         )
+    reject_nul(first.config, "config.")
     return first.config
 
 
@@ -73,4 +75,5 @@ async def receive_upload(
         chunks.append(request.data)
     if config is None:
         raise errors.invalid_argument("config", "no config was sent")
+    reject_nul(config, "config.")
     return Upload(config, b"".join(chunks))

@@ -7,11 +7,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 import grpc
+import psycopg
 import structlog
+from google.protobuf.message import Message
 
 from callcue.core.auth import Authenticator, bind_caller
 from callcue.core.errors import RpcError
 from callcue.core.metrics import ACTIVE_STREAMS, RPC_SECONDS
+from callcue.core.text_fields import reject_nul
 
 log = structlog.get_logger("callcue.rpc")
 
@@ -95,6 +98,12 @@ async def _fail(
     started: float,
     error: BaseException,
 ) -> None:
+    if isinstance(error, psycopg.DataError):
+        # A value the checks let through but the database refuses: the caller's to fix.
+        log.warning("database refused a value", error=type(error).__name__)
+        error = RpcError(
+            grpc.StatusCode.INVALID_ARGUMENT, "a value in the request cannot be stored"
+        )
     if isinstance(error, RpcError):
         _finish(method, started, error.code, error.message)
         await context.abort_with_status(error.to_status())
@@ -110,6 +119,8 @@ def _unary(
         started = _begin(method, context)
         try:
             await _authenticate(authenticator, context)
+            if isinstance(request, Message):
+                reject_nul(request)
             response = await behaviour(request, context)
         except (RpcError, Exception) as error:
             if _is_abort(error):

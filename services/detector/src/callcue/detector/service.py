@@ -12,6 +12,7 @@ from google.protobuf import field_mask_pb2
 from callcue.call.v1 import call_pb2
 from callcue.core import auth, errors
 from callcue.core.server import Context
+from callcue.core.text_fields import reject_nul
 from callcue.detector import playbook_file
 from callcue.detector.keywords import DEFAULT_PLAYBOOK, KeywordFilter
 from callcue.detector.live import LiveMatchers
@@ -76,6 +77,7 @@ class DetectorService(pb_grpc.DetectorServiceServicer):
                 "config", "the first message must be the config; send it before segments"
             )
         config = first.config
+        reject_nul(config, "config.")
         structlog.contextvars.bind_contextvars(session_id=config.session_id)
         playbooks = list(dict.fromkeys(config.playbook_ids)) or [DEFAULT_PLAYBOOK]
         call = await self._matchers.attach(
@@ -153,6 +155,9 @@ class DetectorService(pb_grpc.DetectorServiceServicer):
         if request.format not in pb.PlaybookFormat.values():
             raise errors.invalid_argument("format", f"unknown format {request.format}")
         parsed = playbook_file.parse(request.content, request.format or playbook_file.YAML)
+        reject_nul(parsed.playbook)
+        for index, keyword in enumerate(parsed.keywords):
+            reject_nul(keyword, f"keywords[{index}].")
         result = await self._playbooks.import_file(
             auth.tenant_id(), parsed.playbook, parsed.keywords, request.replace
         )
