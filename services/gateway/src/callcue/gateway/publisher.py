@@ -26,8 +26,9 @@ class SessionPublisher:
     The first event is confirmed before it is handed back, so a client that learns the
     session id from it can subscribe at once. Later events are not waited on: a slow
     or failed notifier must not hold up the call. Events stay in hand until they are
-    acknowledged; when the stream fails (the notifier replica went away) a new stream,
-    on another replica, gets them again (the log drops the ones it already has).
+    acknowledged; when the stream fails (the notifier replica went away, or its Redis) a
+    new stream, on another replica, gets them again (the log drops the ones it already
+    has), for as long as the session runs and up to 10 s after it ends.
     """
 
     def __init__(self, notifier: notifier_grpc.NotifierServiceAsyncStub, session_id: str) -> None:
@@ -74,9 +75,13 @@ class SessionPublisher:
                         details=error.details(),
                         last_acknowledged=self._acked,
                     )
-                    if error.code() not in RETRYABLE or failures >= len(BACKOFF_SECONDS):
+                    # Re-sent events are recognised by the log, so retrying is always safe,
+                    # also after INTERNAL: grpc.aio reports a status that arrives while the
+                    # client is still writing that way (grpc/grpc#36066). It goes on until
+                    # close() gives up, however long the notifier or Redis is away.
+                    if error.code() not in (*RETRYABLE, grpc.StatusCode.INTERNAL):
                         return
-                    await asyncio.sleep(BACKOFF_SECONDS[failures])
+                    await asyncio.sleep(BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)])
                     failures += 1
         finally:
             self._first_ack.set()
