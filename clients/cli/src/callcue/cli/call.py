@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from callcue.call.v1 import call_pb2
+from callcue.core.durations import seconds
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 
@@ -76,12 +77,8 @@ class CallReport:
     final_state: str = ""
 
 
-def _clock(seconds: float) -> str:
-    return f"{int(seconds // 60):02d}:{seconds % 60:04.1f}"
-
-
-def _seconds(value: object) -> float:
-    return float(value.ToNanoseconds()) / 1e9  # type: ignore[attr-defined]
+def _clock(at: float) -> str:
+    return f"{int(at // 60):02d}:{at % 60:04.1f}"
 
 
 async def stream_call(
@@ -215,7 +212,7 @@ def _show_detection(
     if detection.detection_id in report.shown:
         return
     report.shown[detection.detection_id] = detection
-    delay = now - _seconds(detection.end_offset)
+    delay = now - seconds(detection.end_offset)
     if realtime:
         report.detection_delays.append(delay)
     category = (
@@ -224,7 +221,7 @@ def _show_detection(
         .lower()
     )
     timing = f", card {delay:.2f} s after the words ended" if realtime else ""
-    heard = f'heard "{detection.matched_text}" at {_clock(_seconds(detection.start_offset))}'
+    heard = f'heard "{detection.matched_text}" at {_clock(seconds(detection.start_offset))}'
     rank = f", priority {point.priority}" if point.priority else ""
     out.write(f"  >> TALKING POINT [{category}{rank}] {point.title}  ({heard}{timing})\n")
     for body_line in point.body.strip().splitlines():
@@ -247,7 +244,7 @@ class _Line:
         self._end = 0.0
 
     def final(self, segment: call_pb2.TranscriptSegment) -> None:
-        start = _seconds(segment.start_offset)
+        start = seconds(segment.start_offset)
         if (
             not self._text
             or segment.channel != self._channel
@@ -262,14 +259,14 @@ class _Line:
             self._partial = False
         self._out.write(addition)
         self._text += addition
-        self._channel, self._end = segment.channel, _seconds(segment.end_offset)
+        self._channel, self._end = segment.channel, seconds(segment.end_offset)
 
     def partial(self, segment: call_pb2.TranscriptSegment) -> None:
         if self._text and segment.channel != self._channel:
             self.close()
         head = (
             self._text
-            or f"[{_clock(_seconds(segment.start_offset))}] {_ROLE.get(segment.speaker, '?'):>8}:"
+            or f"[{_clock(seconds(segment.start_offset))}] {_ROLE.get(segment.speaker, '?'):>8}:"
         )
         self._out.write(f"\r\033[K{head} \033[2m{segment.text}\033[0m")
         self._partial = True

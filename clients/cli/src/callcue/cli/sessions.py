@@ -8,6 +8,7 @@ from pathlib import Path
 from callcue.call.v1 import call_pb2
 from callcue.cli.call import Output
 from callcue.cli.json_output import as_json
+from callcue.core.durations import seconds
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 
@@ -22,10 +23,6 @@ STATES["failed"] = call_pb2.CALL_STATE_FAILED
 
 def _state(value: int) -> str:
     return call_pb2.CallState.Name(value).removeprefix("CALL_STATE_").lower()  # type: ignore[arg-type]
-
-
-def _seconds(value: object) -> float:
-    return float(value.ToNanoseconds()) / 1e9  # type: ignore[attr-defined]
 
 
 async def list_sessions(
@@ -55,7 +52,7 @@ async def list_sessions(
         source = pb.SessionSource.Name(session.source).removeprefix("SESSION_SOURCE_").lower()
         out.write(
             f"{session.session_id}  {created}  {_state(session.state):<6}  {source:<6}  "
-            f"{_seconds(session.audio_duration):7.1f} s  {session.segment_count:4d} segments  "
+            f"{seconds(session.audio_duration):7.1f} s  {session.segment_count:4d} segments  "
             f"{session.detection_count:3d} points  {session.title}\n"
         )
     return len(listed[:limit])
@@ -76,7 +73,7 @@ async def show_session(
             _state(session.state) + (f": {session.error_message}" if session.error_message else ""),
         ),
         ("created", session.create_time.ToDatetime().isoformat(timespec="seconds") + "Z"),
-        ("audio", f"{_seconds(session.audio_duration):.1f} s"),
+        ("audio", f"{seconds(session.audio_duration):.1f} s"),
         ("segments", str(session.segment_count)),
         ("talking points", str(session.detection_count)),
         ("playbooks", ", ".join(session.playbook_ids) or "default"),
@@ -110,18 +107,18 @@ async def summary(
         out.write(as_json(found) + "\n")
         return
     out.write(
-        f"session {found.session_id}: {_state(found.state)}, {_seconds(found.duration):.1f} s\n"
+        f"session {found.session_id}: {_state(found.state)}, {seconds(found.duration):.1f} s\n"
     )
     out.write("talk time:\n")
     for talk in found.talk_times:
         role = call_pb2.SpeakerRole.Name(talk.speaker).removeprefix("SPEAKER_ROLE_").lower()
         out.write(
-            f"  channel {talk.channel} ({role}): {_seconds(talk.talk_time):.1f} s, "
+            f"  channel {talk.channel} ({role}): {seconds(talk.talk_time):.1f} s, "
             f"{talk.word_count} words\n"
         )
     out.write("talking points shown:\n")
     for point in found.talking_points:
-        at = _seconds(point.start_offset)
+        at = seconds(point.start_offset)
         clock = f"{int(at // 60):02d}:{at % 60:04.1f}"
         out.write(f"  {clock}  {point.talking_point.title}  ({point.matched_text!r})\n")
     out.write("keywords:\n")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from google.protobuf import duration_pb2
 
 from callcue.call.v1 import call_pb2
+from callcue.core.durations import seconds
 from callcue.detector.matcher import KeywordMatcher, Match
 from callcue.detector.text import token_starts, tokens
 from callcue.detector.v1 import detector_service_pb2 as pb
@@ -138,9 +139,9 @@ class CallDetector:
                 if self._allowed(match.keyword, detection):
                     out.append(self._fire(detection))
         if pending:
-            segment_end = _seconds(segment.end_offset)
+            segment_end = seconds(segment.end_offset)
             for detection in list(pending):
-                if _seconds(detection.end_offset) <= segment_end + _COVER_TOLERANCE:
+                if seconds(detection.end_offset) <= segment_end + _COVER_TOLERANCE:
                     pending.remove(detection)
                     out.append(self._retract(detection))
         self._carry[segment.channel] = carry.then(said, max(self.matcher.longest - 1, 0))
@@ -196,22 +197,22 @@ class CallDetector:
 
     def _allowed(self, keyword: pb.Keyword, detection: call_pb2.Detection) -> bool:
         conditions = keyword.conditions
-        start = _seconds(detection.start_offset)
-        if start < _seconds(conditions.active_from):
+        start = seconds(detection.start_offset)
+        if start < seconds(conditions.active_from):
             return False
-        until = _seconds(conditions.active_until)
+        until = seconds(conditions.active_until)
         if until and start > until:
             return False
         state = self._state.get(keyword.keyword_id, _KeywordState())
         if conditions.max_per_call and state.fired >= conditions.max_per_call:
             return False
-        cooldown = _seconds(conditions.cooldown)
+        cooldown = seconds(conditions.cooldown)
         return not (cooldown and state.last_end is not None and start - state.last_end < cooldown)
 
     def _fire(self, detection: call_pb2.Detection) -> call_pb2.Detection:
         state = self._state.setdefault(detection.keyword_id, _KeywordState())
         state.fired += 1
-        state.last_end = _seconds(detection.end_offset)
+        state.last_end = seconds(detection.end_offset)
         return detection
 
     def _retract(self, detection: call_pb2.Detection) -> call_pb2.Detection:
@@ -258,15 +259,11 @@ def _same_mention(
     for candidate in pending:
         if (
             candidate.keyword_id == detection.keyword_id
-            and abs(_seconds(candidate.start_offset) - _seconds(detection.start_offset))
+            and abs(seconds(candidate.start_offset) - seconds(detection.start_offset))
             <= _SAME_MENTION_SECONDS
         ):
             return candidate
     return None
-
-
-def _seconds(duration: duration_pb2.Duration) -> float:
-    return duration.ToNanoseconds() / 1e9
 
 
 def _join(words: Iterable[str]) -> str:

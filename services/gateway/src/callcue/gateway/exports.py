@@ -6,9 +6,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from google.protobuf import duration_pb2, json_format
+from google.protobuf import json_format
 
 from callcue.call.v1 import call_pb2
+from callcue.core.durations import seconds
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 
 # Final segments are the pieces of an utterance as they settle; a cue joins the pieces of
@@ -31,15 +32,11 @@ class Cue:
     text: str
 
 
-def _seconds(offset: duration_pb2.Duration) -> float:
-    return offset.ToNanoseconds() / 1e9
-
-
 def cues(segments: Sequence[call_pb2.TranscriptSegment]) -> list[Cue]:
     joined: list[Cue] = []
     open_cue: dict[int, Cue] = {}
-    for segment in sorted(segments, key=lambda s: (_seconds(s.start_offset), s.channel)):
-        start, end = _seconds(segment.start_offset), _seconds(segment.end_offset)
+    for segment in sorted(segments, key=lambda s: (seconds(s.start_offset), s.channel)):
+        start, end = seconds(segment.start_offset), seconds(segment.end_offset)
         text = segment.text.strip()
         if not text:
             continue
@@ -58,8 +55,8 @@ def cues(segments: Sequence[call_pb2.TranscriptSegment]) -> list[Cue]:
     return joined
 
 
-def _clock(seconds: float, separator: str) -> str:
-    millis = round(seconds * 1000)
+def _clock(at: float, separator: str) -> str:
+    millis = round(at * 1000)
     hours, millis = divmod(millis, 3_600_000)
     minutes, millis = divmod(millis, 60_000)
     secs, millis = divmod(millis, 1000)

@@ -8,18 +8,17 @@ channel already had as final (the channels ahead hear some audio twice).
 
 from __future__ import annotations
 
+from google.protobuf import duration_pb2
+
 from callcue.call.v1 import call_pb2
+from callcue.core.durations import seconds
 
 # A word ending this close to a channel's last final word is the same word heard again.
 _SAME_WORD_SECONDS = 0.05
 
 
-def _seconds(value: object) -> float:
-    return float(value.ToNanoseconds()) / 1e9  # type: ignore[attr-defined]
-
-
-def _shift(duration: object, seconds: float) -> None:
-    duration.FromNanoseconds(duration.ToNanoseconds() + round(seconds * 1e9))  # type: ignore[attr-defined]
+def _shift(value: duration_pb2.Duration, by: float) -> None:
+    value.FromNanoseconds(value.ToNanoseconds() + round(by * 1e9))
 
 
 class Resumption:
@@ -55,7 +54,7 @@ class Resumption:
             _shift(word.start_offset, self.offset)
             _shift(word.end_offset, self.offset)
         heard = self.final_until[segment.channel] if segment.channel < self.channels else 0.0
-        fresh = [w for w in adopted.words if _seconds(w.end_offset) > heard + _SAME_WORD_SECONDS]
+        fresh = [w for w in adopted.words if seconds(w.end_offset) > heard + _SAME_WORD_SECONDS]
         if len(fresh) != len(adopted.words):
             if not fresh:
                 return None
@@ -69,5 +68,5 @@ class Resumption:
 
     def _finalised(self, segment: call_pb2.TranscriptSegment) -> None:
         if segment.channel < self.channels:
-            end = _seconds(segment.words[-1].end_offset)
+            end = seconds(segment.words[-1].end_offset)
             self.final_until[segment.channel] = max(self.final_until[segment.channel], end)

@@ -9,12 +9,12 @@ import grpc
 import prometheus_client
 import psycopg
 import structlog
-from google.protobuf import duration_pb2
 
 from callcue.call.v1 import call_pb2
 from callcue.core import auth, errors
 from callcue.core.audio_format import bytes_per_second, check_format
 from callcue.core.config_first import first_config, receive_upload
+from callcue.core.durations import duration
 from callcue.core.server import Context
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.gateway import exports
@@ -169,7 +169,7 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
             state, message = call_pb2.CALL_STATE_FAILED, audio.error.message
         await call.finish(
             call_pb2.CallStatus(
-                state=state, message=message, audio_received=_duration(audio.seconds)
+                state=state, message=message, audio_received=duration(audio.seconds)
             )
         )
         return state, message
@@ -262,7 +262,7 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
                 state=call_pb2.CALL_STATE_ENDED,
                 message="recording processed",
                 progress_percent=100,
-                audio_received=_duration(seconds),
+                audio_received=duration(seconds),
             )
             return done, seconds
 
@@ -423,12 +423,6 @@ class _AudioIntake:
                 "call duration",
                 f"the call exceeds the maximum of {self._settings.max_call_seconds:.0f} seconds",
             )
-
-
-def _duration(seconds: float) -> duration_pb2.Duration:
-    value = duration_pb2.Duration()
-    value.FromNanoseconds(round(seconds * 1e9))
-    return value
 
 
 def _error(state: call_pb2.CallState.ValueType, message: str) -> str:

@@ -5,16 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from google.protobuf import duration_pb2
-
 from callcue.call.v1 import call_pb2
+from callcue.core.durations import duration
 from callcue.gateway.v1 import gateway_service_pb2 as pb
-
-
-def _duration(seconds: float) -> duration_pb2.Duration:
-    value = duration_pb2.Duration()
-    value.FromNanoseconds(round(seconds * 1e9))
-    return value
 
 
 def _talk_seconds(spans: list[tuple[float, float]]) -> float:
@@ -50,7 +43,7 @@ def summarise(
         pb.TalkTime(
             channel=channel,
             speaker=speakers.get(channel, call_pb2.SPEAKER_ROLE_UNSPECIFIED),
-            talk_time=_duration(_talk_seconds(spans.get(channel, []))),
+            talk_time=duration(_talk_seconds(spans.get(channel, []))),
             word_count=words[channel],
         )
         for channel in sorted(set(spans) | set(speakers))

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from google.protobuf import duration_pb2
-
 from callcue.call.v1 import call_pb2
+from callcue.core.durations import duration
 from callcue.transcriber.whisper_decoder import DecodedWord
-
-
-def duration(seconds: float) -> duration_pb2.Duration:
-    value = duration_pb2.Duration()
-    value.FromNanoseconds(round(max(seconds, 0.0) * 1e9))
-    return value
 
 
 def make_segment(

@@ -12,11 +12,12 @@ from callcue.call.v1 import call_pb2
 from callcue.core import errors
 from callcue.core.audio_format import check_format
 from callcue.core.config_first import first_config, receive_upload
+from callcue.core.durations import duration
 from callcue.core.server import Context
 from callcue.transcriber.audio import SAMPLE_RATE
 from callcue.transcriber.engine import SpeechEngine
 from callcue.transcriber.files import UnreadableAudio, channel_count, decode_file
-from callcue.transcriber.segments import duration, make_segment
+from callcue.transcriber.segments import make_segment
 from callcue.transcriber.settings import Settings
 from callcue.transcriber.stream import LiveTranscription
 from callcue.transcriber.v1 import transcriber_service_pb2 as pb
