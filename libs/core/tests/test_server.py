@@ -273,3 +273,17 @@ def test_nul_characters_are_refused_with_the_field_named() -> None:
         with pytest.raises(errors.RpcError) as error:
             reject_nul(bad, "config.")
         assert error.value.message.startswith(f"config.{field}: must not contain NUL")
+
+
+async def test_a_stream_that_never_sends_its_config_is_closed() -> None:
+    from callcue.core.config_first import first_config
+    from callcue.gateway.v1 import gateway_service_pb2 as gateway_pb
+
+    async def silent() -> AsyncIterator[gateway_pb.StreamCallRequest]:
+        await asyncio.Event().wait()
+        yield gateway_pb.StreamCallRequest()
+
+    with pytest.raises(errors.RpcError) as error:
+        await first_config(silent(), patience=0.2)
+    assert error.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert "no config within 0.2 s" in error.value.message

@@ -3,9 +3,11 @@ message configures the stream, the rest carry audio or a file's bytes."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Generic, Literal, Protocol, TypeVar
 
+import grpc
 from google.protobuf.message import Message
 
 from callcue.core import errors
@@ -23,9 +25,24 @@ class ConfigFirst(Protocol[C_co]):
     def WhichOneof(self, oneof_group: Literal["request"]) -> str | None: ...
 
 
-async def first_config(requests: AsyncIterator[ConfigFirst[C]], data: str = "audio") -> C | None:
-    """The config from the stream's first message; None if the stream closed empty."""
-    first = await anext(aiter(requests), None)
+# A stream that opens and says nothing holds a handler: it gets this long to send its config.
+CONFIG_TIMEOUT_SECONDS = 10.0
+
+
+async def first_config(
+    requests: AsyncIterator[ConfigFirst[C]],
+    data: str = "audio",
+    patience: float = CONFIG_TIMEOUT_SECONDS,
+) -> C | None:
+    """The config from the stream's first message; None if the stream closed empty;
+    DEADLINE_EXCEEDED if nothing came within ``patience`` seconds."""
+    try:
+        first = await asyncio.wait_for(anext(aiter(requests), None), patience)
+    except TimeoutError:
+        raise errors.RpcError(
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            f"no config within {patience:g} s of opening the stream; send it first",
+        ) from None
     if first is None:
         return None
     if first.WhichOneof("request") != "config":
