@@ -6,7 +6,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from callcue.core.database import describe, migrate, migration_files
+from callcue.core.database import describe, migrate, migration_files, open_pool
 
 
 def write(folder: Path, name: str, sql: str) -> None:
@@ -46,3 +46,23 @@ def test_gaps_in_numbering_are_refused(tmp_path: Path) -> None:
 def test_urls_are_logged_without_password() -> None:
     text = describe("postgresql://app:s3cret@db.internal:5432/callcue")
     assert "s3cret" not in text and "db.internal" in text
+
+
+async def test_the_pool_replaces_connections_the_server_dropped(database_url: str) -> None:
+    """After PostgreSQL restarts (or kills its backends), the next request gets a working
+    connection instead of failing on a dead one."""
+    pool = await open_pool(database_url, min_size=2, max_size=2)
+    try:
+        async with pool.connection() as conn:
+            await conn.execute("SELECT 1")
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as admin:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        for _ in range(3):
+            async with pool.connection() as conn:
+                row = await (await conn.execute("SELECT 42")).fetchone()
+            assert row == (42,)
+    finally:
+        await pool.close()

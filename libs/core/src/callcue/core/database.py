@@ -26,7 +26,14 @@ def describe(url: str) -> str:
 
 async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:
     pool = AsyncConnectionPool(
-        url, min_size=min_size, max_size=max_size, open=False, kwargs={"autocommit": True}
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        kwargs={"autocommit": True},
+        # A connection the server dropped (a restart, a failover) is replaced when it is
+        # taken, instead of failing the request that takes it.
+        check=AsyncConnectionPool.check_connection,
     )
     await pool.open(wait=True, timeout=30)
     log.info("database pool open", database=describe(url), max_size=max_size)
