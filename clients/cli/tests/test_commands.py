@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import json
 import os
+import pty
+import re
+import struct
 import sys
+import termios
 import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,6 +23,7 @@ import pytest
 
 from callcue.call.v1 import call_pb2
 from callcue.cli.client_config import ClientConfig, ConfigError
+from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 
 if TYPE_CHECKING:
@@ -60,6 +66,80 @@ async def callcue(environ: dict[str, str], cwd: Path, *args: str) -> Result:
     out, err = await asyncio.wait_for(process.communicate(), 180)
     assert process.returncode is not None
     return Result(process.returncode, out.decode(), err.decode())
+
+
+async def on_a_terminal(environ: dict[str, str], cwd: Path, *args: str) -> Result:
+    """The command with its output on a pseudo-terminal 100 x 40, as a person runs it;
+    ``out`` is what it wrote there, escape sequences removed."""
+    main, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "callcue.cli",
+        *args,
+        env={**environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "40"},
+        cwd=cwd,
+        stdout=terminal,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    os.close(terminal)
+
+    def read_screen() -> bytes:
+        written = bytearray()
+        while True:
+            try:
+                data = os.read(main, 65536)
+            except OSError:  # EIO: the command closed the terminal
+                break
+            if not data:
+                break
+            written += data
+        return bytes(written)
+
+    screen, (_, err) = await asyncio.wait_for(
+        asyncio.gather(asyncio.to_thread(read_screen), process.communicate()), 180
+    )
+    os.close(main)
+    assert process.returncode is not None
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", screen.decode())
+    return Result(process.returncode, text, err.decode())
+
+
+async def test_a_call_on_a_terminal_gets_the_live_screen(
+    stack: Stack, environ: dict[str, str], tmp_path: Path, playbook: str
+) -> None:
+    await stack.detector.CreateKeyword(
+        detector_pb.CreateKeywordRequest(
+            keyword=detector_pb.Keyword(
+                playbook_id=playbook,
+                phrase="too expensive",
+                talking_point=call_pb2.TalkingPoint(
+                    title="Price objection",
+                    body="1. Acknowledge\n2. Reframe on value",
+                    category=call_pb2.TALKING_POINT_CATEGORY_PRICING,
+                    priority=90,
+                ),
+            )
+        )
+    )
+    wav = str(SAMPLES / "sales_call.wav")
+    shown = await on_a_terminal(environ, tmp_path, "call", wav, "--fast", "--playbook", playbook)
+    assert shown.code == 0, shown.err
+    assert "call: Hi Jordan" in shown.out
+    assert '▶ Price objection  heard "too expensive' in shown.out
+    assert "╭─ Price objection  pricing · priority 90" in shown.out  # the card
+    assert "1 Acknowledge" in shown.out  # its Markdown body
+    status = [line for line in shown.out.splitlines() if line.startswith("■ ended")]
+    assert status and "faster-whisper · tiny.en (bundled) │ 1 card" in status[-1]
+
+    plain = await on_a_terminal(environ, tmp_path, "call", wav, "--fast", "--plain")
+    assert plain.code == 0, plain.err
+    assert "call: Hi Jordan" in plain.out and "╭─" not in plain.out and "■ ended" not in plain.out
+    piped = await callcue(environ, tmp_path, "call", wav, "--fast", "--playbook", playbook)
+    assert "\x1b[" not in piped.out and "TALKING POINT [pricing, priority 90] Price objection" in (
+        piped.out
+    )
 
 
 async def a_call(stack: Stack, seconds: float = 8.0) -> str:

@@ -20,6 +20,7 @@ from callcue.cli import credentials_file, devstack, microphone, playbook, sessio
 from callcue.cli.call import CallReport, WavError, read_wav, stream_audio, stream_call
 from callcue.cli.client_config import ClientConfig, ConfigError, add_client_flags
 from callcue.cli.json_output import as_json
+from callcue.cli.live_view import open_view
 from callcue.cli.upload import parse_roles, upload
 from callcue.cli.watch import watch_session, watch_tenant
 from callcue.core import api_keys, database, key_admin
@@ -58,9 +59,18 @@ async def cmd_call(args: argparse.Namespace) -> int:
         gateway = gateway_service_pb2_grpc.GatewayServiceStub(channel)
         if args.mic:
             say("listening to the microphone; Ctrl-C ends the call")
-            report = await stream_audio(gateway, microphone.chunks(), microphone.FORMAT, config)
-        else:
-            report = await stream_call(gateway, recording, config, realtime=not args.fast)
+        with open_view(sys.stdout, plain=args.plain, title=config.title) as view:
+            if args.mic:
+                report = await stream_audio(
+                    gateway,
+                    microphone.chunks(),
+                    microphone.FORMAT,
+                    config,
+                    view,
+                    started=time.monotonic(),
+                )
+            else:
+                report = await stream_call(gateway, recording, config, view, realtime=not args.fast)
     say(f"{len(report.finals)} transcript segments, {len(report.detections)} talking points")
     return 0
 
@@ -74,25 +84,30 @@ async def cmd_watch(args: argparse.Namespace) -> int:
         return 0
     if not args.session:
         raise ValueError("name a SESSION to watch, or --all for every live call")
-    view = await watch_session(
-        lambda: client.channel("notifier"), args.session, after=args.after, json_lines=args.json
-    )
+    with open_view(sys.stdout, plain=args.plain or args.json, title=args.session) as view:
+        await watch_session(
+            lambda: client.channel("notifier"),
+            args.session,
+            view,
+            after=args.after,
+            json_lines=args.json,
+        )
     return 0 if view.report.final_state != "CALL_STATE_FAILED" else 1
 
 
 async def cmd_upload(args: argparse.Namespace) -> int:
     client = ClientConfig.resolve(args)
+    path = Path(args.file)
     async with client.channel("gateway") as channel:
-        view = await upload(
+        session = await upload(
             gateway_service_pb2_grpc.GatewayServiceStub(channel),
-            lambda: client.channel("notifier"),
-            Path(args.file),
+            path,
             parse_roles(args.stereo_roles),
             playbooks=args.playbook,
-            out=sys.stdout,
             err=sys.stderr,
-            json_lines=args.json,
         )
+    with open_view(sys.stdout, plain=args.plain or args.json, title=path.name) as view:
+        await watch_session(lambda: client.channel("notifier"), session, view, json_lines=args.json)
     report = view.report
     if not args.json:
         say(f"{len(report.finals)} transcript segments, {len(report.detections)} talking points")
@@ -228,7 +243,8 @@ async def _demo(stack: devstack.DevStack, key: str, args: argparse.Namespace) ->
             # A second client follows the same call through the notifier, as a dashboard would.
             followers.append(asyncio.create_task(_subscribe(stack, key, session_id)))
 
-        report = await stream_call(gateway, recording, config, on_session=follow)
+        with open_view(sys.stdout, title=config.title) as view:
+            report = await stream_call(gateway, recording, config, view, on_session=follow)
         followed = await asyncio.wait_for(followers[0], 30)
     print(flush=True)
     _summarise(report, followed)
@@ -317,9 +333,13 @@ def parser() -> argparse.ArgumentParser:
     add_client_flags(client)
     reader = argparse.ArgumentParser(add_help=False)
     reader.add_argument("--json", action="store_true", help="JSON output, for scripts")
+    viewer = argparse.ArgumentParser(add_help=False)
+    viewer.add_argument(
+        "--plain", action="store_true", help="plain lines instead of the live screen"
+    )
 
     call = commands.add_parser(
-        "call", parents=[client], help="stream a 16-bit WAV recording as a live call"
+        "call", parents=[client, viewer], help="stream a 16-bit WAV recording as a live call"
     )
     call.add_argument("file", nargs="?")
     call.add_argument("--mic", action="store_true", help="the microphone instead of a file")
@@ -332,7 +352,7 @@ def parser() -> argparse.ArgumentParser:
 
     watch = commands.add_parser(
         "watch",
-        parents=[client, reader],
+        parents=[client, reader, viewer],
         help="follow a session (or --all live calls) as it happens; resumes after drops",
     )
     watch.add_argument("session", nargs="?")
@@ -343,7 +363,7 @@ def parser() -> argparse.ArgumentParser:
 
     up = commands.add_parser(
         "upload",
-        parents=[client, reader],
+        parents=[client, reader, viewer],
         help="upload a recording (wav, flac, mp3, m4a, ogg, webm), then show its transcript",
     )
     up.add_argument("file")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 import wave
 from collections.abc import AsyncIterator, Callable
@@ -76,8 +75,53 @@ class CallReport:
     detection_delays: list[float] = field(default_factory=list)
     final_state: str = ""
 
+    def take(self, detection: call_pb2.Detection, delay: float | None) -> str:
+        """Books a detection; says what a view should do with it: "new" (show a card),
+        "withdrawn" (take it away) or "known" (already on screen). Tentative ones come early,
+        from partial transcripts; their confirmation adds nothing new to show."""
+        if detection.state == call_pb2.DETECTION_STATE_RETRACTED:
+            return "withdrawn" if self.shown.pop(detection.detection_id, None) else "known"
+        if detection.state == call_pb2.DETECTION_STATE_CONFIRMED:
+            self.detections.append(detection)
+        if detection.detection_id in self.shown:
+            self.shown[detection.detection_id] = detection
+            return "known"
+        self.shown[detection.detection_id] = detection
+        if delay is not None:
+            self.detection_delays.append(delay)
+        return "new"
 
-def _clock(at: float) -> str:
+
+class CallView(Protocol):
+    """Shows a session's events to a person: plain lines or a live terminal screen."""
+
+    report: CallReport
+
+    def begin(self, started: float) -> None: ...
+    def show(self, event: call_pb2.CallEvent) -> None: ...
+    def connection(self, state: str, detail: str = "") -> None: ...
+    def close(self) -> None: ...
+
+
+def category_name(category: call_pb2.TalkingPointCategory.ValueType) -> str:
+    return (
+        call_pb2.TalkingPointCategory.Name(category).removeprefix("TALKING_POINT_CATEGORY_").lower()
+    )
+
+
+def role_name(role: call_pb2.SpeakerRole.ValueType) -> str:
+    return _ROLE.get(role, "?")
+
+
+def card_delay(detection: call_pb2.Detection, started: float | None) -> float | None:
+    """Seconds from the end of the trigger's words in the audio to now, for a call whose
+    audio started at ``started`` and runs in real time."""
+    if started is None:
+        return None
+    return time.monotonic() - started - seconds(detection.end_offset)
+
+
+def clock(at: float) -> str:
     return f"{int(at // 60):02d}:{at % 60:04.1f}"
 
 
@@ -85,13 +129,13 @@ async def stream_call(
     gateway: pb_grpc.GatewayServiceAsyncStub,
     recording: Recording,
     config: pb.CallConfig,
+    view: CallView,
     *,
     realtime: bool = True,
-    out: Output = sys.stdout,
     on_session: Callable[[str], None] | None = None,
 ) -> CallReport:
-    """Sends the recording in 100 ms chunks (paced like a live call unless realtime is
-    False) and prints the transcript and talking points as they arrive."""
+    """Sends the recording in 100 ms chunks, paced like a live call unless realtime is
+    False, and shows what comes back as it arrives."""
     chunk = int(
         2
         * recording.audio_format.channel_count
@@ -111,9 +155,8 @@ async def stream_call(
         chunks(),
         recording.audio_format,
         config,
-        started=started,
-        realtime=realtime,
-        out=out,
+        view,
+        started=started if realtime else None,
         on_session=on_session,
     )
 
@@ -123,13 +166,13 @@ async def stream_audio(
     chunks: AsyncIterator[bytes],
     audio_format: call_pb2.AudioFormat,
     config: pb.CallConfig,
+    view: CallView,
     *,
     started: float | None = None,
-    realtime: bool = True,
-    out: Output = sys.stdout,
     on_session: Callable[[str], None] | None = None,
 ) -> CallReport:
-    """Streams audio as it comes (a recording, a microphone) and shows the call."""
+    """Streams audio as it comes (a recording, a microphone) and shows the call. With
+    ``started`` (when the audio began, paced in real time) views time the talking points."""
     config.audio_format.CopyFrom(audio_format)
 
     async def requests() -> AsyncIterator[pb.StreamCallRequest]:
@@ -137,26 +180,36 @@ async def stream_audio(
         async for chunk in chunks:
             yield pb.StreamCallRequest(audio=chunk)
 
-    view = EventView(out, started=started, realtime=realtime)
-    async for response in gateway.StreamCall(requests()):
-        if not view.report.session_id and on_session is not None:
-            on_session(response.event.session_id)
-        view.show(response.event)
-    view.close()
+    if started is not None:
+        view.begin(started)
+    view.connection("connecting")
+    try:
+        async for response in gateway.StreamCall(requests()):
+            if not view.report.session_id and on_session is not None:
+                on_session(response.event.session_id)
+            view.show(response.event)
+    finally:
+        view.close()
     return view.report
 
 
 class EventView:
-    """Shows a session's events as they come: the transcript line by line (partials in
-    grey on a terminal), talking-point cards, and status changes."""
+    """Shows a session's events as lines: the transcript utterance by utterance (partials
+    in grey on a terminal), talking-point cards, and status changes. For logs, pipes and
+    terminals that want plain text; LiveView is the full-screen alternative."""
 
-    def __init__(self, out: Output, *, started: float | None = None, realtime: bool = False):
+    def __init__(self, out: Output) -> None:
         self.report = CallReport()
         self._out = out
         self._interactive = out.isatty()
         self._line = _Line(out)
-        self._started = time.monotonic() if started is None else started
-        self._realtime = realtime
+        self._started: float | None = None  # set for a call streamed in real time
+
+    def begin(self, started: float) -> None:
+        self._started = started
+
+    def connection(self, state: str, detail: str = "") -> None:
+        """Connection changes are reported by the command itself, on stderr."""
 
     def show(self, event: call_pb2.CallEvent) -> None:
         report, out = self.report, self._out
@@ -174,8 +227,9 @@ class EventView:
             return
         self._line.close()
         if kind == "detection":
-            now = time.monotonic() - self._started
-            _show_detection(event.detection, report, out, now, self._realtime)
+            detection = event.detection
+            delay = card_delay(detection, self._started)
+            _show_detection(detection, report.take(detection, delay), out, delay)
         else:
             status = event.status
             report.final_state = call_pb2.CallState.Name(status.state)
@@ -194,36 +248,20 @@ class EventView:
 
 
 def _show_detection(
-    detection: call_pb2.Detection,
-    report: CallReport,
-    out: Output,
-    now: float,
-    realtime: bool,
+    detection: call_pb2.Detection, change: str, out: Output, delay: float | None
 ) -> None:
-    """A card the first time a detection is seen (tentative ones come early, from partial
-    transcripts); its confirmation adds nothing, a retraction withdraws the card."""
     point = detection.talking_point
-    if detection.state == call_pb2.DETECTION_STATE_RETRACTED:
-        report.shown.pop(detection.detection_id, None)
+    if change == "withdrawn":
         out.write(f"  << withdrawn: {point.title} (the final transcript did not say it)\n")
+    if change != "new":
         return
-    if detection.state == call_pb2.DETECTION_STATE_CONFIRMED:
-        report.detections.append(detection)
-    if detection.detection_id in report.shown:
-        return
-    report.shown[detection.detection_id] = detection
-    delay = now - seconds(detection.end_offset)
-    if realtime:
-        report.detection_delays.append(delay)
-    category = (
-        call_pb2.TalkingPointCategory.Name(point.category)
-        .removeprefix("TALKING_POINT_CATEGORY_")
-        .lower()
-    )
-    timing = f", card {delay:.2f} s after the words ended" if realtime else ""
-    heard = f'heard "{detection.matched_text}" at {_clock(seconds(detection.start_offset))}'
+    timing = f", card {delay:.2f} s after the words ended" if delay is not None else ""
+    heard = f'heard "{detection.matched_text}" at {clock(seconds(detection.start_offset))}'
     rank = f", priority {point.priority}" if point.priority else ""
-    out.write(f"  >> TALKING POINT [{category}{rank}] {point.title}  ({heard}{timing})\n")
+    out.write(
+        f"  >> TALKING POINT [{category_name(point.category)}{rank}] {point.title}"
+        f"  ({heard}{timing})\n"
+    )
     for body_line in point.body.strip().splitlines():
         out.write(f"     {body_line}\n")
 
@@ -251,7 +289,7 @@ class _Line:
             or start - self._end > self.PAUSE_SECONDS
         ):
             self.close()
-            addition = f"[{_clock(start)}] {_ROLE.get(segment.speaker, '?'):>8}: {segment.text}"
+            addition = f"[{clock(start)}] {role_name(segment.speaker):>8}: {segment.text}"
         else:
             addition = f" {segment.text}"
         if self._partial:
@@ -266,7 +304,7 @@ class _Line:
             self.close()
         head = (
             self._text
-            or f"[{_clock(seconds(segment.start_offset))}] {_ROLE.get(segment.speaker, '?'):>8}:"
+            or f"[{clock(seconds(segment.start_offset))}] {role_name(segment.speaker):>8}:"
         )
         self._out.write(f"\r\033[K{head} \033[2m{segment.text}\033[0m")
         self._partial = True

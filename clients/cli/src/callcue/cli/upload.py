@@ -1,5 +1,5 @@
-"""`callcue upload`: send a recording to the gateway, then follow its processing (progress,
-transcript, talking points) through the notifier like any other session."""
+"""`callcue upload`: send a recording to the gateway; its processing (progress, transcript,
+talking points) is then followed through the notifier like any other session."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from callcue.call.v1 import call_pb2
-from callcue.cli.call import EventView, Output
-from callcue.cli.watch import ChannelFactory, watch_session
+from callcue.cli.call import Output
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 
@@ -32,15 +31,14 @@ def parse_roles(text: str) -> list[call_pb2.SpeakerRole.ValueType]:
 
 async def upload(
     gateway: pb_grpc.GatewayServiceAsyncStub,
-    notifier: ChannelFactory,
     path: Path,
     roles: Sequence[call_pb2.SpeakerRole.ValueType],
     *,
     playbooks: Sequence[str],
-    out: Output,
     err: Output,
-    json_lines: bool = False,
-) -> EventView:
+) -> str:
+    """Sends the recording with a progress bar; returns the session that processes it,
+    whose events (progress, transcript, talking points) then come from the notifier."""
     size = (await asyncio.to_thread(path.stat)).st_size
     config = pb.RecordingConfig(
         filename=path.name, channel_roles=roles, title=path.name, playbook_ids=playbooks
@@ -59,9 +57,7 @@ async def upload(
 
     session = (await gateway.UploadRecording(requests())).session
     err.write(f"callcue: {path.name} ({size / 1e6:.1f} MB) is session {session.session_id}\n")
-    return await watch_session(
-        notifier, session.session_id, json_lines=json_lines, out=out, err=err
-    )
+    return session.session_id
 
 
 def _bar(err: Output, label: str, fraction: float) -> None:

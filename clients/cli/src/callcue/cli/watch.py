@@ -11,7 +11,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 import grpc
 
 from callcue.call.v1 import call_pb2
-from callcue.cli.call import EventView, Output
+from callcue.cli.call import CallView, EventView, Output
 from callcue.cli.json_output import as_json
 from callcue.notifier.v1 import notifier_service_pb2 as pb
 from callcue.notifier.v1 import notifier_service_pb2_grpc as pb_grpc
@@ -26,6 +26,7 @@ async def _resuming(
     open_stream: Callable[[pb_grpc.NotifierServiceAsyncStub], AsyncIterator[call_pb2.CallEvent]],
     channel: ChannelFactory,
     err: Output,
+    view: CallView | None = None,
 ) -> AsyncIterator[call_pb2.CallEvent]:
     failures = 0
     while True:
@@ -39,6 +40,8 @@ async def _resuming(
             if error.code() != grpc.StatusCode.UNAVAILABLE or failures >= len(RECONNECT_SECONDS):
                 raise
             err.write(f"callcue: connection lost ({error.details()}); reconnecting\n")
+            if view is not None:
+                view.connection("reconnecting", error.details() or "")
             await asyncio.sleep(RECONNECT_SECONDS[failures])
             failures += 1
 
@@ -46,24 +49,27 @@ async def _resuming(
 async def watch_session(
     channel: ChannelFactory,
     session_id: str,
+    view: CallView,
     *,
     after: int = 0,
     json_lines: bool = False,
     out: Output = sys.stdout,
     err: Output = sys.stderr,
-) -> EventView:
+) -> CallView:
     """Every event of the session after ``after``, until the session ends."""
     last = after
-    view = EventView(out)
 
     def subscribe(stub: pb_grpc.NotifierServiceAsyncStub) -> AsyncIterator[call_pb2.CallEvent]:
         request = pb.SubscribeRequest(session_id=session_id, after_sequence=last)
         return _events(stub.Subscribe(request))
 
-    async for event in _resuming(subscribe, channel, err):
-        last = event.sequence
-        _print(event, view, json_lines, out)
-    view.close()
+    view.connection("connecting")
+    try:
+        async for event in _resuming(subscribe, channel, err, view):
+            last = event.sequence
+            _print(event, view, json_lines, out)
+    finally:
+        view.close()
     return view
 
 
@@ -106,7 +112,7 @@ async def _events(
         yield response.event
 
 
-def _print(event: call_pb2.CallEvent, view: EventView, json_lines: bool, out: Output) -> None:
+def _print(event: call_pb2.CallEvent, view: CallView, json_lines: bool, out: Output) -> None:
     if json_lines:
         out.write(as_json(event) + "\n")
         out.flush()

@@ -64,6 +64,7 @@ class CallSession:
         self._tentative: dict[str, call_pb2.Detection] = {}
         self._detections = asyncio.create_task(self._read_detections(downstream.detector))
         self.engine = ""
+        self.model = ""
         self._ended = False
 
     async def start(self, message: str) -> call_pb2.CallEvent:
@@ -82,7 +83,7 @@ class CallSession:
 
     def add_status(self, status: call_pb2.CallStatus) -> None:
         if not status.engine:
-            status.engine = self.engine
+            status.engine, status.model = self.engine, self.model
         self._queue.put_nowait(call_pb2.CallEvent(status=status))
 
     async def finish(self, status: call_pb2.CallStatus) -> None:

@@ -135,6 +135,7 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
                     async for response in stream:
                         if response.HasField("engine_status"):
                             call.engine = response.engine_status.engine
+                            call.model = response.engine_status.model
                             call.add_status(
                                 call_pb2.CallStatus(
                                     state=call_pb2.CALL_STATE_ACTIVE,

