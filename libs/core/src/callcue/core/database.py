@@ -24,6 +24,9 @@ def describe(url: str) -> str:
     return " ".join(f"{key}={value}" for key, value in sorted(parts.items()))
 
 
+WAIT_SECONDS = 5.0
+
+
 async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:
     pool = AsyncConnectionPool(
         url,
@@ -34,6 +37,13 @@ async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Async
         # A connection the server dropped (a restart, a failover) is replaced when it is
         # taken, instead of failing the request that takes it.
         check=AsyncConnectionPool.check_connection,
+        # While the server is away a request waits this long for a connection, then fails
+        # (UNAVAILABLE) rather than holding its caller for the default 30 s.
+        timeout=WAIT_SECONDS,
+        # The pool retries a lost connection with a doubling delay; left alone the delay
+        # reaches minutes, so a server back after a short outage would sit unused. Giving
+        # up early lets the next request start a fresh attempt at once.
+        reconnect_timeout=WAIT_SECONDS,
     )
     await pool.open(wait=True, timeout=30)
     log.info("database pool open", database=describe(url), max_size=max_size)

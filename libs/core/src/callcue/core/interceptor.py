@@ -104,6 +104,10 @@ async def _fail(
         error = RpcError(
             grpc.StatusCode.INVALID_ARGUMENT, "a value in the request cannot be stored"
         )
+    if isinstance(error, psycopg.OperationalError):
+        # The database is away (restarting, failing over): the request may be retried.
+        log.warning("database unavailable", error=str(error).splitlines()[0] if str(error) else "")
+        error = RpcError(grpc.StatusCode.UNAVAILABLE, "the database is unavailable; retry shortly")
     if isinstance(error, RpcError):
         _finish(method, started, error.code, error.message)
         await context.abort_with_status(error.to_status())

@@ -10,10 +10,12 @@ import grpc
 import structlog
 
 from callcue.call.v1 import call_pb2
+from callcue.core import errors
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.detector.v1 import detector_service_pb2_grpc as detector_grpc
 from callcue.gateway.publisher import SessionPublisher
 from callcue.gateway.retries import BACKOFF_SECONDS, RETRYABLE
+from callcue.gateway.session_writer import DatabaseBacklog, SessionWriter
 from callcue.gateway.sessions import SessionStore
 from callcue.notifier.v1 import notifier_service_pb2_grpc as notifier_grpc
 from callcue.transcriber.v1 import transcriber_service_pb2_grpc as transcriber_grpc
@@ -37,9 +39,10 @@ class CallSession:
     """Turns a session's transcript into ordered, persisted, published events.
 
     Producers call ``add_segment`` and ``add_status``; final segments also go to the
-    detector, whose detections join the same queue. ``events()`` stores each final
-    segment and detection, numbers and publishes every event, and yields it, in one
-    order for the caller, the database and every subscriber.
+    detector, whose detections join the same queue. ``events()`` numbers and publishes
+    every event and yields it, in one order for the caller and every subscriber, and hands
+    final segments and confirmed detections to the session's writer, which stores them in
+    that order too.
     """
 
     def __init__(
@@ -53,7 +56,7 @@ class CallSession:
     ) -> None:
         self.session_id = session_id
         self._interim = interim
-        self._store = store
+        self.writer = SessionWriter(store, session_id)
         self._publisher = SessionPublisher(downstream.notifier, session_id)
         self._queue: asyncio.Queue[call_pb2.CallEvent | object] = asyncio.Queue()
         self._to_detector: asyncio.Queue[detector_pb.DetectRequest | None] = asyncio.Queue()
@@ -146,11 +149,22 @@ class CallSession:
         while (item := await self._queue.get()) is not _DONE:
             assert isinstance(item, call_pb2.CallEvent)
             kind = item.WhichOneof("event")
-            if kind == "transcript" and item.transcript.is_final:
-                await self._store.add_segment(self.session_id, item.transcript)
-            elif kind == "detection" and item.detection.state == call_pb2.DETECTION_STATE_CONFIRMED:
-                await self._store.add_detection(self.session_id, item.detection)
+            try:
+                if kind == "transcript" and item.transcript.is_final:
+                    self.writer.add_segment(item.transcript)
+                elif (
+                    kind == "detection"
+                    and item.detection.state == call_pb2.DETECTION_STATE_CONFIRMED
+                ):
+                    self.writer.add_detection(item.detection)
+            except DatabaseBacklog as backlog:
+                raise errors.unavailable(
+                    f"the session database has been unavailable too long ({backlog})"
+                ) from None
             self._ended = kind == "status" and item.status.state != call_pb2.CALL_STATE_ACTIVE
+            if self._ended:
+                # Whoever sees the end can read the whole session back.
+                await self.writer.stored()
             yield await self._publisher.publish(item)
 
     async def close(self, reason: str) -> None:

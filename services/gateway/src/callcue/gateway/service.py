@@ -22,6 +22,7 @@ from callcue.gateway.call_audio import CallAudio
 from callcue.gateway.call_session import CallSession, Downstream
 from callcue.gateway.resumption import Resumption
 from callcue.gateway.retries import BACKOFF_SECONDS, RETRYABLE
+from callcue.gateway.session_writer import PATIENCE_SECONDS
 from callcue.gateway.sessions import RENEW_SECONDS, SessionStore
 from callcue.gateway.settings import Settings
 from callcue.gateway.summary import summarise
@@ -49,6 +50,7 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
         self._settings = settings
         self._uploads: set[asyncio.Task[None]] = set()
         self._running: set[str] = set()  # sessions this replica holds leases on
+        self._writing: set[asyncio.Task[None]] = set()  # sessions not yet all stored
 
     # Live calls ---------------------------------------------------------------
 
@@ -90,8 +92,8 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
             audio.cancel()
             await call.close(message)
             self._running.discard(session.session_id)
-            await asyncio.shield(
-                self._store.finish(session.session_id, state, audio.seconds, _error(state, message))
+            await self._keep_writing(
+                call.writer.finish(state, audio.seconds, _error(state, message))
             )
             CALLS.labels("live", call_pb2.CallState.Name(state)).inc()
             log.info(
@@ -277,15 +279,15 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
             async for _ in call.events():
                 pass
             status, seconds = await runner
-            await self._store.finish(
-                call.session_id, status.state, seconds, _error(status.state, status.message)
+            await self._keep_writing(
+                call.writer.finish(status.state, seconds, _error(status.state, status.message))
             )
             CALLS.labels("upload", call_pb2.CallState.Name(status.state)).inc()
             log.info("recording processed", state=call_pb2.CallState.Name(status.state))
         except Exception:
             log.exception("recording processing crashed")
-            await self._store.finish(
-                call.session_id, call_pb2.CALL_STATE_FAILED, 0.0, "internal error"
+            await self._keep_writing(
+                call.writer.finish(call_pb2.CALL_STATE_FAILED, 0.0, "internal error")
             )
         finally:
             runner.cancel()
@@ -305,11 +307,22 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
             except psycopg.Error as error:
                 log.warning("session leases not renewed", error=str(error))
 
+    async def _keep_writing(self, writing: asyncio.Task[None]) -> None:
+        """Waits a little for a session's last writes; if the database is away they go on
+        after the RPC, until it is back or the replica stops."""
+        self._writing.add(writing)
+        writing.add_done_callback(self._writing.discard)
+        await asyncio.wait([writing], timeout=PATIENCE_SECONDS)
+
     async def drain(self) -> None:
-        """Lets uploads being processed finish (or be cancelled on a second signal)."""
+        """Lets uploads being processed finish and sessions be stored (or be cancelled on a
+        second signal)."""
         if self._uploads:
             log.info("waiting for recordings in progress", count=len(self._uploads))
             await asyncio.gather(*self._uploads, return_exceptions=True)
+        if self._writing:
+            log.info("waiting for sessions to be stored", count=len(self._writing))
+            await asyncio.gather(*self._writing, return_exceptions=True)
 
     # Sessions -----------------------------------------------------------------
 

@@ -1,0 +1,118 @@
+"""Stores what a session produced (final segments, confirmed detections, then how it ended)
+behind the call instead of in its path: while PostgreSQL is away (a restart, a failover) the
+writes wait and are retried in order, and the call goes on. Events reach the caller and the
+subscribers first; the database catches up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import prometheus_client
+import psycopg
+import structlog
+
+from callcue.call.v1 import call_pb2
+from callcue.gateway.sessions import SessionStore
+
+log = structlog.get_logger("callcue.gateway")
+
+# A call whose writes have waited this long for the database is failed rather than kept in
+# memory without bound; at a final segment every second or two this is hours of call.
+MAX_BACKLOG = 10_000
+RETRY_SECONDS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+# How long the end of a call waits for its writes, so that a caller who then reads the
+# session finds all of it; with the database away, the call ends anyway and they go on.
+PATIENCE_SECONDS = 2.0
+
+BACKLOG = prometheus_client.Gauge(
+    "callcue_session_writes_waiting",
+    "Session writes (segments, detections, ends) not yet stored in PostgreSQL.",
+)
+
+_Write = Callable[[], Awaitable[None]]
+
+
+class DatabaseBacklog(Exception):
+    """The database has been away so long that a call's writes no longer fit in memory."""
+
+
+class SessionWriter:
+    def __init__(self, store: SessionStore, session_id: str, *, limit: int = MAX_BACKLOG):
+        self._store = store
+        self._session_id = session_id
+        self._limit = limit
+        self._writes: asyncio.Queue[_Write | None] = asyncio.Queue()
+        self._task = asyncio.create_task(self._run())
+        self._outage_reported = False
+
+    @property
+    def backlog(self) -> int:
+        return self._writes.qsize()
+
+    def add_segment(self, segment: call_pb2.TranscriptSegment) -> None:
+        self._put(lambda: self._store.add_segment(self._session_id, segment))
+
+    def add_detection(self, detection: call_pb2.Detection) -> None:
+        self._put(lambda: self._store.add_detection(self._session_id, detection))
+
+    async def stored(self, patience: float = PATIENCE_SECONDS) -> bool:
+        """Waits (at most ``patience`` seconds) until everything added so far is stored."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self._writes.join()), patience)
+        except TimeoutError:
+            log.warning("session end not yet stored", waiting=self._writes.qsize())
+            return False
+        return True
+
+    def finish(
+        self, state: call_pb2.CallState.ValueType, audio_seconds: float, error: str
+    ) -> asyncio.Task[None]:
+        """The session's end, stored after everything before it. The task finishes when all
+        of the session is stored; it need not be awaited by the call."""
+        self._writes.put_nowait(
+            lambda: self._store.finish(self._session_id, state, audio_seconds, error)
+        )
+        BACKLOG.inc()
+        self._writes.put_nowait(None)
+        return self._task
+
+    def _put(self, write: _Write) -> None:
+        if self._writes.qsize() >= self._limit:
+            raise DatabaseBacklog(
+                f"{self._writes.qsize()} writes of the session wait for the database"
+            )
+        self._writes.put_nowait(write)
+        BACKLOG.inc()
+
+    async def _run(self) -> None:
+        while (write := await self._writes.get()) is not None:
+            await self._store_one(write)
+            BACKLOG.dec()
+            self._writes.task_done()
+        self._writes.task_done()
+
+    async def _store_one(self, write: _Write) -> None:
+        failures = 0
+        while True:
+            try:
+                await write()
+            except psycopg.OperationalError as error:
+                # The server is away (restarting, failing over, unreachable): wait for it.
+                if not self._outage_reported:
+                    log.warning(
+                        "database unavailable; session writes wait",
+                        error=str(error).splitlines()[0] if str(error) else type(error).__name__,
+                        waiting=self._writes.qsize() + 1,
+                    )
+                    self._outage_reported = True
+                await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
+                failures += 1
+                continue
+            except psycopg.Error:
+                # A write the database will never take (a bug, not an outage): keep the rest.
+                log.exception("a session write was refused and dropped")
+            if self._outage_reported:
+                log.info("database back; session writes resumed", retries=failures)
+                self._outage_reported = False
+            return
