@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 SAMPLES = Path(__file__).parents[3] / "samples"
 REDIS_URL = os.environ.get("CALLCUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# How long a dead gateway's sessions wait to be ended, shortened from 30 s for the tests.
+PATIENCE_SECONDS = 3.0
 LINEAR16_16K = call_pb2.AudioFormat(
     encoding=call_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=16000, channel_count=1
 )
@@ -84,9 +86,15 @@ def start(service: str, env: dict[str, str]) -> Replica:
 def replicas(stack: Stack, database_url: str) -> Iterator[Replicas]:
     """Both gateways publish to notifier A; the transcriber and detector are the stack's."""
     shared = {"DATABASE_URL": database_url}
-    notifiers = [start("notifier", {**shared, "REDIS_URL": REDIS_URL}) for _ in range(2)]
+    notifier_env = {
+        **shared,
+        "REDIS_URL": REDIS_URL,
+        "CALLCUE_NOTIFIER_ORPHANED_SESSION_SECONDS": str(PATIENCE_SECONDS),
+    }
+    notifiers = [start("notifier", notifier_env) for _ in range(2)]
     gateway_env = {
         **shared,
+        "CALLCUE_SESSION_LEASE_SECONDS": str(PATIENCE_SECONDS),
         "CALLCUE_TRANSCRIBER_ADDRESS": f"127.0.0.1:{stack.transcriber_port}",
         "CALLCUE_DETECTOR_ADDRESS": f"127.0.0.1:{stack.detector_port}",
         "CALLCUE_NOTIFIER_ADDRESS": notifiers[0].address,
@@ -176,3 +184,63 @@ async def test_calls_on_two_gateways_reach_subscribers_on_either_notifier(
         assert any(e.WhichOneof("event") == "transcript" for e in published)
         assert supervised[published[0].session_id] == published
     assert first[0].session_id != second[0].session_id
+
+
+async def test_a_gateway_killed_mid_call(stack: Stack, replicas: Replicas) -> None:
+    """Gateway A dies (SIGKILL) in the middle of a call. The caller's stream fails
+    UNAVAILABLE; a subscriber on notifier B is not left waiting: its events run on without a
+    gap or a repeat and end with a FAILED status saying why; every final segment the caller
+    was shown is stored, and the session is failed in the database once its lease lapses."""
+    (gateway_a, gateway_b), (_, notifier_b) = replicas.gateways, replicas.notifiers
+    credentials = api_key(stack.api_key)
+    with wave.open(str(SAMPLES / "sales_call.wav")) as wav:
+        pcm = wav.readframes(wav.getnframes())
+
+    async def requests() -> AsyncIterator[pb.StreamCallRequest]:
+        yield pb.StreamCallRequest(
+            config=pb.CallConfig(audio_format=LINEAR16_16K, interim_results=True)
+        )
+        for begin in range(0, len(pcm), 3200):
+            yield pb.StreamCallRequest(audio=pcm[begin : begin + 3200])
+            await asyncio.sleep(0.05)
+
+    async def follow(session_id: str) -> list[call_pb2.CallEvent]:
+        async with open_channel(notifier_b.address, credentials=credentials) as channel:
+            stub = notifier_service_pb2_grpc.NotifierServiceStub(channel)
+            request = notifier_pb.SubscribeRequest(session_id=session_id)
+            return [response.event async for response in stub.Subscribe(request, timeout=60)]
+
+    shown: list[call_pb2.CallEvent] = []
+    follower = None
+    async with open_channel(gateway_a.address, credentials=credentials) as channel:
+        client = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as broken:
+            async for response in client.StreamCall(requests()):
+                shown.append(response.event)
+                if follower is None:
+                    follower = asyncio.create_task(follow(response.event.session_id))
+                if sum(e.transcript.is_final for e in shown) == 4:
+                    gateway_a.process.kill()
+    assert broken.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert follower is not None
+    followed = await asyncio.wait_for(follower, 30)
+    assert [e.sequence for e in followed] == list(range(1, len(followed) + 1))
+    assert followed[-1].status.state == call_pb2.CALL_STATE_FAILED
+    assert "gateway running this call stopped" in followed[-1].status.message
+    finals = [e.transcript for e in followed if e.transcript.is_final]
+    assert len(finals) >= 4
+
+    session_id = shown[0].session_id
+    async with open_channel(gateway_b.address, credentials=credentials) as channel:
+        other = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+        stored = await other.GetTranscript(pb.GetTranscriptRequest(session_id=session_id))
+        shown_finals = [e.transcript for e in shown if e.transcript.is_final]
+        assert list(stored.segments)[: len(shown_finals)] == shown_finals
+        deadline = time.monotonic() + 5 * PATIENCE_SECONDS
+        while True:
+            request = pb.GetSessionRequest(session_id=session_id)
+            session = (await other.GetSession(request)).session
+            if session.state != call_pb2.CALL_STATE_ACTIVE or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+    assert session.state == call_pb2.CALL_STATE_FAILED

@@ -54,7 +54,12 @@ async def serve(settings: Settings) -> None:
         notifier=notifier_service_pb2_grpc.NotifierServiceStub(channels[2]),
     )
     authenticator, close_auth = await open_authenticator(settings.server.auth)
-    server, service = build_server(settings, downstream, SessionStore(pool), authenticator)
+    server, service = build_server(
+        settings,
+        downstream,
+        SessionStore(pool, lease_seconds=settings.session_lease_seconds),
+        authenticator,
+    )
     leases = asyncio.create_task(service.keep_leases())
     await server.start()
     await server.set_serving()

@@ -152,11 +152,13 @@ class CallSession:
             try:
                 if kind == "transcript" and item.transcript.is_final:
                     self.writer.add_segment(item.transcript)
+                    await self.writer.stored()
                 elif (
                     kind == "detection"
                     and item.detection.state == call_pb2.DETECTION_STATE_CONFIRMED
                 ):
                     self.writer.add_detection(item.detection)
+                    await self.writer.stored()
             except DatabaseBacklog as backlog:
                 raise errors.unavailable(
                     f"the session database has been unavailable too long ({backlog})"

@@ -23,7 +23,7 @@ from callcue.gateway.call_session import CallSession, Downstream
 from callcue.gateway.resumption import Resumption
 from callcue.gateway.retries import BACKOFF_SECONDS, RETRYABLE
 from callcue.gateway.session_writer import PATIENCE_SECONDS
-from callcue.gateway.sessions import RENEW_SECONDS, SessionStore
+from callcue.gateway.sessions import SessionStore
 from callcue.gateway.settings import Settings
 from callcue.gateway.summary import summarise
 from callcue.gateway.v1 import gateway_service_pb2 as pb
@@ -298,7 +298,7 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
         """Renews the leases of this replica's sessions, and fails sessions whose replica
         died (any replica may: the update is idempotent)."""
         while True:
-            await asyncio.sleep(RENEW_SECONDS)
+            await asyncio.sleep(self._store.renew_seconds)
             try:
                 if self._running:
                     await self._store.renew(list(self._running))

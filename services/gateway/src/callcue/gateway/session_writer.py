@@ -1,7 +1,8 @@
 """Stores what a session produced (final segments, confirmed detections, then how it ended)
-behind the call instead of in its path: while PostgreSQL is away (a restart, a failover) the
-writes wait and are retried in order, and the call goes on. Events reach the caller and the
-subscribers first; the database catches up."""
+in order. While PostgreSQL answers, the call waits for each write, so whatever the caller
+has been shown is stored (a gateway killed a moment later loses nothing acknowledged). While
+it is away (a restart, a failover) the writes queue and are retried, and the call goes on
+without waiting: the database catches up when it is back."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ class SessionWriter:
         self._limit = limit
         self._writes: asyncio.Queue[_Write | None] = asyncio.Queue()
         self._task = asyncio.create_task(self._run())
-        self._outage_reported = False
+        self._outage = False
 
     @property
     def backlog(self) -> int:
@@ -57,11 +58,14 @@ class SessionWriter:
         self._put(lambda: self._store.add_detection(self._session_id, detection))
 
     async def stored(self, patience: float = PATIENCE_SECONDS) -> bool:
-        """Waits (at most ``patience`` seconds) until everything added so far is stored."""
+        """Waits (at most ``patience`` seconds) until everything added so far is stored;
+        not at all while the database is known to be away."""
+        if self._outage:
+            return False
         try:
             await asyncio.wait_for(asyncio.shield(self._writes.join()), patience)
         except TimeoutError:
-            log.warning("session end not yet stored", waiting=self._writes.qsize())
+            log.warning("session writes not yet stored", waiting=self._writes.qsize())
             return False
         return True
 
@@ -99,20 +103,20 @@ class SessionWriter:
                 await write()
             except psycopg.OperationalError as error:
                 # The server is away (restarting, failing over, unreachable): wait for it.
-                if not self._outage_reported:
+                if not self._outage:
                     log.warning(
                         "database unavailable; session writes wait",
                         error=str(error).splitlines()[0] if str(error) else type(error).__name__,
                         waiting=self._writes.qsize() + 1,
                     )
-                    self._outage_reported = True
+                    self._outage = True
                 await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
                 failures += 1
                 continue
             except psycopg.Error:
                 # A write the database will never take (a bug, not an outage): keep the rest.
                 log.exception("a session write was refused and dropped")
-            if self._outage_reported:
+            if self._outage:
                 log.info("database back; session writes resumed", retries=failures)
-                self._outage_reported = False
+                self._outage = False
             return

@@ -67,16 +67,19 @@ def _to_session(row: dict[str, Any]) -> pb.Session:
     return session
 
 
-# A running session's lease outlives a few missed renewals, but not a dead gateway by long.
 LEASE_SECONDS = 30.0
-RENEW_SECONDS = 10.0
 
 
 class SessionStore:
-    """Every read is scoped to a tenant: another tenant's session does not exist."""
+    """Every read is scoped to a tenant: another tenant's session does not exist.
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    A running session holds a lease, renewed by its gateway every third of it, so it
+    outlives a couple of missed renewals but not a dead gateway by long."""
+
+    def __init__(self, pool: AsyncConnectionPool, *, lease_seconds: float = LEASE_SECONDS) -> None:
         self._pool = pool
+        self.lease_seconds = lease_seconds
+        self.renew_seconds = lease_seconds / 3
 
     async def create(
         self,
@@ -107,7 +110,7 @@ class SessionStore:
                     list(config.channel_roles),
                     config.language_code,
                     list(config.playbook_ids),
-                    LEASE_SECONDS,
+                    self.lease_seconds,
                 ),
             )
         return await self.get(tenant_id, str(session_id))
@@ -139,7 +142,11 @@ class SessionStore:
             await conn.execute(
                 "UPDATE sessions SET lease_until = now() + make_interval(secs => %s) "
                 "WHERE session_id = ANY(%s) AND state = %s",
-                (LEASE_SECONDS, [_parse_id(s) for s in session_ids], call_pb2.CALL_STATE_ACTIVE),
+                (
+                    self.lease_seconds,
+                    [_parse_id(s) for s in session_ids],
+                    call_pb2.CALL_STATE_ACTIVE,
+                ),
             )
 
     async def fail_abandoned(self) -> int:

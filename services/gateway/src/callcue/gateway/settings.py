@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from callcue.core.settings import PREFIX, Environment, ServerSettings
+from callcue.gateway.sessions import LEASE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,9 @@ class Settings:
     max_concurrent_calls: int
     # Send the call's playbook phrases to the transcriber as hotwords (prompt bias).
     hotwords_from_playbook: bool
+    # A live session's lease: a gateway that stops renewing it (it died) has its sessions
+    # failed and no longer counted against the tenant's limit after this long.
+    session_lease_seconds: float
 
     @classmethod
     def from_env(cls, env: Environment) -> Settings:
@@ -49,4 +53,7 @@ class Settings:
                 f"{PREFIX}MAX_CONCURRENT_CALLS", 100, minimum=0, maximum=1_000_000
             ),
             hotwords_from_playbook=env.boolean(f"{PREFIX}HOTWORDS_FROM_PLAYBOOK", False),
+            session_lease_seconds=env.number(
+                f"{PREFIX}SESSION_LEASE_SECONDS", LEASE_SECONDS, minimum=1.0, maximum=3600.0
+            ),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from callcue.core.auth import Authenticator, open_authenticator
 from callcue.core.server import GrpcServer, serve_until_signalled
 from callcue.notifier.event_log import EventLog, MemoryEventLog
+from callcue.notifier.orphans import PublisherWatch
 from callcue.notifier.redis_log import RedisEventLog
 from callcue.notifier.service import NotifierService
 from callcue.notifier.settings import Settings
@@ -16,7 +17,8 @@ SERVICE_NAME = notifier_service_pb2.DESCRIPTOR.services_by_name["NotifierService
 def build_server(settings: Settings, events: EventLog, authenticator: Authenticator) -> GrpcServer:
     server = GrpcServer(settings.server, [SERVICE_NAME], authenticator)
     notifier_service_pb2_grpc.add_NotifierServiceServicer_to_server(
-        NotifierService(events), server.server
+        NotifierService(events, PublisherWatch(events, patience=settings.orphaned_session_seconds)),
+        server.server,
     )
     return server
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Protocol
@@ -24,6 +25,14 @@ class SequenceGap(Exception):
             f"session {session_id}: expected sequence {expected}, got {got}; "
             "resend the missing events first"
         )
+
+
+class SessionEnded(Exception):
+    """An event for a session that has ended (its publisher was presumed gone, see
+    orphans.py, and came back too late)."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"session {session_id} has ended; it takes no more events")
 
 
 class UnknownSession(Exception):
@@ -65,6 +74,18 @@ class EventLog(Protocol):
     ) -> AsyncIterator[call_pb2.CallEvent]:
         """Events after the sequence: stored ones, then live ones until the session ends."""
         ...
+
+    async def last_event(self, tenant_id: str, session_id: str) -> call_pb2.CallEvent | None:
+        """The session's latest event; None if the log has none."""
+        ...
+
+    async def hold_publisher(self, tenant_id: str, session_id: str, seconds: float) -> None:
+        """Marks the session as having a live publisher (an open Publish stream) for the
+        next ``seconds``; renewed while the stream stays open, on whichever replica. Never
+        released early: the publisher may already hold it again through another replica."""
+        ...
+
+    async def has_publisher(self, tenant_id: str, session_id: str) -> bool: ...
 
     def follow_tenant(
         self, tenant_id: str, after_cursor: str
@@ -110,6 +131,7 @@ class MemoryEventLog:
         self._sessions: dict[tuple[str, str], _SessionLog] = {}
         self._ended: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._feeds: dict[str, _SessionLog] = {}
+        self._publishers: dict[tuple[str, str], float] = {}  # until when, monotonic
 
     async def append(self, tenant_id: str, event: call_pb2.CallEvent) -> bool:
         key = (tenant_id, event.session_id)
@@ -119,6 +141,8 @@ class MemoryEventLog:
             log = self._sessions[key] = _SessionLog(event.sequence)
         if event.sequence <= log.last:
             return False
+        if log.ended:
+            raise SessionEnded(event.session_id)
         if event.sequence != log.last + 1:
             raise SequenceGap(event.session_id, log.last + 1, event.sequence)
         log.add(event, self._capacity)
@@ -126,6 +150,17 @@ class MemoryEventLog:
         if log.ended:
             self._forget_old_sessions(key)
         return True
+
+    async def last_event(self, tenant_id: str, session_id: str) -> call_pb2.CallEvent | None:
+        log = self._sessions.get((tenant_id, session_id))
+        return log.events[-1] if log is not None and log.events else None
+
+    async def hold_publisher(self, tenant_id: str, session_id: str, seconds: float) -> None:
+        self._publishers[(tenant_id, session_id)] = time.monotonic() + seconds
+
+    async def has_publisher(self, tenant_id: str, session_id: str) -> bool:
+        until = self._publishers.get((tenant_id, session_id))
+        return until is not None and until > time.monotonic()
 
     def _feed(self, tenant_id: str) -> _SessionLog:
         feed = self._feeds.get(tenant_id)
@@ -138,6 +173,7 @@ class MemoryEventLog:
         while len(self._ended) > self._ended_kept:
             old, _ = self._ended.popitem(last=False)
             self._sessions.pop(old, None)
+            self._publishers.pop(old, None)
 
     async def follow(
         self, tenant_id: str, session_id: str, after_sequence: int

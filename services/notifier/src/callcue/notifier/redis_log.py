@@ -1,7 +1,8 @@
 """The event log in Redis Streams, shared by every notifier replica.
 
 One stream per session, entry ids ``<sequence>-0``, so Redis itself keeps the order and a
-re-sent event is recognised. Appends run as one Lua script (gap check and XADD at once),
+re-sent event is recognised; the event that ends a session is marked, and nothing is
+appended after it. Appends run as one Lua script (gap check and XADD at once),
 which also adds the event to its tenant's feed, a stream numbered by a counter, for
 supervisors following every call of the tenant. A tenant's keys share a hash tag.
 Each replica runs one tail reader per session it has subscribers for (a blocking XREAD)
@@ -29,6 +30,7 @@ from callcue.notifier.event_log import (
     FellBehind,
     LogUnavailable,
     SequenceGap,
+    SessionEnded,
     UnknownSession,
     is_terminal,
 )
@@ -41,9 +43,14 @@ local sequence = tonumber(ARGV[1])
 if #top > 0 then
   local last = tonumber(string.match(top[1][1], '^(%d+)'))
   if sequence <= last then return 0 end
+  if top[1][2][3] == 'end' then return 2 end
   if sequence ~= last + 1 then return -(last + 1) end
 end
-redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], sequence .. '-0', 'e', ARGV[2])
+if ARGV[6] == '1' then
+  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], sequence .. '-0', 'e', ARGV[2], 'end', '1')
+else
+  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], sequence .. '-0', 'e', ARGV[2])
+end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 local position = redis.call('INCR', KEYS[3])
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[5], position .. '-0', 'e', ARGV[2])
@@ -136,6 +143,7 @@ class RedisEventLog:
                         self._capacity,
                         self._ttl,
                         FEED_EVENTS,
+                        "1" if is_terminal(event) else "0",
                     ],
                 )
             )
@@ -143,7 +151,35 @@ class RedisEventLog:
             raise LogUnavailable(f"Redis: {error}") from error
         if result < 0:
             raise SequenceGap(event.session_id, -result, event.sequence)
+        if result == 2:
+            raise SessionEnded(event.session_id)
         return result == 1
+
+    async def last_event(self, tenant_id: str, session_id: str) -> call_pb2.CallEvent | None:
+        try:
+            top: Any = await self._redis.xrevrange(
+                self._key(tenant_id, session_id), "+", "-", count=1
+            )
+        except RedisError as error:
+            raise LogUnavailable(f"Redis: {error}") from error
+        return _event(top[0][1]) if top else None
+
+    def _publisher_key(self, tenant_id: str, session_id: str) -> str:
+        return f"{self._prefix}{{{tenant_id}}}:publisher:{session_id}"
+
+    async def hold_publisher(self, tenant_id: str, session_id: str, seconds: float) -> None:
+        try:
+            await self._redis.set(
+                self._publisher_key(tenant_id, session_id), 1, px=max(int(seconds * 1000), 1)
+            )
+        except RedisError as error:
+            raise LogUnavailable(f"Redis: {error}") from error
+
+    async def has_publisher(self, tenant_id: str, session_id: str) -> bool:
+        try:
+            return bool(await self._redis.exists(self._publisher_key(tenant_id, session_id)))
+        except RedisError as error:
+            raise LogUnavailable(f"Redis: {error}") from error
 
     async def follow(
         self, tenant_id: str, session_id: str, after_sequence: int

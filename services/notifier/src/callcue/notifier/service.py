@@ -17,8 +17,10 @@ from callcue.notifier.event_log import (
     FellBehind,
     LogUnavailable,
     SequenceGap,
+    SessionEnded,
     UnknownSession,
 )
+from callcue.notifier.orphans import PublisherWatch
 from callcue.notifier.v1 import notifier_service_pb2 as pb
 from callcue.notifier.v1 import notifier_service_pb2_grpc as pb_grpc
 
@@ -38,31 +40,36 @@ def _observe_lag(event: call_pb2.CallEvent) -> None:
 
 
 class NotifierService(pb_grpc.NotifierServiceServicer):
-    def __init__(self, events: EventLog) -> None:
+    def __init__(self, events: EventLog, publishers: PublisherWatch) -> None:
         self._events = events
+        self._publishers = publishers
 
     async def Publish(
         self,
         request_iterator: AsyncIterator[pb.PublishRequest],
         context: grpc.aio.ServicerContext[pb.PublishRequest, pb.PublishResponse],
     ) -> AsyncIterator[pb.PublishResponse]:
-        async for request in request_iterator:
-            event = request.event
-            if not event.session_id:
-                raise errors.invalid_argument("event.session_id", "must name the session")
-            if event.sequence < 1:
-                raise errors.invalid_argument("event.sequence", "must be 1 or more")
-            if event.WhichOneof("event") is None:
-                raise errors.invalid_argument(
-                    "event", "must carry a transcript, a detection or a status"
-                )
-            try:
-                await self._events.append(auth.tenant_id(), event)
-            except SequenceGap as gap:
-                raise errors.failed_precondition(str(gap)) from None
-            except LogUnavailable as unavailable:
-                raise errors.unavailable(f"events cannot be stored now: {unavailable}") from None
-            yield pb.PublishResponse(session_id=event.session_id, sequence=event.sequence)
+        async with self._publishers.stream(auth.tenant_id()) as sessions:
+            async for request in request_iterator:
+                event = request.event
+                if not event.session_id:
+                    raise errors.invalid_argument("event.session_id", "must name the session")
+                if event.sequence < 1:
+                    raise errors.invalid_argument("event.sequence", "must be 1 or more")
+                if event.WhichOneof("event") is None:
+                    raise errors.invalid_argument(
+                        "event", "must carry a transcript, a detection or a status"
+                    )
+                try:
+                    await self._events.append(auth.tenant_id(), event)
+                    await sessions.published(event)
+                except (SequenceGap, SessionEnded) as refused:
+                    raise errors.failed_precondition(str(refused)) from None
+                except LogUnavailable as unavailable:
+                    raise errors.unavailable(
+                        f"events cannot be stored now: {unavailable}"
+                    ) from None
+                yield pb.PublishResponse(session_id=event.session_id, sequence=event.sequence)
 
     async def Subscribe(
         self,

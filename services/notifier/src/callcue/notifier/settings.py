@@ -18,6 +18,9 @@ class Settings:
     redis_url: str
     # A session's events stay in Redis this long after its last event.
     session_ttl_seconds: int
+    # A session whose Publish stream broke, and that no publisher took up again within
+    # this time (a gateway reconnects in seconds), is ended as FAILED for its subscribers.
+    orphaned_session_seconds: float
 
     @classmethod
     def from_env(cls, env: Environment) -> Settings:
@@ -32,5 +35,8 @@ class Settings:
             redis_url=env.string("REDIS_URL", ""),
             session_ttl_seconds=env.integer(
                 f"{PREFIX}NOTIFIER_SESSION_TTL_SECONDS", 86_400, minimum=60, maximum=30 * 86_400
+            ),
+            orphaned_session_seconds=env.number(
+                f"{PREFIX}NOTIFIER_ORPHANED_SESSION_SECONDS", 30.0, minimum=1.0, maximum=3600.0
             ),
         )
