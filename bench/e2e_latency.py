@@ -48,6 +48,21 @@ PHONE = call_pb2.AudioFormat(
 )
 
 
+@dataclass(frozen=True)
+class Recording:
+    """What one caller streams: an hvb call, or several joined into a longer one."""
+
+    name: str
+    pcm: bytes  # 8 kHz LINEAR16
+
+    @classmethod
+    def joined(cls, calls: list[Call]) -> Recording:
+        pause = np.zeros(8000, dtype=np.float32)  # 1 s between the calls
+        audio = np.concatenate([part for call in calls for part in (call.load(8000), pause)])
+        pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+        return cls("+".join(call.name for call in calls), pcm)
+
+
 @dataclass
 class CallResult:
     name: str
@@ -61,8 +76,8 @@ def _seconds(value: object) -> float:
     return float(value.ToNanoseconds()) / 1e9  # type: ignore[attr-defined]
 
 
-async def one_call(call: Call, addresses: dict[str, str], key: str) -> CallResult:
-    pcm = (np.clip(call.load(8000), -1, 1) * 32767).astype("<i2").tobytes()
+async def one_call(call: Recording, addresses: dict[str, str], key: str) -> CallResult:
+    pcm = call.pcm
     chunk = int(8000 * 2 * CHUNK_SECONDS)
     result = CallResult(call.name)
     first_at: dict[str, tuple[float, float]] = {}  # detection id -> (arrival, word end)
@@ -136,7 +151,7 @@ class Level:
 
 
 async def run_level(
-    concurrent: int, rounds: int, calls: list[Call], addresses: dict[str, str], key: str,
+    concurrent: int, rounds: int, calls: list[Recording], addresses: dict[str, str], key: str,
     services: list[psutil.Process],
 ) -> Level:  # fmt: skip
     before = sum(sum(p.cpu_times()[:2]) for p in services)
@@ -167,8 +182,17 @@ async def main() -> None:
     )
     parser.add_argument("--port-base", type=int, default=53051)
     parser.add_argument("--plot", type=Path, help="write the N vs latency/CPU plot here (PNG)")
+    parser.add_argument(
+        "--join", type=int, default=1, help="join this many calls into each (longer) recording"
+    )
     args = parser.parse_args()
-    calls = hvb_calls(args.eval_dir)
+    found = hvb_calls(args.eval_dir)
+    calls = [
+        Recording.joined([found[(start + i) % len(found)] for i in range(args.join)])
+        for start in range(0, len(found), args.join)
+    ]
+    seconds = [len(call.pcm) / 16000 for call in calls]
+    print(f"{len(calls)} recordings of {min(seconds):.0f} to {max(seconds):.0f} s")
     name = f"callcue_e2e_{uuid.uuid4().hex[:8]}"
     url = await create_database(args.postgres, name)
     os.environ.update({"REDIS_URL": args.redis, "CALLCUE_LOG_LEVEL": "warning"})

@@ -28,9 +28,20 @@ async def main() -> None:
     parser.add_argument("--model", default="bundled")
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--limit", type=int)
+    parser.add_argument(
+        "--short-window",
+        default="off",
+        help="seconds of the encoder window for short audio, or 'off' for always 30 s",
+    )
     args = parser.parse_args()
     engine = WhisperEngine.load(
-        args.model, device="cpu", compute_type="int8", cpu_threads=2, workers=1, beam_size=args.beam
+        args.model,
+        device="cpu",
+        compute_type="int8",
+        cpu_threads=2,
+        workers=1,
+        beam_size=args.beam,
+        short_window=None if args.short_window == "off" else float(args.short_window),
     )
     calls = hvb_calls(args.eval_dir, args.limit)
     references, hypotheses, audio_seconds = [], [], 0.0
@@ -45,7 +56,8 @@ async def main() -> None:
     score = wer(references, hypotheses)
     print(
         f"hvb_calls offline, {len(calls)} calls, {audio_seconds:.0f} s of audio, "
-        f"model {args.model}, beam {args.beam}, resampler {args.resampler}"
+        f"model {args.model}, beam {args.beam}, resampler {args.resampler}, "
+        f"short window {args.short_window}"
     )
     print(
         f"WER {score.wer * 100:.1f}% (sub {score.substitutions}, del {score.deletions}, "

@@ -147,6 +147,11 @@ async def main() -> None:
     parser.add_argument("--threads", default="1", help="CPU threads per model call")
     parser.add_argument("--workers", default="2", help="model calls at once")
     parser.add_argument(
+        "--short-window",
+        default="off",
+        help="seconds of the encoder window for short audio, or 'off' for always 30 s",
+    )
+    parser.add_argument(
         "--hotwords",
         default="",
         help="comma-separated phrases sent as the stream's hotwords; keyword recall is reported",
@@ -161,6 +166,7 @@ async def main() -> None:
                 "CALLCUE_PARTIAL_INTERVAL_SECONDS": args.partial_interval,
                 "CALLCUE_WHISPER_CPU_THREADS": args.threads,
                 "CALLCUE_WHISPER_WORKERS": args.workers,
+                "CALLCUE_WHISPER_SHORT_WINDOW_SECONDS": args.short_window,
             }
         )
     )
@@ -194,7 +200,7 @@ async def main() -> None:
     mode = "dual-channel" if args.dual else "mixed mono"
     print(
         f"hvb_calls streaming, {len(results)} calls ({mode}, 8 kHz), {args.streams} at once, "
-        f"{audio:.0f} s of audio in {wall:.0f} s"
+        f"{audio:.0f} s of audio in {wall:.0f} s, short window {args.short_window}"
     )
     print(
         f"WER of finals {score.wer * 100:.1f}% (sub {score.substitutions}, del {score.deletions}, "

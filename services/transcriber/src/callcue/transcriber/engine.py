@@ -142,8 +142,10 @@ class WhisperEngine:
         workers: int,
         beam_size: int,
         partial_patience: float = 1.0,
+        short_window: float | None = None,
     ) -> None:
         self._model = model
+        self._short_window = short_window
         self.model_name = model_name
         self._beam_size = beam_size
         self._multilingual = bool(model.model.is_multilingual)
@@ -166,6 +168,7 @@ class WhisperEngine:
         cpu_threads: int,
         workers: int,
         beam_size: int,
+        short_window: float | None = None,
     ) -> WhisperEngine:
         whisper = WhisperModel(
             resolve_model(model),
@@ -177,12 +180,20 @@ class WhisperEngine:
         )
         # What clients are told runs: the bundled model by its own name.
         shown = "tiny.en (bundled)" if model == BUNDLED else model
-        return cls(whisper, shown, workers=workers, beam_size=beam_size)
+        return cls(
+            whisper,
+            shown,
+            workers=workers,
+            beam_size=beam_size,
+            short_window=short_window,
+        )
 
     def _decoder(self, language: str) -> WhisperDecoder:
         code = whisper_language(language, self._multilingual)
         if code not in self._decoders:
-            self._decoders[code] = WhisperDecoder(self._model, code)
+            self._decoders[code] = WhisperDecoder(
+                self._model, code, short_window=self._short_window
+            )
         return self._decoders[code]
 
     async def _submit(self, priority: Priority, run: Callable[[], T]) -> T | None:
