@@ -21,6 +21,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,6 +172,56 @@ async def run_level(
     )
 
 
+@dataclass
+class System:
+    """The four services running as processes, with a tenant whose key can call them and
+    the hvb bank playbook loaded for it."""
+
+    addresses: dict[str, str]
+    key: str
+    services: list[psutil.Process]
+    database_url: str
+
+    async def new_key(self, tenant: str) -> str:
+        pool = await database.open_pool(self.database_url, max_size=1)
+        try:
+            return (await api_keys.ApiKeyStore(pool).create_key(tenant))[1]
+        finally:
+            await pool.close()
+
+
+@asynccontextmanager
+async def running_system(postgres: str, redis: str, port_base: int) -> AsyncIterator[System]:
+    name = f"callcue_e2e_{uuid.uuid4().hex[:8]}"
+    url = await create_database(postgres, name)
+    os.environ.update({"REDIS_URL": redis, "CALLCUE_LOG_LEVEL": "warning"})
+    stack = devstack.DevStack(devstack.ports_from(port_base), url)
+    logs = Path(tempfile.mkdtemp(prefix="callcue-e2e-"))
+    processes = devstack.start_services(stack, logs)
+    try:
+        ready = await devstack.wait_until_serving(stack, processes)
+        print(f"services up in {max(ready.values()):.1f} s (logs in {logs})")
+        system = System(
+            {service: stack.address(service) for service in devstack.SERVICES},
+            "",
+            [psutil.Process(p.process.pid) for p in processes],
+            url,
+        )
+        system.key = await system.new_key("bench")
+        credentials = api_key(system.key)
+        async with open_channel(system.addresses["detector"], credentials=credentials) as channel:
+            detector = detector_service_pb2_grpc.DetectorServiceStub(channel)
+            playbook = detector_pb.Playbook(playbook_id="hvb-bank")
+            await detector.CreatePlaybook(detector_pb.CreatePlaybookRequest(playbook=playbook))
+            for keyword in load_playbook():
+                keyword.keyword_id, keyword.playbook_id = "", "hvb-bank"
+                await detector.CreateKeyword(detector_pb.CreateKeywordRequest(keyword=keyword))
+        yield system
+    finally:
+        devstack.stop_services(processes)
+        await drop_database(postgres, name)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("eval_dir", type=Path)
@@ -193,36 +244,15 @@ async def main() -> None:
     ]
     seconds = [len(call.pcm) / 16000 for call in calls]
     print(f"{len(calls)} recordings of {min(seconds):.0f} to {max(seconds):.0f} s")
-    name = f"callcue_e2e_{uuid.uuid4().hex[:8]}"
-    url = await create_database(args.postgres, name)
-    os.environ.update({"REDIS_URL": args.redis, "CALLCUE_LOG_LEVEL": "warning"})
-    stack = devstack.DevStack(devstack.ports_from(args.port_base), url)
-    logs = Path(tempfile.mkdtemp(prefix="callcue-e2e-"))
-    processes = devstack.start_services(stack, logs)
     levels: list[Level] = []
-    try:
-        ready = await devstack.wait_until_serving(stack, processes)
-        print(f"services up in {max(ready.values()):.1f} s (logs in {logs})")
-        pool = await database.open_pool(url, max_size=1)
-        _, key = await api_keys.ApiKeyStore(pool).create_key("bench")
-        await pool.close()
-        addresses = {service: stack.address(service) for service in devstack.SERVICES}
-        async with open_channel(addresses["detector"], credentials=api_key(key)) as channel:
-            detector = detector_service_pb2_grpc.DetectorServiceStub(channel)
-            playbook = detector_pb.Playbook(playbook_id="hvb-bank")
-            await detector.CreatePlaybook(detector_pb.CreatePlaybookRequest(playbook=playbook))
-            for keyword in load_playbook():
-                keyword.keyword_id, keyword.playbook_id = "", "hvb-bank"
-                await detector.CreateKeyword(detector_pb.CreateKeywordRequest(keyword=keyword))
-        services = [psutil.Process(p.process.pid) for p in processes]
+    async with running_system(args.postgres, args.redis, args.port_base) as system:
         for concurrent in [int(n) for n in args.levels.split(",")]:
             rounds = args.rounds_at_one if concurrent == 1 else 1
-            level = await run_level(concurrent, rounds, calls, addresses, key, services)
+            level = await run_level(
+                concurrent, rounds, calls, system.addresses, system.key, system.services
+            )
             levels.append(level)
             print(f"N={concurrent}: {row(level)}; {level.failed} calls not ENDED", flush=True)
-    finally:
-        devstack.stop_services(processes)
-        await drop_database(args.postgres, name)
     print(
         "\n| N calls | talking points | caller p50 | caller p95 | subscriber p50 | "
         "subscriber p95 | CPU (cores) | worst tail |\n|---|---|---|---|---|---|---|---|"

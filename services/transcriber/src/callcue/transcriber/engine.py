@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import heapq
 import itertools
 import time
 from collections import deque
@@ -77,10 +78,13 @@ class SpeechEngine(Protocol):
         prefix: Sequence[DecodedWord] = (),
         context: str = "",
         priority: Priority = Priority.FINAL,
+        background: bool = False,
     ) -> Hypothesis | None:
         """One utterance (or the start of one), continuing after ``prefix``, with
         ``context`` (hotwords, what was said before) as the prompt. None when a partial
-        waited so long that it is no longer worth computing."""
+        or endpoint decode waited so long that it is no longer worth computing.
+        ``background``: the stream is far ahead of real time (a client sending faster than
+        it speaks); its decodes wait until no live stream needs the model."""
         ...
 
     def transcribe_long(
@@ -116,19 +120,23 @@ def whisper_language(language_code: str, multilingual: bool) -> str | None:
 
 @dataclass(order=True)
 class _Job:
+    background: bool
     priority: int
     order: int
     queued_at: float = field(compare=False)
     run: Callable[[], Any] = field(compare=False)
     future: asyncio.Future[Any] = field(compare=False)
+    started: bool = field(default=False, compare=False)
 
 
 class WhisperEngine:
     """faster-whisper with one model shared by every stream of the process.
 
     Work waits in one priority queue and runs on ``workers`` threads, so at most that many
-    decodes compete for the CPU, the event loop never blocks, finals go before partials,
-    and a partial that waited longer than ``partial_patience`` is skipped.
+    decodes compete for the CPU, the event loop never blocks, live streams go before
+    background work (files, streams far ahead of real time), finals before partials, and a
+    partial or endpoint decode still waiting after ``partial_patience`` is given up (None),
+    so the stream that asked for it goes on to its finals instead of waiting behind others.
     """
 
     name = "faster-whisper"
@@ -153,7 +161,12 @@ class WhisperEngine:
         self._decoders: dict[str | None, WhisperDecoder] = {}
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="whisper")
         self._workers = workers
-        self._queue: asyncio.PriorityQueue[_Job] | None = None
+        self._waiting: list[_Job] = []  # a heap: live before background, finals first
+        self._changed = asyncio.Condition()
+        # Background work (files, streams far ahead of real time) never takes the last
+        # worker, so a live decode starts at once instead of after a long one.
+        self._background_slots = max(1, workers - 1)
+        self._background_running = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._order = itertools.count()
         self.skipped_partials = 0
@@ -196,26 +209,53 @@ class WhisperEngine:
             )
         return self._decoders[code]
 
-    async def _submit(self, priority: Priority, run: Callable[[], T]) -> T | None:
-        if self._queue is None:
-            self._queue = asyncio.PriorityQueue()
+    async def _submit(
+        self, priority: Priority, run: Callable[[], T], *, background: bool = False
+    ) -> T | None:
+        if not self._tasks:
             self._tasks = [asyncio.create_task(self._work()) for _ in range(self._workers)]
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(priority, next(self._order), time.monotonic(), run, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        job = _Job(
+            background or priority == Priority.FILE,
+            priority,
+            next(self._order),
+            time.monotonic(),
+            run,
+            future,
+        )
+        async with self._changed:
+            heapq.heappush(self._waiting, job)
+            self._changed.notify()
+        if priority in (Priority.ENDPOINT, Priority.PARTIAL):
+            # Given up on a timer, not when a worker reaches it: behind a steady flow of
+            # finals a worker might never reach it, and its stream would wait with it.
+            timer = loop.call_later(self._partial_patience, self._give_up, job)
+            future.add_done_callback(lambda _: timer.cancel())
         return await future
 
+    def _give_up(self, job: _Job) -> None:
+        if not job.started and not job.future.done():
+            self.skipped_partials += 1
+            job.future.set_result(None)
+
+    def _runnable(self) -> bool:
+        while self._waiting and self._waiting[0].future.done():  # given up, or caller gone
+            heapq.heappop(self._waiting)
+        if not self._waiting:
+            return False
+        return not self._waiting[0].background or (
+            self._background_running < self._background_slots
+        )
+
     async def _work(self) -> None:
-        assert self._queue is not None
         loop = asyncio.get_running_loop()
         while True:
-            job = await self._queue.get()
-            if job.future.done():  # its caller went away
-                continue
-            waited = time.monotonic() - job.queued_at
-            if job.priority == Priority.PARTIAL and waited > self._partial_patience:
-                self.skipped_partials += 1
-                job.future.set_result(None)
-                continue
+            async with self._changed:
+                await self._changed.wait_for(self._runnable)
+                job = heapq.heappop(self._waiting)
+                self._background_running += job.background
+            job.started = True
             began = time.monotonic()
             try:
                 result = await loop.run_in_executor(self._executor, job.run)
@@ -229,14 +269,15 @@ class WhisperEngine:
                 BUSY_SECONDS.labels(Priority(job.priority).name.lower()).inc(
                     time.monotonic() - began
                 )
+                async with self._changed:
+                    self._background_running -= job.background
+                    self._changed.notify_all()
 
     def oldest_final_wait(self) -> float:
-        if self._queue is None:
-            return 0.0
         waits = [
             time.monotonic() - job.queued_at
-            for job in self._queue._queue  # type: ignore[attr-defined]
-            if job.priority <= Priority.ENDPOINT and not job.future.done()
+            for job in self._waiting
+            if job.priority <= Priority.ENDPOINT and not job.background and not job.future.done()
         ]
         return max(waits, default=0.0)
 
@@ -248,6 +289,7 @@ class WhisperEngine:
         prefix: Sequence[DecodedWord] = (),
         context: str = "",
         priority: Priority = Priority.FINAL,
+        background: bool = False,
     ) -> Hypothesis | None:
         decoder = self._decoder(language)
         prefix_tokens = [token for word in prefix for token in word.tokens]
@@ -258,6 +300,7 @@ class WhisperEngine:
             lambda: decoder.decode(
                 audio, prefix_tokens=prefix_tokens, prompt=context, beam_size=self._beam_size
             ),
+            background=background,
         )
 
     async def transcribe_long(

@@ -71,17 +71,28 @@ class FallbackEngine:
         prefix: Sequence[DecodedWord] = (),
         context: str = "",
         priority: Priority = Priority.FINAL,
+        background: bool = False,
     ) -> Hypothesis | None:
         engine = self._active
         if engine is self._primary:
             try:
                 return await engine.decode(
-                    audio, language=language, prefix=prefix, context=context, priority=priority
+                    audio,
+                    language=language,
+                    prefix=prefix,
+                    context=context,
+                    priority=priority,
+                    background=background,
                 )
             except Exception as error:  # any failure of a remote engine: the call goes on
                 self._failed(error)
         return await self._fallback.decode(
-            audio, language=language, prefix=prefix, context=context, priority=priority
+            audio,
+            language=language,
+            prefix=prefix,
+            context=context,
+            priority=priority,
+            background=background,
         )
 
     async def transcribe_long(

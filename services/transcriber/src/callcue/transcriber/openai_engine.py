@@ -85,6 +85,7 @@ class OpenAIEngine:
         prefix: Sequence[DecodedWord] = (),
         context: str = "",
         priority: Priority = Priority.FINAL,
+        background: bool = False,  # requests run at once: no local queue to order
     ) -> Hypothesis | None:
         if priority >= Priority.PARTIAL:
             return None

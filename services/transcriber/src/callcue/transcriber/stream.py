@@ -12,11 +12,17 @@ The policy, per channel:
   decodes only ever see the unsettled tail of speech.
 Decodes are queued in the shared engine with finals first; partials that waited too long
 are skipped, so under load a stream sends fewer partials, not later finals.
+
+A client that sends audio faster than it could be spoken is not a live call: once a stream
+is ``AHEAD_SECONDS`` ahead of the wall clock, its decodes wait until live streams are
+served, and no more than ``MAX_BACKLOG_SECONDS`` of its ended utterances wait for a decode
+before the stream stops reading audio (gRPC flow control then holds the sender back).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +53,10 @@ CONTEXT_WORDS = 40
 FIRST_PARTIAL_SECONDS = 1.0
 # A word this close to the end of the decoded audio may be cut off: never final yet.
 UNSAFE_TAIL_SECONDS = 0.25
+# Leeway for a burst: a gateway resuming a call on this replica replays the audio after the
+# last final word, usually a few seconds.
+AHEAD_SECONDS = 10.0
+MAX_BACKLOG_SECONDS = 30.0
 
 
 @dataclass
@@ -103,6 +113,9 @@ class LiveTranscription:
         self._settle = int(settle_seconds * SAMPLE_RATE)
         self._endpoint = int(ENDPOINT_SILENCE_SECONDS * SAMPLE_RATE)
         self._wake = asyncio.Event()
+        self._room = asyncio.Event()  # ended utterances were taken up
+        self._first_audio_at: float | None = None
+        self._told_ahead = False
         self._input_done = False
         self._input_error: BaseException | None = None
         self._turn = 0
@@ -111,6 +124,16 @@ class LiveTranscription:
     @property
     def seconds_received(self) -> float:
         return self._decoder.seconds_received
+
+    @property
+    def ahead_of_real_time(self) -> bool:
+        if self._first_audio_at is None:
+            return False
+        elapsed = time.monotonic() - self._first_audio_at
+        return self.seconds_received - elapsed > AHEAD_SECONDS
+
+    def _backlog_seconds(self) -> float:
+        return max(sum(u.seconds for u in channel.closed) for channel in self._channels)
 
     async def run(
         self, audio: AsyncIterator[bytes]
@@ -126,6 +149,7 @@ class LiveTranscription:
                 if self._input_error is not None:
                     raise self._input_error
                 job = self._next_job()
+                self._room.set()
                 if job is None:
                     if self._input_done:
                         return
@@ -149,7 +173,18 @@ class LiveTranscription:
     async def _produce(self, audio: AsyncIterator[bytes]) -> None:
         try:
             async for chunk in audio:
+                if self._first_audio_at is None:
+                    self._first_audio_at = time.monotonic()
                 self._push(self._decoder.decode(chunk))
+                if not self._told_ahead and self.ahead_of_real_time:
+                    self._told_ahead = True
+                    log.info(
+                        "stream ahead of real time: its decodes now wait for live streams",
+                        audio_seconds=round(self.seconds_received, 1),
+                    )
+                while self._backlog_seconds() > MAX_BACKLOG_SECONDS:
+                    self._room.clear()
+                    await self._room.wait()
             self._push(self._decoder.decode(b"", last=True), flush=True)
         except Exception as error:
             self._input_error = error
@@ -204,6 +239,7 @@ class LiveTranscription:
             prefix=prefix,
             context=context,
             priority=priority,
+            background=self.ahead_of_real_time,
         )
 
     async def _final(

@@ -1,0 +1,84 @@
+"""The shared engine's queue: live streams before background work, and partials that
+cannot run in time given up without holding their stream."""
+
+from __future__ import annotations
+
+import asyncio
+import wave
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from faster_whisper import WhisperModel
+
+from callcue.transcriber.engine import BUNDLED, Priority, WhisperEngine, resolve_model
+
+SAMPLE = Path(__file__).parents[3] / "samples" / "sales_call.wav"
+
+
+@pytest.fixture(scope="module")
+def model() -> WhisperModel:
+    return WhisperModel(
+        resolve_model(BUNDLED), device="cpu", compute_type="int8", local_files_only=True
+    )
+
+
+@pytest.fixture
+async def engine(model: WhisperModel) -> AsyncIterator[WhisperEngine]:
+    one_worker = WhisperEngine(model, "tiny.en", workers=1, beam_size=5, partial_patience=0.3)
+    yield one_worker
+    one_worker.close()
+
+
+def utterance() -> np.ndarray:
+    with wave.open(str(SAMPLE)) as wav:
+        pcm = np.frombuffer(wav.readframes(wav.getnframes()), np.int16)
+    return (pcm[int(0.2 * 16000) : int(7.0 * 16000)] / 32768).astype(np.float32)
+
+
+async def test_live_decodes_go_before_a_stream_ahead_of_real_time(engine: WhisperEngine) -> None:
+    audio = utterance()
+    done: list[str] = []
+
+    async def decode(name: str, *, background: bool) -> None:
+        await engine.decode(audio, language="en", background=background)
+        done.append(name)
+
+    tasks = [asyncio.create_task(decode(f"ahead {i}", background=True)) for i in range(3)]
+    await asyncio.sleep(0.05)  # the first one is running, the others wait
+    tasks.append(asyncio.create_task(decode("live", background=False)))
+    await asyncio.gather(*tasks)
+    assert done[:2] == ["ahead 0", "live"]
+
+
+async def test_a_partial_behind_finals_is_given_up_while_they_run(engine: WhisperEngine) -> None:
+    audio = utterance()
+    finals = [asyncio.create_task(engine.decode(audio, language="en")) for _ in range(4)]
+    await asyncio.sleep(0.05)
+    partial = await engine.decode(audio, language="en", priority=Priority.PARTIAL)
+    assert partial is None
+    assert not all(final.done() for final in finals)
+    assert all(hypothesis and hypothesis.words for hypothesis in await asyncio.gather(*finals))
+    assert engine.skipped_partials == 1
+
+
+async def test_background_work_leaves_a_worker_for_live_streams(model: WhisperModel) -> None:
+    engine = WhisperEngine(model, "tiny.en", workers=2, beam_size=5)
+    audio = utterance()
+    done: list[str] = []
+
+    async def decode(name: str, *, background: bool) -> None:
+        await engine.decode(audio, language="en", background=background)
+        done.append(name)
+
+    try:
+        tasks = [asyncio.create_task(decode(f"ahead {i}", background=True)) for i in range(3)]
+        await asyncio.sleep(0.05)
+        tasks.append(asyncio.create_task(decode("live", background=False)))
+        await asyncio.gather(*tasks)
+    finally:
+        engine.close()
+    # The live decode ran beside the first background one, not after a second.
+    assert done.index("live") <= 1
+    assert done.index("ahead 1") > done.index("live")
