@@ -287,3 +287,55 @@ async def test_a_stream_that_never_sends_its_config_is_closed() -> None:
         await first_config(silent(), patience=0.2)
     assert error.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
     assert "no config within 0.2 s" in error.value.message
+
+
+async def test_rpcs_beyond_the_process_limit_are_resource_exhausted(
+    authenticator: ApiKeyAuthenticator, tenant_keys: TenantKeys
+) -> None:
+    settings = ServerSettings.from_env(
+        Environment(
+            {
+                "CALLCUE_HOST": "127.0.0.1",
+                "CALLCUE_PORT": "0",
+                "CALLCUE_AUTH": "none",
+                "CALLCUE_MAX_CONCURRENT_RPCS": "3",
+            }
+        ),
+        default_port=0,
+    )
+    server = GrpcServer(settings, [SERVICE], authenticator)
+    release = asyncio.Event()
+
+    async def hold(
+        request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]
+    ) -> AsyncIterator[bytes]:
+        yield b"holding"
+        await release.wait()
+
+    identity = (lambda b: b, lambda b: b)
+    server.server.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                SERVICE, {"Hold": grpc.unary_stream_rpc_method_handler(hold, *identity)}
+            )
+        ]
+    )
+    port = await server.start()
+    try:
+        credentials = api_key(tenant_keys.acme)
+        async with open_channel(f"127.0.0.1:{port}", credentials=credentials) as channel:
+            method = channel.unary_stream(f"/{SERVICE}/Hold")
+            held = [method(b"") for _ in range(3)]
+            for call in held:
+                assert await call.read() == b"holding"
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                # Without the limit this one would be held too: a timeout, not a status.
+                await asyncio.wait_for(method(b"").read(), 10)
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            release.set()
+            for call in held:
+                assert await call.code() == grpc.StatusCode.OK
+            # Room again once they are done.
+            assert [m async for m in method(b"")] == [b"holding"]
+    finally:
+        await server.stop(0)

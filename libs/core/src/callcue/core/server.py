@@ -54,7 +54,11 @@ class GrpcServer:
                     int(settings.max_connection_age_grace_seconds * 1000),
                 ),
             ]
-        self.server = grpc.aio.server(interceptors=[RpcInterceptor(authenticator)], options=options)
+        self.server = grpc.aio.server(
+            interceptors=[RpcInterceptor(authenticator)],
+            options=options,
+            maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,
+        )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

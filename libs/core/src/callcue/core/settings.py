@@ -168,6 +168,10 @@ class ServerSettings:
     # Closing long-lived connections now and then lets clients rebalance onto new replicas.
     max_connection_age_seconds: float
     max_connection_age_grace_seconds: float
+    # RPCs one process serves at once (streams included); more are refused with
+    # RESOURCE_EXHAUSTED, so streams opened and left idle cannot exhaust memory (an idle
+    # call stream holds about 42 KiB in the gateway). 0: no limit.
+    max_concurrent_rpcs: int
     # Prometheus /metrics over HTTP on this port; 0 turns it off.
     metrics_port: int
     auth: AuthSettings
@@ -194,6 +198,9 @@ class ServerSettings:
             ),
             max_connection_age_grace_seconds=env.number(
                 f"{PREFIX}MAX_CONNECTION_AGE_GRACE_SECONDS", 3600.0, minimum=0.0, maximum=86400.0
+            ),
+            max_concurrent_rpcs=env.integer(
+                f"{PREFIX}MAX_CONCURRENT_RPCS", 10_000, minimum=0, maximum=1_000_000
             ),
             metrics_port=env.integer(f"{PREFIX}METRICS_PORT", 9090, minimum=0, maximum=65535),
             auth=AuthSettings.from_env(env),
