@@ -156,6 +156,9 @@ async def main() -> None:
         default="",
         help="comma-separated phrases sent as the stream's hotwords; keyword recall is reported",
     )
+    parser.add_argument(
+        "--dump", type=Path, help="write each call's normalised reference and transcript here"
+    )
     args = parser.parse_args()
     settings = Settings.from_env(
         Environment(
@@ -189,6 +192,13 @@ async def main() -> None:
     engine.close()
 
     audio = sum(r.audio_seconds for r in results)
+    if args.dump:
+        args.dump.mkdir(parents=True, exist_ok=True)
+        for result in results:
+            assert result.call is not None
+            name = result.call.name
+            (args.dump / f"{name}.ref.txt").write_text(normalise(result.call.reference) + "\n")
+            (args.dump / f"{name}.hyp.txt").write_text(normalise(result.transcript()) + "\n")
     score = wer([r.call.reference for r in results if r.call], [r.transcript() for r in results])
     to_partial, to_final = [], []
     for result in results:
