@@ -49,7 +49,9 @@ async def test_live_decodes_go_before_a_stream_ahead_of_real_time(engine: Whispe
     await asyncio.sleep(0.05)  # the first one is running, the others wait
     tasks.append(asyncio.create_task(decode("live", background=False)))
     await asyncio.gather(*tasks)
-    assert done[:2] == ["ahead 0", "live"]
+    # At most the decode already running goes first.
+    assert done.index("live") <= 1
+    assert done.index("live") < done.index("ahead 1")
 
 
 async def test_a_partial_behind_finals_is_given_up_while_they_run(engine: WhisperEngine) -> None:
