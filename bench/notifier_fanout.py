@@ -24,6 +24,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import grpc
+import psutil
 
 from callcue.call.v1 import call_pb2
 from callcue.notifier.v1 import notifier_service_pb2 as pb
@@ -73,49 +74,55 @@ async def publish(address: str, session: str, count: int, rate: float, start: fl
 
 
 async def subscribe_all(
-    address: str, sessions: list[str], per_session: int, warm_up: int
-) -> tuple[list[float], int, int]:
+    address: str, sessions: list[str], per_session: int, warm_up: int, deadline: float
+) -> tuple[list[float], int, int, list[int]]:
     channels = [grpc.aio.insecure_channel(address) for _ in range(CHANNELS_PER_CLIENT)]
     stubs = [pb_grpc.NotifierServiceStub(channel) for channel in channels]
     delays: list[float] = []
     errors = 0
+    stalled: list[int] = []  # the last sequence of each subscriber still open at the deadline
 
-    async def one(index: int, session: str) -> int:
+    async def follow(index: int, session: str) -> int:
         nonlocal errors
         received = 0
         expected = 1
         request = pb.SubscribeRequest(session_id=session)
-        for _ in range(50):  # the session may not exist yet: retry until it does
-            try:
-                async for response in stubs[index % len(stubs)].Subscribe(request):
-                    if response.event.sequence > warm_up:
-                        delays.append(time.time() - sent_at(response.event))
-                    if response.event.sequence != expected:
-                        errors += 1
-                    expected = response.event.sequence + 1
-                    received += 1
-                return received
-            except grpc.aio.AioRpcError as error:
-                if error.code() != grpc.StatusCode.NOT_FOUND:
-                    errors += 1
-                    return received
-                await asyncio.sleep(0.05)
+        try:
+            async with asyncio.timeout_at(asyncio.get_running_loop().time() + deadline):
+                for _ in range(50):  # the session may not exist yet: retry until it does
+                    try:
+                        async for response in stubs[index % len(stubs)].Subscribe(request):
+                            if response.event.sequence > warm_up:
+                                delays.append(time.time() - sent_at(response.event))
+                            if response.event.sequence != expected:
+                                errors += 1
+                            expected = response.event.sequence + 1
+                            received += 1
+                        return received
+                    except grpc.aio.AioRpcError as error:
+                        if error.code() != grpc.StatusCode.NOT_FOUND:
+                            errors += 1
+                            return received
+                        await asyncio.sleep(0.05)
+        except TimeoutError:
+            stalled.append(expected - 1)
         return received
 
-    counts = await asyncio.gather(*(one(i, s) for s in sessions for i in range(per_session)))
+    counts = await asyncio.gather(*(follow(i, s) for s in sessions for i in range(per_session)))
     for channel in channels:
         await channel.close()
-    return delays, sum(counts), errors
+    return delays, sum(counts), errors, stalled
 
 
 def client_process(
-    address: str, sessions: list[str], per_session: int, warm_up: int, out: object
+    address: str, sessions: list[str], per_session: int, warm_up: int, deadline: float, out: object
 ) -> None:
-    delays, received, errors = asyncio.run(subscribe_all(address, sessions, per_session, warm_up))
-    out.put((delays, received, errors))  # type: ignore[attr-defined]
+    result = asyncio.run(subscribe_all(address, sessions, per_session, warm_up, deadline))
+    out.put(result)  # type: ignore[attr-defined]
 
 
 def run_scenario(
+    notifier: psutil.Process,
     address: str,
     name: str,
     sessions: list[str],
@@ -125,14 +132,16 @@ def run_scenario(
     rate: float,
     warm_up: int,
 ) -> None:
-    queue: multiprocessing.Queue[tuple[list[float], int, int]] = multiprocessing.Queue()
+    queue: multiprocessing.Queue[tuple[list[float], int, int, list[int]]] = multiprocessing.Queue()
+    # A subscriber still open this long after the last event has missed the end of its call.
+    deadline = 1.5 + 0.5 + events / rate + 30
     processes = []
     for client in range(clients):
         share = subscribers // clients + (1 if client < subscribers % clients else 0)
         if len(sessions) == 1:
-            args = (address, sessions, share, warm_up, queue)
+            args = (address, sessions, share, warm_up, deadline, queue)
         else:
-            args = (address, sessions[client::clients], subscribers, warm_up, queue)
+            args = (address, sessions[client::clients], subscribers, warm_up, deadline, queue)
         process = multiprocessing.Process(target=client_process, args=args)
         process.start()
         processes.append(process)
@@ -142,24 +151,35 @@ def run_scenario(
     async def publishers() -> None:
         await asyncio.gather(*(publish(address, s, events, rate, start) for s in sessions))
 
+    cpu_before = notifier.cpu_times()
     asyncio.run(publishers())
     delays: list[float] = []
     received = errors = 0
+    stalled: list[int] = []
     for _ in processes:
-        part, got, bad = queue.get(timeout=300)
+        part, got, bad, stuck = queue.get(timeout=deadline + 60)
         delays += part
         received += got
         errors += bad
+        stalled += stuck
     for process in processes:
         process.join()
+    cpu_after = notifier.cpu_times()
+    cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
     expected = events * (subscribers if len(sessions) == 1 else len(sessions) * subscribers)
     delays.sort()
     print(
         f"{name}: {received:,} of {expected:,} deliveries ({expected - received} lost, "
         f"{errors} out of order or failed); delay p50 {statistics.median(delays) * 1e3:.1f} ms, "
         f"p99 {delays[int(0.99 * (len(delays) - 1))] * 1e3:.1f} ms, "
-        f"max {delays[-1] * 1e3:.1f} ms"
+        f"max {delays[-1] * 1e3:.1f} ms; notifier CPU {cpu / max(received, 1) * 1e6:.1f} µs "
+        "per delivery"
     )
+    if stalled:
+        print(
+            f"  {len(stalled)} subscribers never saw their call end; last sequences seen: "
+            f"{sorted(set(stalled))[:20]}"
+        )
 
 
 def main() -> None:
@@ -183,7 +203,8 @@ def main() -> None:
         **os.environ,
         "CALLCUE_PORT": str(port),
         "CALLCUE_HOST": "127.0.0.1",
-        "CALLCUE_LOG_LEVEL": "warning",
+        # Subscribers retrying NOT_FOUND before the first event would log a warning each.
+        "CALLCUE_LOG_LEVEL": "error",
         # Keys are checked once per subscription, not per event: not what is measured here.
         "CALLCUE_AUTH": "none",
         "CALLCUE_METRICS_PORT": "0",
@@ -192,6 +213,7 @@ def main() -> None:
         env["REDIS_URL"] = args.redis
     notifier = subprocess.Popen([sys.executable, "-m", "callcue.notifier"], env=env)
     address = f"127.0.0.1:{port}"
+    process = psutil.Process(notifier.pid)
     try:
         with grpc.insecure_channel(address) as channel:
             grpc.channel_ready_future(channel).result(timeout=30)
@@ -201,6 +223,7 @@ def main() -> None:
             f"{args.rate:g}/s; subscribers in {args.clients} processes"
         )
         run_scenario(
+            process,
             address,
             f"1 session x {args.subscribers} subscribers",
             [f"fan-{uuid.uuid4().hex[:8]}"],
@@ -212,6 +235,7 @@ def main() -> None:
         )
         sessions = [f"many-{uuid.uuid4().hex[:8]}-{n}" for n in range(args.sessions)]
         run_scenario(
+            process,
             address,
             f"{args.sessions} sessions x 2 subscribers",
             sessions,

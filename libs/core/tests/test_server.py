@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -188,6 +189,8 @@ async def test_sigterm_drains_and_exits_cleanly_and_metrics_are_served() -> None
                 'method="/callcue.notifier.v1.NotifierService/Subscribe"} 1.0'
             ) in metrics
             assert "callcue_notifier_lag_seconds_bucket" in metrics
+            frozen = re.search(r"^callcue_gc_frozen_objects ([0-9.e+]+)$", metrics, re.M)
+            assert frozen is not None and float(frozen.group(1)) > 10_000, "startup not frozen"
             process.send_signal(signal.SIGTERM)
             code = await asyncio.wait_for(process.wait(), 15)
     finally:

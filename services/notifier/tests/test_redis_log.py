@@ -88,6 +88,25 @@ async def test_replays_then_follows_live_until_the_session_ends(prefix: str) -> 
     await log.close()
 
 
+async def test_followers_get_what_their_replica_appends_without_the_tail_read(
+    prefix: str,
+) -> None:
+    log = new_log(prefix)
+    # The replica's tail reader cannot reach Redis: only the append itself can hand the
+    # events over in time (the followers' own fallback re-reads Redis once a second).
+    log._blocking = redis.from_url("redis://127.0.0.1:9/0")
+    await log.append(TENANT, transcript("s", 1))
+    follower = log.follow(TENANT, "s", 0)
+    assert (await anext(follower)).sequence == 1
+    for sequence in (2, 3, 4):
+        waiting = asyncio.ensure_future(anext(follower))
+        await asyncio.sleep(0.01)
+        await log.append(TENANT, transcript("s", sequence))
+        assert (await asyncio.wait_for(waiting, 0.3)).sequence == sequence
+    await follower.aclose()
+    await log.close()
+
+
 async def test_duplicates_gaps_and_unknown_sessions(prefix: str) -> None:
     log = new_log(prefix)
     assert await log.append(TENANT, transcript("s", 1))
