@@ -6,7 +6,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
@@ -105,6 +105,49 @@ async def test_followers_get_what_their_replica_appends_without_the_tail_read(
         assert (await asyncio.wait_for(waiting, 0.3)).sequence == sequence
     await follower.aclose()
     await log.close()
+
+
+class _BreaksAfterOneRead:
+    """A Redis client whose blocking reads fail, after the first, with an error nobody
+    expects."""
+
+    def __init__(self, real: redis.Redis) -> None:
+        self._real = real
+        self.reads = 0
+        self.failed = asyncio.Event()
+
+    async def xread(self, *args: Any, **kwargs: Any) -> Any:
+        self.reads += 1
+        if self.reads > 1:
+            self.failed.set()
+            raise RuntimeError("unexpected")
+        return await self._real.xread(*args, **kwargs)
+
+    async def aclose(self) -> None:
+        await self._real.aclose()
+
+
+async def test_followers_go_on_when_their_tail_reader_fails(prefix: str) -> None:
+    here, elsewhere = new_log(prefix), new_log(prefix)
+    broken = _BreaksAfterOneRead(here._blocking)
+    here._blocking = broken  # type: ignore[assignment]
+    await elsewhere.append(TENANT, transcript("s", 1))
+    follower = here.follow(TENANT, "s", 0)
+    assert (await anext(follower)).sequence == 1
+    second = asyncio.ensure_future(anext(follower))
+    await asyncio.sleep(0.1)
+    await elsewhere.append(TENANT, transcript("s", 2))
+    assert (await asyncio.wait_for(second, 3)).sequence == 2  # through the tail reader
+    await asyncio.wait_for(broken.failed.wait(), 3)
+    await elsewhere.append(TENANT, transcript("s", 3))
+    await elsewhere.append(TENANT, ended("s", 4))
+
+    async def rest() -> list[int]:
+        return [event.sequence async for event in follower]
+
+    assert await asyncio.wait_for(rest(), 5) == [3, 4]
+    await here.close()
+    await elsewhere.close()
 
 
 async def test_duplicates_gaps_and_unknown_sessions(prefix: str) -> None:

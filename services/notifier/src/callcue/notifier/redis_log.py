@@ -88,6 +88,10 @@ class _Tail:
     followers: int = 0
     task: asyncio.Task[None] | None = None
 
+    @property
+    def reading(self) -> bool:
+        return self.task is not None and not self.task.done()
+
     def add(self, event: call_pb2.CallEvent) -> None:
         if self.first is None:
             self.first = event.sequence
@@ -214,9 +218,10 @@ class RedisEventLog:
                         wanted += 1
                         if is_terminal(event):
                             return
-                    if tail.first is not None and wanted >= tail.first:
+                    if tail.first is not None and wanted >= tail.first and tail.reading:
                         await _wait(tail.changed)
                         continue
+                    # The tail reader is gone (see _read_tail): read Redis directly.
                 # Older than what the tail holds (or the tail has nothing yet): Redis.
                 # redis-py's reply types are unions of every decoding: read them as replies.
                 entries: Any = await self._redis.xrange(
@@ -256,6 +261,14 @@ class RedisEventLog:
                 tail.task.cancel()
 
     async def _read_tail(self, key: str, tail: _Tail) -> None:
+        try:
+            await self._read_tail_until_end(key, tail)
+        except Exception:
+            # Followers waiting on this tail would otherwise wait forever; once it is
+            # done they read Redis themselves, once a second.
+            log.exception("event tail failed; its followers read Redis directly", key=key)
+
+    async def _read_tail_until_end(self, key: str, tail: _Tail) -> None:
         last_id: Any = None
         failures = 0
         while not tail.ended:
