@@ -51,6 +51,20 @@ def hvb_calls(eval_dir: Path, limit: int | None = None) -> list[Call]:
     return calls[:limit] if limit else calls
 
 
+PLAYBOOK = Path(__file__).parent / "hvb_playbook.yaml"
+
+
+def hotword_list(argument: str) -> list[str]:
+    """``--hotwords``: comma-separated phrases, or 'playbook' for the phrases of the bank
+    playbook the detector bench uses."""
+    if argument == "playbook":
+        from callcue.detector import playbook_file
+
+        parsed = playbook_file.parse(PLAYBOOK.read_bytes())
+        return [keyword.phrase for keyword in parsed.keywords if keyword.phrase]
+    return [phrase.strip() for phrase in argument.split(",") if phrase.strip()]
+
+
 def normalise(text: str) -> str:
     return _normalise(text)
 

@@ -1,6 +1,7 @@
 """Offline WER and real-time factor of the transcriber's file path on hvb_calls.
 
-uv run python bench/transcriber_offline.py ../shared/eval [--resampler soxr|ffmpeg]
+uv run python bench/transcriber_offline.py ../shared/eval [--resampler soxr|ffmpeg] \
+    [--hotwords playbook]
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import resource
 import time
 from pathlib import Path
 
-from evaldata import hvb_calls, wer
+from evaldata import hotword_list, hvb_calls, wer
 
 from callcue.transcriber.engine import WhisperEngine
 
@@ -33,7 +34,14 @@ async def main() -> None:
         default="off",
         help="seconds of the encoder window for short audio, or 'off' for always 30 s",
     )
+    parser.add_argument(
+        "--hotwords",
+        default="",
+        help="comma-separated phrases given to Whisper as hotwords, or 'playbook' for the "
+        "phrases of bench/hvb_playbook.yaml",
+    )
     args = parser.parse_args()
+    hotwords = hotword_list(args.hotwords)
     engine = WhisperEngine.load(
         args.model,
         device="cpu",
@@ -49,7 +57,9 @@ async def main() -> None:
     for call in calls:
         audio = call.load_16k() if args.resampler == "soxr" else call.load(rate=16000)
         audio_seconds += len(audio) / 16000
-        texts = [s.text async for s in engine.transcribe_long(audio, language="en", hotwords=[])]
+        texts = [
+            s.text async for s in engine.transcribe_long(audio, language="en", hotwords=hotwords)
+        ]
         references.append(call.reference)
         hypotheses.append(" ".join(texts))
     elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
@@ -57,7 +67,7 @@ async def main() -> None:
     print(
         f"hvb_calls offline, {len(calls)} calls, {audio_seconds:.0f} s of audio, "
         f"model {args.model}, beam {args.beam}, resampler {args.resampler}, "
-        f"short window {args.short_window}"
+        f"short window {args.short_window}, {len(hotwords)} hotwords"
     )
     print(
         f"WER {score.wer * 100:.1f}% (sub {score.substitutions}, del {score.deletions}, "

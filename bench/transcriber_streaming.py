@@ -20,7 +20,7 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-from evaldata import Call, describe, hvb_calls, normalise, wer
+from evaldata import Call, describe, hotword_list, hvb_calls, normalise, wer
 
 from callcue.call.v1 import call_pb2
 from callcue.core.auth import SingleTenant
@@ -154,7 +154,8 @@ async def main() -> None:
     parser.add_argument(
         "--hotwords",
         default="",
-        help="comma-separated phrases sent as the stream's hotwords; keyword recall is reported",
+        help="comma-separated phrases sent as the stream's hotwords, or 'playbook' for those "
+        "of bench/hvb_playbook.yaml; keyword recall is reported",
     )
     parser.add_argument(
         "--dump", type=Path, help="write each call's normalised reference and transcript here"
@@ -177,7 +178,7 @@ async def main() -> None:
     server = build_server(settings, engine, SingleTenant())
     port = await server.start()
     calls = hvb_calls(args.eval_dir, args.limit)
-    hotwords = [phrase.strip() for phrase in args.hotwords.split(",") if phrase.strip()]
+    hotwords = hotword_list(args.hotwords)
     results: list[Result] = []
     started_cpu, started = cpu_seconds(), time.monotonic()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:

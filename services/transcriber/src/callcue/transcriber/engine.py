@@ -19,6 +19,7 @@ import prometheus_client
 from faster_whisper import WhisperModel
 
 from callcue.transcriber.audio import SAMPLE_RATE, Samples
+from callcue.transcriber.prompt import whisper_prompt
 from callcue.transcriber.utterances import Utterance, UtteranceCutter
 from callcue.transcriber.whisper_decoder import (
     DecodedWord,
@@ -334,7 +335,7 @@ class WhisperEngine:
         hotwords: Sequence[str],
         said: deque[str],
     ) -> Recognised | None:
-        context = " ".join([", ".join(hotwords), *said]).strip()
+        context = whisper_prompt(hotwords, said)
         hypothesis = await self._submit(
             Priority.FILE,
             lambda: decoder.decode(utterance.audio, prompt=context, beam_size=self._beam_size),

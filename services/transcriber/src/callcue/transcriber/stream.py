@@ -35,6 +35,7 @@ from callcue.transcriber.engine import (
     Priority,
     SpeechEngine,
 )
+from callcue.transcriber.prompt import whisper_prompt
 from callcue.transcriber.segments import make_segment
 from callcue.transcriber.utterances import Utterance, UtteranceCutter
 from callcue.transcriber.v1 import transcriber_service_pb2 as pb
@@ -232,7 +233,7 @@ class LiveTranscription:
         self, audio: Samples, prefix: Sequence[DecodedWord], priority: Priority
     ) -> Hypothesis | None:
         # The prompt's format matters (see README, Benchmarks): this one measured best on WER.
-        context = " ".join([", ".join(self._config.hotwords), *self._said]).strip()
+        context = whisper_prompt(self._config.hotwords, self._said)
         return await self._engine.decode(
             audio,
             language=self._config.language_code,
