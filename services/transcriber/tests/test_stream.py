@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import wave
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from callcue.call.v1 import call_pb2
-from callcue.transcriber.engine import WhisperEngine
+from callcue.transcriber.audio import Samples
+from callcue.transcriber.engine import Priority, Recognised, WhisperEngine
 from callcue.transcriber.stream import MAX_BACKLOG_SECONDS, LiveTranscription
 from callcue.transcriber.v1 import transcriber_service_pb2 as pb
+from callcue.transcriber.whisper_decoder import Hypothesis
 
 SAMPLE = Path(__file__).parents[3] / "samples" / "sales_call.wav"
 LINEAR16 = call_pb2.AudioFormat(
@@ -51,3 +55,66 @@ async def test_a_fast_sender_is_held_back_not_buffered(engine: WhisperEngine) ->
     assert taken / BYTES_PER_SECOND < MAX_BACKLOG_SECONDS + 40
     assert taken < len(pcm) / 3
     await responses.aclose()
+
+
+class SlowPauses:
+    """The real engine, with each decode at a pause taking long enough that the pause
+    has ended the utterance by the time it returns, as on a loaded machine."""
+
+    def __init__(self, engine: WhisperEngine, delay: float) -> None:
+        self._engine = engine
+        self._delay = delay
+        self.name, self.model_name, self.notice = engine.name, engine.model_name, ""
+        self.late_pause_decodes = 0
+
+    async def decode(
+        self, audio: Samples, *, priority: Priority = Priority.FINAL, **options: Any
+    ) -> Hypothesis | None:
+        if priority == Priority.ENDPOINT:
+            await asyncio.sleep(self._delay)
+            self.late_pause_decodes += 1
+        return await self._engine.decode(audio, priority=priority, **options)
+
+    def transcribe_long(
+        self, audio: Samples, *, language: str, hotwords: Sequence[str]
+    ) -> AsyncIterator[Recognised]:
+        return self._engine.transcribe_long(audio, language=language, hotwords=hotwords)
+
+    def oldest_final_wait(self) -> float:
+        return self._engine.oldest_final_wait()
+
+    def close(self) -> None:
+        pass
+
+
+async def test_words_settled_as_the_utterance_ends_are_sent_once(engine: WhisperEngine) -> None:
+    """A decode at a pause settles words past ``settle_seconds`` only after the pause has
+    ended the utterance: the stream must not then decode the whole utterance again as
+    if nothing of it had been sent (it once did, and every word came twice)."""
+    with wave.open(str(SAMPLE)) as wav:
+        pcm = wav.readframes(int(18.0 * 16000))  # the first three turns
+    chunk = BYTES_PER_SECOND // 10
+
+    async def audio() -> AsyncIterator[bytes]:
+        for start in range(0, len(pcm), chunk):
+            await asyncio.sleep(0.05)  # twice real time: pauses still end utterances
+            yield pcm[start : start + chunk]
+
+    slow = SlowPauses(engine, delay=0.6)
+    live = LiveTranscription(
+        slow,
+        pb.StreamingConfig(audio_format=LINEAR16, interim_results=True),
+        end_of_utterance_ms=300,
+        max_utterance_seconds=15,
+        settle_seconds=0.5,
+    )
+    finals = [r.segment async for r in live.run(audio()) if r.segment.is_final]
+    assert slow.late_pause_decodes >= 1
+    words = [w for segment in finals for w in segment.words]
+    for before, after in itertools.pairwise(words):
+        assert after.start_offset.ToTimedelta() >= before.start_offset.ToTimedelta(), (
+            "a word sent again",
+            " | ".join(segment.text for segment in finals),
+        )
+    said = SAMPLE.with_suffix(".txt").read_text().split()
+    assert len(words) <= 1.2 * len(said[:39])  # the first three turns

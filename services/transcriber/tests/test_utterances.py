@@ -53,3 +53,25 @@ def test_long_speech_is_cut_below_the_maximum() -> None:
     utterances = cutter.push(audio) + cutter.flush()
     assert all(u.seconds <= 4.0 + 0.2 for u in utterances)
     assert len(utterances) > len(turn_starts())
+
+
+def test_a_cut_is_refused_once_its_utterance_has_ended() -> None:
+    audio = decode_audio(str(SAMPLE))
+    cutter = UtteranceCutter(end_silence_ms=500)
+    first_turn_end = int(6.06 * 16000)
+    cutter.push(audio[: first_turn_end - 16000])
+    opened = cutter.open_utterance()
+    assert opened is not None
+    assert cutter.cut_at(opened.start + 16000, utterance_start=opened.start)
+    cut = cutter.open_utterance()
+    assert cut is not None and cut.start == opened.start + 16000
+
+    [ended] = cutter.push(audio[first_turn_end - 16000 : int(7.5 * 16000)])
+    assert ended.start == cut.start
+    # The next turn has begun; a late cut meant for the ended one must not touch it.
+    following = cutter.open_utterance()
+    assert following is not None
+    assert not cutter.cut_at(ended.start + 32000, utterance_start=ended.start)
+    still = cutter.open_utterance()
+    assert still is not None
+    assert (still.start, still.seconds) == (following.start, following.seconds)

@@ -290,10 +290,13 @@ class LiveTranscription:
             if partial:
                 out.append(partial)
         if channel.committed and channel.committed[-1].end * SAMPLE_RATE > self._settle:
-            # Settled words never change: later decodes can start after them.
+            # Settled words never change: later decodes can start after them. If the
+            # utterance ended while this decode ran, its final continues after the
+            # committed words instead; starting the channel over there would have the
+            # final decode it whole and send its words twice.
             cut = utterance.start + int(channel.committed[-1].end * SAMPLE_RATE)
-            channel.cutter.cut_at(cut)
-            channel.follow(cut)
+            if channel.cutter.cut_at(cut, utterance_start=utterance.start):
+                channel.follow(cut)
         return out
 
     def _segment(

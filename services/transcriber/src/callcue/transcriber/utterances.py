@@ -80,15 +80,20 @@ class UtteranceCutter:
             min(self._voice_end, self.samples_seen),
         )
 
-    def cut_at(self, sample: int) -> None:
-        """Starts a new utterance at ``sample`` (inside the open one): what came before is
-        settled, so later decodes need not see it again."""
-        if self._speech_start is None or not self._speech_start < sample < self.samples_seen:
-            return
+    def cut_at(self, sample: int, *, utterance_start: int) -> bool:
+        """Starts a new utterance at ``sample`` inside the open one, which must be the one
+        that began at ``utterance_start``: what came before is settled, so later decodes
+        need not see it again. False, and nothing cut, when that utterance has ended
+        meanwhile (its audio has gone out whole, to be decoded as one)."""
+        if self._speech_start != utterance_start or not utterance_start < sample < (
+            self.samples_seen
+        ):
+            return False
         self._speech_start = self._voice_start = sample
         self._voice_end = max(self._voice_end, sample)
         self._probabilities = self._probabilities[-max(1, (self.samples_seen - sample) // WINDOW) :]
         self._forget_before(sample)
+        return True
 
     def push(self, samples: Samples) -> list[Utterance]:
         self._buffer = np.concatenate([self._buffer, samples])
