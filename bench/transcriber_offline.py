@@ -31,8 +31,9 @@ async def main() -> None:
     parser.add_argument("--limit", type=int)
     parser.add_argument(
         "--short-window",
-        default="off",
-        help="seconds of the encoder window for short audio, or 'off' for always 30 s",
+        default="15",
+        help="seconds of the encoder window for short audio (the service's default: 15), "
+        "or 'off' for always 30 s",
     )
     parser.add_argument(
         "--hotwords",

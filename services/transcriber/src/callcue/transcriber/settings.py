@@ -21,9 +21,10 @@ class Settings:
     workers: int
     beam_size: int
     # Audio that fits (with 8 s of silence after it) is encoded in a window this long
-    # instead of Whisper's 30 s, at a fraction of the cost; None (the default): always
-    # 30 s. On hvb_calls 15 s cut CPU by 45% and word delays by 0.35 s but added 3.9 points
-    # of streaming WER (README, Benchmarks).
+    # instead of Whisper's 30 s, at a fraction of the cost; None ("off"): always 30 s.
+    # hvb_calls streaming, slower machine: 15 s gave 14.7% WER, word delay to final p50
+    # 0.97 s, p95 1.70 s at 0.26 CPU-s per audio second; 30 s gave 13.8%, 1.31 s, 2.08 s
+    # at 0.51 (README, Benchmarks).
     short_window: float | None
     # Silence that ends an utterance in a live stream.
     end_of_utterance_ms: int
@@ -64,7 +65,7 @@ class Settings:
             beam_size=env.integer(f"{PREFIX}WHISPER_BEAM_SIZE", 5, minimum=1, maximum=20),
             short_window=(
                 None
-                if env.string(f"{PREFIX}WHISPER_SHORT_WINDOW_SECONDS", "off") == "off"
+                if env.string(f"{PREFIX}WHISPER_SHORT_WINDOW_SECONDS", "15") == "off"
                 else env.number(
                     f"{PREFIX}WHISPER_SHORT_WINDOW_SECONDS", 15.0, minimum=9.0, maximum=30.0
                 )
