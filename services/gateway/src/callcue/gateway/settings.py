@@ -23,7 +23,8 @@ class Settings:
     max_upload_bytes: int
     # Live calls a tenant may run at once unless its own limit says otherwise.
     max_concurrent_calls: int
-    # Send the call's playbook phrases to the transcriber as hotwords (prompt bias).
+    # Send the call's playbook phrases to the transcriber as hotwords (prompt bias): on
+    # hvb_calls live, detector recall 0.944 with them (README, Benchmarks, Detector).
     hotwords_from_playbook: bool
     # A live session's lease: a gateway that stops renewing it (it died) has its sessions
     # failed and no longer counted against the tenant's limit after this long.
@@ -52,7 +53,7 @@ class Settings:
             max_concurrent_calls=env.integer(
                 f"{PREFIX}MAX_CONCURRENT_CALLS", 100, minimum=0, maximum=1_000_000
             ),
-            hotwords_from_playbook=env.boolean(f"{PREFIX}HOTWORDS_FROM_PLAYBOOK", False),
+            hotwords_from_playbook=env.boolean(f"{PREFIX}HOTWORDS_FROM_PLAYBOOK", True),
             session_lease_seconds=env.number(
                 f"{PREFIX}SESSION_LEASE_SECONDS", LEASE_SECONDS, minimum=1.0, maximum=3600.0
             ),
