@@ -232,7 +232,6 @@ class LiveTranscription:
     async def _decode(
         self, audio: Samples, prefix: Sequence[DecodedWord], priority: Priority
     ) -> Hypothesis | None:
-        # The prompt's format matters (see README, Benchmarks): this one measured best on WER.
         context = whisper_prompt(self._config.hotwords, self._said)
         return await self._engine.decode(
             audio,
