@@ -228,7 +228,12 @@ async def test_a_gateway_killed_mid_call(stack: Stack, replicas: Replicas) -> No
     assert followed[-1].status.state == call_pb2.CALL_STATE_FAILED
     assert "gateway running this call stopped" in followed[-1].status.message
     finals = [e.transcript for e in followed if e.transcript.is_final]
-    assert len(finals) >= 4
+    # Events go to the notifier on a stream of their own, not acknowledged one by one, so
+    # the last final shown to the caller may still have been in flight when A was killed.
+    shown_finals = [e.transcript for e in shown if e.transcript.is_final]
+    common = min(len(finals), len(shown_finals))
+    assert common >= 3
+    assert [f.text for f in finals[:common]] == [f.text for f in shown_finals[:common]]
 
     session_id = shown[0].session_id
     async with open_channel(gateway_b.address, credentials=credentials) as channel:
