@@ -12,7 +12,7 @@ import resource
 import time
 from pathlib import Path
 
-from evaldata import hotword_list, hvb_calls, wer
+from evaldata import hotword_list, hvb_calls, normalise, wer
 
 from callcue.transcriber.engine import WhisperEngine
 
@@ -41,6 +41,9 @@ async def main() -> None:
         help="comma-separated phrases given to Whisper as hotwords, or 'playbook' for the "
         "phrases of bench/hvb_playbook.yaml",
     )
+    parser.add_argument(
+        "--dump", type=Path, help="write each call's normalised reference and transcript here"
+    )
     args = parser.parse_args()
     hotwords = hotword_list(args.hotwords)
     engine = WhisperEngine.load(
@@ -63,6 +66,10 @@ async def main() -> None:
         ]
         references.append(call.reference)
         hypotheses.append(" ".join(texts))
+        if args.dump:
+            args.dump.mkdir(parents=True, exist_ok=True)
+            (args.dump / f"{call.name}.ref.txt").write_text(normalise(call.reference) + "\n")
+            (args.dump / f"{call.name}.hyp.txt").write_text(normalise(hypotheses[-1]) + "\n")
     elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     score = wer(references, hypotheses)
     print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import wave
 from collections.abc import AsyncIterator, Sequence
@@ -118,3 +119,51 @@ async def test_words_settled_as_the_utterance_ends_are_sent_once(engine: Whisper
         )
     said = SAMPLE.with_suffix(".txt").read_text().split()
     assert len(words) <= 1.2 * len(said[:39])  # the first three turns
+
+
+class DoubtfulStarts(SlowPauses):
+    """The real engine, reporting the doubt Whisper shows on noise before speech (a
+    no-speech probability of 0.55) for an utterance's decodes of its first seconds."""
+
+    def __init__(self, engine: WhisperEngine, seconds: float) -> None:
+        super().__init__(engine, delay=0.0)
+        self._samples = int(seconds * 16000)
+        self.doubtful = 0
+
+    async def decode(
+        self, audio: Samples, *, priority: Priority = Priority.FINAL, **options: Any
+    ) -> Hypothesis | None:
+        hypothesis = await self._engine.decode(audio, priority=priority, **options)
+        if hypothesis is None or options.get("prefix") or len(audio) >= self._samples:
+            return hypothesis
+        self.doubtful += 1
+        return dataclasses.replace(hypothesis, no_speech_probability=0.55)
+
+
+async def test_words_whisper_doubts_wait_for_more_audio(engine: WhisperEngine) -> None:
+    """Noise at the start of an utterance once went out as final text ("That's your first
+    step." before a caller's "Hello"): a decode of the first second or two that Whisper
+    doubts is speech must not settle or show words; decodes of more audio decide."""
+    with wave.open(str(SAMPLE)) as wav:
+        pcm = wav.readframes(int(6.5 * 16000))  # the rep's first turn, one utterance
+    chunk = BYTES_PER_SECOND // 10
+
+    async def audio() -> AsyncIterator[bytes]:
+        for start in range(0, len(pcm), chunk):
+            await asyncio.sleep(0.1)
+            yield pcm[start : start + chunk]
+
+    doubting = DoubtfulStarts(engine, seconds=2.5)
+    live = LiveTranscription(
+        doubting,
+        pb.StreamingConfig(audio_format=LINEAR16, interim_results=True),
+        end_of_utterance_ms=500,
+        max_utterance_seconds=15,
+    )
+    segments = [r.segment async for r in live.run(audio()) if r.HasField("segment")]
+    assert doubting.doubtful >= 1
+    first = segments[0]
+    # Nothing went out before a decode of at least 2.5 s of the utterance's audio.
+    assert first.words[-1].end_offset.ToTimedelta().total_seconds() > 2.0, first.text
+    said = " ".join(s.text for s in segments if s.is_final).lower()
+    assert "jordan" in said and "acme analytics" in said, said
