@@ -8,9 +8,9 @@ The policy, per channel:
 - When a pause starts (200 ms), the utterance is decoded right away and its words are
   final at once: that decode heard all the speech there is. If the pause lasts long
   enough to end the utterance, nothing is decoded again.
-- Until an utterance has a settled word, a decode Whisper doubts holds speech (no-speech
-  probability above ``DOUBTFUL_NO_SPEECH``) settles and shows nothing: the first second of
-  noise before a caller's "Hello" once went out as "That's your first step."
+- Until an utterance has a settled word, a decode whose no-speech probability is above
+  ``DOUBTFUL_NO_SPEECH`` (Whisper doubts it heard speech) settles and shows nothing: the
+  first second of noise before a caller's "Hello" once went out as "That's your first step."
 - Once settled words reach ``settle_seconds`` into an utterance, it is cut there, so
   decodes only ever see the unsettled tail of speech.
 Decodes are queued in the shared engine with finals first; partials that waited too long
