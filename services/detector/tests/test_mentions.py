@@ -160,6 +160,17 @@ def test_two_mentions_in_one_final_are_two_detections() -> None:
     assert [d.start_offset.ToNanoseconds() for d in found] == [500_000_000, 2_500_000_000]
 
 
+def test_a_mention_said_twice_in_a_row_is_one_detection() -> None:
+    """hvb_calls: a caller's "savings" came out of Whisper as "Savings, savings."."""
+    call = detector(keyword("savings"), keyword("debit card"))
+    [found] = call.update(segment("Savings, savings."))
+    assert found.start_offset.ToNanoseconds() == 0
+    assert len(call.update(segment("my debit card", 5))) == 1
+    assert call.update(segment("debit card.", 7)) == []  # the repeat spans two finals
+    # Anything said between them makes them two mentions.
+    assert len(call.update(segment("savings, my savings", 20))) == 2
+
+
 def test_words_whisper_splits_are_read_as_the_text_says() -> None:
     """Whisper gives "don't" as " don" + "'t"; the text keeps it one word, so the
     keyword's "do not trigger when" phrase still sees it."""

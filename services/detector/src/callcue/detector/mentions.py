@@ -4,7 +4,9 @@ Per channel, the tail of the last final segment is carried into the next, so a p
 split across two segments is found once. With interim results a match in a partial
 segment fires at once as TENTATIVE; the final segment that covers its time confirms it
 (same detection_id) or retracts it. A keyword has at most one tentative mention per
-channel, so one spoken mention gives one detection however many partials show it.
+channel, so one spoken mention gives one detection however many partials show it. Words
+straight after the same words ("Savings, savings.") are one mention: Whisper loops on a
+word it is unsure of, and a person repeating it means no second talking point.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ class CallDetector:
         matches = self.matcher.find(stream, len(carried))
         words = carry.owners() + said.owners() if matches else []
         for match in matches:
-            if not _speaker_fits(match.keyword, segment):
+            if not _speaker_fits(match.keyword, segment) or _repeated(stream, match):
                 continue
             # Every mention counts (conditions such as a cooldown decide what fires).
             detection = _detection(match, segment, stream, words)
@@ -228,6 +230,12 @@ class CallDetector:
 def _speaker_fits(keyword: pb.Keyword, segment: call_pb2.TranscriptSegment) -> bool:
     wanted = keyword.speaker
     return wanted == call_pb2.SPEAKER_ROLE_UNSPECIFIED or segment.speaker in (wanted, *_ANYONE)
+
+
+def _repeated(stream: Sequence[str], match: Match) -> bool:
+    length = match.end - match.start
+    before = match.start - length
+    return before >= 0 and stream[before : match.start] == stream[match.start : match.end]
 
 
 def _owners(segment: call_pb2.TranscriptSegment, count: int) -> list[call_pb2.Word | None]:
