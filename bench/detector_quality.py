@@ -8,7 +8,11 @@ long-file path, or with --streaming the live path at real-time pace), its final 
 go through the detector's CallDetector, and per call and keyword the detections are
 counted against the truth.
 
-    uv run python bench/detector_quality.py ../shared/eval [--streaming]
+With --dual the agent's and the caller's channels go in as the rep's and the prospect's, so
+keywords with a speaker condition must also be heard on the right channel; their truth is
+then what that speaker said (the turns files).
+
+    uv run python bench/detector_quality.py ../shared/eval [--streaming] [--hotwords] [--dual]
 """
 
 from __future__ import annotations
@@ -58,10 +62,21 @@ def exact_only(keyword: pb.Keyword) -> pb.Keyword:
     return strict
 
 
-def truth(call: Call, keywords: list[pb.Keyword]) -> Counter[str]:
-    """Mentions per keyword in what was said: the reference, matched exactly."""
-    matcher = KeywordMatcher([exact_only(k) for k in keywords if not k.examples])
-    counts = Counter(match.keyword.keyword_id for match in matcher.find(tokens(call.reference)))
+SPEAKERS = {call_pb2.SPEAKER_ROLE_REP: "AGENT", call_pb2.SPEAKER_ROLE_PROSPECT: "CALLER"}
+
+
+def truth(call: Call, keywords: list[pb.Keyword], *, dual: bool = False) -> Counter[str]:
+    """Mentions per keyword in what was said: the reference, matched exactly. On one mixed
+    channel a speaker condition cannot be told apart, so every mention counts there."""
+    counts: Counter[str] = Counter()
+    for keyword in keywords:
+        if keyword.examples:
+            continue
+        said = call.reference
+        if dual and keyword.speaker in SPEAKERS:
+            said = call.spoken_by(SPEAKERS[keyword.speaker])
+        matcher = KeywordMatcher([exact_only(keyword)])
+        counts[keyword.keyword_id] += len(matcher.find(tokens(said)))
     for keyword in keywords:
         if keyword.examples:
             counts[keyword.keyword_id] = SEMANTIC_LABELS[keyword.keyword_id].get(call.name, 0)
@@ -69,30 +84,36 @@ def truth(call: Call, keywords: list[pb.Keyword]) -> Counter[str]:
 
 
 async def offline_segments(
-    engine: SpeechEngine, call: Call, hotwords: list[str]
+    engine: SpeechEngine, call: Call, hotwords: list[str], *, dual: bool
 ) -> list[call_pb2.TranscriptSegment]:
+    channels = (
+        [(call.agent, call_pb2.SPEAKER_ROLE_REP), (call.caller, call_pb2.SPEAKER_ROLE_PROSPECT)]
+        if dual
+        else [(call.audio, call_pb2.SPEAKER_ROLE_MIXED)]
+    )
     segments = []
-    audio = call.load_16k()
-    async for recognised in engine.transcribe_long(audio, language="en", hotwords=hotwords):
-        segment = make_segment(
-            recognised.words,
-            segment_id=str(len(segments)),
-            channel=0,
-            speaker=call_pb2.SPEAKER_ROLE_MIXED,
-            offset=0.0,
-            is_final=True,
-            language="en",
-        )
-        if segment is not None:
-            segments.append(segment)
-    return segments
+    for channel, (path, speaker) in enumerate(channels):
+        audio = call.load_16k(path)
+        async for recognised in engine.transcribe_long(audio, language="en", hotwords=hotwords):
+            segment = make_segment(
+                recognised.words,
+                segment_id=f"{channel}-{len(segments)}",
+                channel=channel,
+                speaker=speaker,
+                offset=0.0,
+                is_final=True,
+                language="en",
+            )
+            if segment is not None:
+                segments.append(segment)
+    return sorted(segments, key=lambda segment: segment.start_offset.ToNanoseconds())
 
 
 async def streaming_segments(
-    stub: pb_grpc.TranscriberServiceAsyncStub, call: Call, hotwords: list[str]
+    stub: pb_grpc.TranscriberServiceAsyncStub, call: Call, hotwords: list[str], *, dual: bool
 ) -> list[call_pb2.TranscriptSegment]:
     """Partial and final segments in the order a live call delivers them."""
-    result = await stream(stub, call, dual=False, hotwords=hotwords)
+    result = await stream(stub, call, dual=dual, hotwords=hotwords)
     return [segment for _, segment in sorted(result.finals + result.partials, key=lambda x: x[0])]
 
 
@@ -102,6 +123,9 @@ async def main() -> None:
     parser.add_argument("--streaming", action="store_true", help="live path, real-time pace")
     parser.add_argument(
         "--hotwords", action="store_true", help="bias the transcriber with the playbook phrases"
+    )
+    parser.add_argument(
+        "--dual", action="store_true", help="the agent's and the caller's channels apart"
     )
     args = parser.parse_args()
     keywords = load_playbook()
@@ -121,9 +145,9 @@ async def main() -> None:
     tentative = Counter[str]()
     for call in calls:
         if args.streaming:
-            segments = await streaming_segments(stub, call, hotwords)
+            segments = await streaming_segments(stub, call, hotwords, dual=args.dual)
         else:
-            segments = await offline_segments(engine, call, hotwords)
+            segments = await offline_segments(engine, call, hotwords, dual=args.dual)
         detector = CallDetector(matcher, interim=args.streaming)
         found: Counter[str] = Counter()
         for segment in segments:
@@ -134,7 +158,7 @@ async def main() -> None:
                     tentative[call_pb2.DetectionState.Name(detection.state)] += 1
         for detection in detector.finish():
             tentative[call_pb2.DetectionState.Name(detection.state)] += 1
-        expected = truth(call, keywords)
+        expected = truth(call, keywords, dual=args.dual)
         for keyword_id in set(found) | set(expected):
             hit = min(found[keyword_id], expected[keyword_id])
             extra = max(0, found[keyword_id] - expected[keyword_id])
@@ -154,7 +178,8 @@ async def main() -> None:
     print(
         f"hvb_calls, {len(calls)} calls, {len(keywords)} keywords "
         f"({'live path' if args.streaming else 'file path'} transcripts"
-        f"{', playbook phrases as hotwords' if hotwords else ''})"
+        f"{', playbook phrases as hotwords' if hotwords else ''}"
+        f"{', each speaker on a channel' if args.dual else ''})"
     )
     for keyword_id, (hit, extra, missed) in per_keyword.items():
         print(f"  {keyword_id:28s} spoken {hit + missed:2d}  found {hit:2d}  false {extra:2d}")

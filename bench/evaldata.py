@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from faster_whisper.audio import decode_audio
 from whisper_normalizer.english import EnglishTextNormalizer
 
 _normalise = EnglishTextNormalizer()
+_TURN = re.compile(r"^\[\s*[\d.]+-\s*[\d.]+\]\s+(AGENT|CALLER):\s*(.*)$")
 
 
 @dataclass(frozen=True)
@@ -27,9 +29,15 @@ class Call:
         """The audio at its own rate (8 kHz for the phone calls), float32 mono."""
         return decode_audio(str(path or self.audio), sampling_rate=rate)
 
-    def load_16k(self) -> np.ndarray:
+    def load_16k(self, path: Path | None = None) -> np.ndarray:
         """Resampled with soxr's HQ filter, as the transcriber does."""
-        return soxr.resample(self.load(), 8000, 16000, quality="HQ").astype(np.float32)
+        return soxr.resample(self.load(path=path), 8000, 16000, quality="HQ").astype(np.float32)
+
+    def spoken_by(self, speaker: str) -> str:
+        """What AGENT or CALLER said, from the turns file: the reference of that channel."""
+        turns = self.audio.with_suffix(".turns.txt").read_text().splitlines()
+        matched = (_TURN.match(line) for line in turns)
+        return " ".join(m.group(2) for m in matched if m and m.group(1) == speaker)
 
 
 def hvb_calls(eval_dir: Path, limit: int | None = None) -> list[Call]:

@@ -1,7 +1,10 @@
 """Offline WER and real-time factor of the transcriber's file path on hvb_calls.
 
 uv run python bench/transcriber_offline.py ../shared/eval [--resampler soxr|ffmpeg] \
-    [--hotwords playbook]
+    [--hotwords playbook] [--dual]
+
+--dual transcribes the agent's and the caller's channel each on its own and scores each
+against what its speaker said (the turns files).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ async def main() -> None:
     parser.add_argument("--model", default="bundled")
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--dual", action="store_true", help="each speaker's channel alone")
     parser.add_argument(
         "--short-window",
         default="15",
@@ -59,21 +63,32 @@ async def main() -> None:
     references, hypotheses, audio_seconds = [], [], 0.0
     started, cpu = time.perf_counter(), cpu_seconds()
     for call in calls:
-        audio = call.load_16k() if args.resampler == "soxr" else call.load(rate=16000)
-        audio_seconds += len(audio) / 16000
-        texts = [
-            s.text async for s in engine.transcribe_long(audio, language="en", hotwords=hotwords)
-        ]
-        references.append(call.reference)
-        hypotheses.append(" ".join(texts))
-        if args.dump:
+        sources = (
+            [(call.agent, call.spoken_by("AGENT")), (call.caller, call.spoken_by("CALLER"))]
+            if args.dual
+            else [(call.audio, call.reference)]
+        )
+        for path, reference in sources:
+            if args.resampler == "soxr":
+                audio = call.load_16k(path)
+            else:
+                audio = call.load(rate=16000, path=path)
+            audio_seconds += len(audio) / 16000
+            texts = [
+                s.text
+                async for s in engine.transcribe_long(audio, language="en", hotwords=hotwords)
+            ]
+            references.append(reference)
+            hypotheses.append(" ".join(texts))
+        if args.dump and not args.dual:
             args.dump.mkdir(parents=True, exist_ok=True)
             (args.dump / f"{call.name}.ref.txt").write_text(normalise(call.reference) + "\n")
             (args.dump / f"{call.name}.hyp.txt").write_text(normalise(hypotheses[-1]) + "\n")
     elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     score = wer(references, hypotheses)
     print(
-        f"hvb_calls offline, {len(calls)} calls, {audio_seconds:.0f} s of audio, "
+        f"hvb_calls offline, {len(calls)} calls{' (each channel alone)' if args.dual else ''}, "
+        f"{audio_seconds:.0f} s of audio, "
         f"model {args.model}, beam {args.beam}, resampler {args.resampler}, "
         f"short window {args.short_window}, {len(hotwords)} hotwords"
     )

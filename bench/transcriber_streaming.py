@@ -40,9 +40,11 @@ class Result:
     finals: list[tuple[float, call_pb2.TranscriptSegment]] = field(default_factory=list)
     partials: list[tuple[float, call_pb2.TranscriptSegment]] = field(default_factory=list)
 
-    def transcript(self) -> str:
+    def transcript(self, channel: int | None = None) -> str:
         ordered = sorted(
-            (s.start_offset.ToNanoseconds(), s.channel, s.text) for _, s in self.finals
+            (s.start_offset.ToNanoseconds(), s.channel, s.text)
+            for _, s in self.finals
+            if channel is None or s.channel == channel
         )
         return " ".join(text for _, _, text in ordered)
 
@@ -218,6 +220,30 @@ async def main() -> None:
         f"WER of finals {score.wer * 100:.1f}% (sub {score.substitutions}, del {score.deletions}, "
         f"ins {score.insertions})"
     )
+    if args.dual:
+        # Words of two channels interleaved by time do not follow the mixed reference's
+        # order where people overlap: score each channel against what its speaker said.
+        calls_done = [r.call for r in results if r.call]
+        speakers = {
+            "agent": wer(
+                [c.spoken_by("AGENT") for c in calls_done], [r.transcript(0) for r in results]
+            ),
+            "caller": wer(
+                [c.spoken_by("CALLER") for c in calls_done], [r.transcript(1) for r in results]
+            ),
+            "both": wer(
+                [c.spoken_by(s) for s in ("AGENT", "CALLER") for c in calls_done],
+                [r.transcript(n) for n in (0, 1) for r in results],
+            ),
+        }
+        print(
+            "WER per speaker's channel: "
+            + ", ".join(
+                f"{name} {o.wer * 100:.1f}% (sub {o.substitutions}, del {o.deletions}, "
+                f"ins {o.insertions})"
+                for name, o in speakers.items()
+            )
+        )
     print(f"word delay to first partial: {describe(to_partial)}")
     print(f"word delay to final:         {describe(to_final)}")
     if hotwords:
