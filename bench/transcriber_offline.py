@@ -49,6 +49,8 @@ async def main() -> None:
         "--dump", type=Path, help="write each call's normalised reference and transcript here"
     )
     args = parser.parse_args()
+    if args.dump and args.dual:
+        parser.error("--dump writes one transcript per call: not with --dual")
     hotwords = hotword_list(args.hotwords)
     engine = WhisperEngine.load(
         args.model,
@@ -80,7 +82,7 @@ async def main() -> None:
             ]
             references.append(reference)
             hypotheses.append(" ".join(texts))
-        if args.dump and not args.dual:
+        if args.dump:
             args.dump.mkdir(parents=True, exist_ok=True)
             (args.dump / f"{call.name}.ref.txt").write_text(normalise(call.reference) + "\n")
             (args.dump / f"{call.name}.hyp.txt").write_text(normalise(hypotheses[-1]) + "\n")
