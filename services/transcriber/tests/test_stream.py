@@ -167,3 +167,47 @@ async def test_words_whisper_doubts_wait_for_more_audio(engine: WhisperEngine) -
     assert first.words[-1].end_offset.ToTimedelta().total_seconds() > 2.0, first.text
     said = " ".join(s.text for s in segments if s.is_final).lower()
     assert "jordan" in said and "acme analytics" in said, said
+
+
+class DeclinesPauses(SlowPauses):
+    """The real engine, declining every decode at a pause as the OpenAI engine does."""
+
+    def __init__(self, engine: WhisperEngine) -> None:
+        super().__init__(engine, delay=0.0)
+        self.pause_decodes = 0
+
+    async def decode(
+        self, audio: Samples, *, priority: Priority = Priority.FINAL, **options: Any
+    ) -> Hypothesis | None:
+        if priority == Priority.ENDPOINT:
+            self.pause_decodes += 1
+            return None
+        return await self._engine.decode(audio, priority=priority, **options)
+
+
+async def test_a_declined_pause_decode_is_not_asked_again(engine: WhisperEngine) -> None:
+    """An engine may decline the decode at a pause; the stream then waits for the
+    utterance's end. It once asked again at once, in a busy loop for as long as the pause
+    lasted: here the sender goes quiet for a second inside a pause."""
+    with wave.open(str(SAMPLE)) as wav:
+        pcm = wav.readframes(int(6.5 * 16000))  # the rep's first turn, then 0.44 s of pause
+    chunk = BYTES_PER_SECOND // 10
+
+    async def audio() -> AsyncIterator[bytes]:
+        for start in range(0, len(pcm), chunk):
+            await asyncio.sleep(0.02)
+            yield pcm[start : start + chunk]
+        await asyncio.sleep(1.0)
+        yield bytes(BYTES_PER_SECOND)  # a second of silence ends the utterance
+
+    declining = DeclinesPauses(engine)
+    live = LiveTranscription(
+        declining,
+        pb.StreamingConfig(audio_format=LINEAR16, interim_results=True),
+        end_of_utterance_ms=800,
+        max_utterance_seconds=15,
+    )
+    finals = [r.segment async for r in live.run(audio()) if r.segment.is_final]
+    assert 1 <= declining.pause_decodes <= 5
+    said = " ".join(s.text for s in finals).lower()
+    assert "jordan" in said and "acme analytics" in said, said

@@ -87,7 +87,9 @@ class OpenAIEngine:
         priority: Priority = Priority.FINAL,
         background: bool = False,  # requests run at once: no local queue to order
     ) -> Hypothesis | None:
-        if priority >= Priority.PARTIAL:
+        if priority != Priority.FINAL:
+            # One request per utterance: a decode at a pause that does not end the
+            # utterance would pay for its audio twice.
             return None
         _, words, _ = await self._transcribe(audio, language, context)
         # Words already final stay as they were; the API re-reads the whole utterance.

@@ -7,7 +7,8 @@ The policy, per channel:
   rest is sent as a partial.
 - When a pause starts (200 ms), the utterance is decoded right away and its words are
   final at once: that decode heard all the speech there is. If the pause lasts long
-  enough to end the utterance, nothing is decoded again.
+  enough to end the utterance, nothing is decoded again. An engine may decline partial
+  and pause decodes (the OpenAI engine does); its finals come when utterances end.
 - Until an utterance has a settled word, a decode whose no-speech probability is above
   ``DOUBTFUL_NO_SPEECH`` (Whisper doubts it heard speech) settles and shows nothing: the
   first second of noise before a caller's "Hello" once went out as "That's your first step."
@@ -78,7 +79,8 @@ class _Channel:
     committed: list[DecodedWord] = field(default_factory=list)
     previous: Sequence[DecodedWord] = ()  # the last decode's words after the committed ones
     decoded_until: int = 0  # samples seen when the last decode was scheduled
-    endpoint: tuple[int, Hypothesis] | None = None  # (voice end, decode at the pause)
+    # (voice end, decode at the pause): one try per pause; None if the engine declined it
+    endpoint: tuple[int, Hypothesis | None] | None = None
     finals: int = 0
 
     def follow(self, utterance_start: int) -> None:
@@ -258,7 +260,7 @@ class LiveTranscription:
         hypothesis: Hypothesis | None = None
         if continuing and channel.endpoint and channel.endpoint[0] == utterance.voice_end:
             hypothesis = channel.endpoint[1]
-        else:
+        if hypothesis is None:
             hypothesis = await self._decode(utterance.audio, committed, Priority.FINAL)
         if continuing:
             channel.start = None
@@ -271,10 +273,14 @@ class LiveTranscription:
     ) -> list[call_pb2.TranscriptSegment]:
         channel.decoded_until = channel.cutter.samples_seen
         hypothesis = await self._decode(utterance.audio, list(channel.committed), priority)
-        if hypothesis is None or channel.start != utterance.start:
-            return []  # skipped under load, or the utterance ended meanwhile
+        if channel.start != utterance.start:
+            return []  # the utterance ended meanwhile
         if priority == Priority.ENDPOINT:
+            # Declined or skipped too: asked again at once, an engine that declines pauses
+            # (the OpenAI engine) would be asked in a busy loop for as long as the pause lasts.
             channel.endpoint = (utterance.voice_end, hypothesis)
+        if hypothesis is None:
+            return []  # skipped under load, or declined
         if not channel.committed and hypothesis.no_speech_probability > DOUBTFUL_NO_SPEECH:
             channel.previous = ()
             return []
