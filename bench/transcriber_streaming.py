@@ -102,12 +102,15 @@ async def stream_pcm(
     roles: list[call_pb2.SpeakerRole.ValueType],
     seconds: float,
     hotwords: list[str] | None = None,
+    *,
+    sample_rate: int = 8000,
+    speed: float = 1.0,
 ) -> Result:
-    """Streams 8 kHz LINEAR16 audio in 100 ms chunks at real-time pace."""
+    """Streams LINEAR16 audio in 100 ms chunks at real-time pace (``speed`` times it)."""
     config = pb.StreamingConfig(
         audio_format=call_pb2.AudioFormat(
             encoding=call_pb2.AUDIO_ENCODING_LINEAR16,
-            sample_rate_hertz=8000,
+            sample_rate_hertz=sample_rate,
             channel_count=channels,
         ),
         channel_roles=roles,
@@ -115,19 +118,20 @@ async def stream_pcm(
         session_id=name,
         hotwords=hotwords or [],
     )
-    chunk = int(8000 * 2 * channels * CHUNK_SECONDS)
+    chunk = int(sample_rate * 2 * channels * CHUNK_SECONDS)
     result = Result(None, seconds)
     started = time.monotonic()
 
     async def requests() -> AsyncIterator[pb.StreamingTranscribeRequest]:
         yield pb.StreamingTranscribeRequest(config=config)
         for index, offset in enumerate(range(0, len(data), chunk)):
-            await asyncio.sleep(max(0.0, started + index * CHUNK_SECONDS - time.monotonic()))
+            due = started + index * CHUNK_SECONDS / speed
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
             yield pb.StreamingTranscribeRequest(audio=data[offset : offset + chunk])
 
     async for response in stub.StreamingTranscribe(requests()):
         if response.HasField("segment"):
-            now = time.monotonic() - started
+            now = (time.monotonic() - started) * speed
             (result.finals if response.segment.is_final else result.partials).append(
                 (now, response.segment)
             )

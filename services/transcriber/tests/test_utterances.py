@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from faster_whisper.audio import decode_audio
 from faster_whisper.vad import get_vad_model
 
-from callcue.transcriber.utterances import UtteranceCutter
+from callcue.transcriber.utterances import Utterance, UtteranceCutter
 from callcue.transcriber.vad import WINDOW, StreamingVad
+
+if TYPE_CHECKING:
+    from conftest import TurnAudio
 
 SAMPLE = Path(__file__).parents[3] / "samples" / "sales_call.wav"
 
@@ -45,6 +49,36 @@ def test_silence_and_noise_give_no_utterance() -> None:
     cutter = UtteranceCutter()
     quiet = (rng.normal(0, 0.003, 16000 * 5)).astype(np.float32)
     assert cutter.push(quiet) + cutter.flush() == []
+
+
+def cut(audio: np.ndarray, cutter: UtteranceCutter) -> list[Utterance]:
+    utterances = []
+    for start in range(0, len(audio), 1600):
+        utterances += cutter.push(audio[start : start + 1600])
+    return utterances + cutter.flush()
+
+
+def test_speech_the_vad_doubts_is_kept_for_whisper_to_hear(thin_line_call: TurnAudio) -> None:
+    """The VAD decides where utterances begin and end, never which speech is dropped."""
+    utterances = cut(thin_line_call.audio, UtteranceCutter(end_silence_ms=500, pad_ms=400))
+    heard = np.zeros(len(thin_line_call.audio), dtype=bool)
+    for utterance in utterances:
+        heard[utterance.start : utterance.start + len(utterance.audio)] = True
+    for start, end in thin_line_call.turns:
+        share = heard[int(start * 16000) : int(end * 16000)].mean()
+        assert share > 0.95, (start, end, share)
+
+
+def test_noise_hum_and_music_are_never_speech_the_vad_is_sure_of(
+    not_speech: list[tuple[str, np.ndarray]],
+) -> None:
+    for name, audio in not_speech:
+        utterances = cut(audio, UtteranceCutter(end_silence_ms=500, pad_ms=400))
+        # Louder than the floor (music, noise that starts): Whisper hears it, and judges
+        # it strictly; steady sound is its own floor within a few seconds.
+        assert all(u.doubtful for u in utterances), name
+        if name != "music":
+            assert sum(u.seconds for u in utterances) < 3.0, name
 
 
 def test_long_speech_is_cut_below_the_maximum() -> None:

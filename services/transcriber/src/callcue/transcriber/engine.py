@@ -340,7 +340,7 @@ class WhisperEngine:
             Priority.FILE,
             lambda: decoder.decode(utterance.audio, prompt=context, beam_size=self._beam_size),
         )
-        if hypothesis is None or hypothesis.is_noise:
+        if hypothesis is None or hypothesis.is_noise(doubtful=utterance.doubtful):
             return None
         offset = utterance.start_seconds
         words = tuple(

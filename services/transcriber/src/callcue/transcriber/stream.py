@@ -260,11 +260,13 @@ class LiveTranscription:
         hypothesis: Hypothesis | None = None
         if continuing and channel.endpoint and channel.endpoint[0] == utterance.voice_end:
             hypothesis = channel.endpoint[1]
+        reused = hypothesis is not None
         if hypothesis is None:
             hypothesis = await self._decode(utterance.audio, committed, Priority.FINAL)
         if continuing:
             channel.start = None
-        words = _new_words(hypothesis, len(committed))
+        words = _new_words(hypothesis, len(committed), doubtful=utterance.doubtful)
+        _trace("final", channel, utterance, hypothesis, len(committed), len(words), reused=reused)
         segment = self._segment(channel, utterance.start, words, final=True)
         return [segment] if segment else []
 
@@ -273,18 +275,22 @@ class LiveTranscription:
     ) -> list[call_pb2.TranscriptSegment]:
         channel.decoded_until = channel.cutter.samples_seen
         hypothesis = await self._decode(utterance.audio, list(channel.committed), priority)
+        kind = priority.name.lower()
         if channel.start != utterance.start:
+            _trace(kind, channel, utterance, hypothesis, 0, 0, outcome="ended")
             return []  # the utterance ended meanwhile
         if priority == Priority.ENDPOINT:
             # Declined or skipped too: asked again at once, an engine that declines pauses
             # (the OpenAI engine) would be asked in a busy loop for as long as the pause lasts.
             channel.endpoint = (utterance.voice_end, hypothesis)
         if hypothesis is None:
+            _trace(kind, channel, utterance, hypothesis, 0, 0, outcome="skipped")
             return []  # skipped under load, or declined
         if not channel.committed and hypothesis.no_speech_probability > DOUBTFUL_NO_SPEECH:
+            _trace(kind, channel, utterance, hypothesis, 0, 0, outcome="doubted")
             channel.previous = ()
             return []
-        words = _new_words(hypothesis, len(channel.committed))
+        words = _new_words(hypothesis, len(channel.committed), doubtful=utterance.doubtful)
         if priority == Priority.ENDPOINT:
             # The decode heard the speech up to a pause: as much as the final would hear.
             agreed = len(words)
@@ -293,6 +299,7 @@ class LiveTranscription:
             agreed = agreed_prefix(channel.previous, words)
             while agreed and words[agreed - 1].end > safe_until:
                 agreed -= 1
+        _trace(kind, channel, utterance, hypothesis, len(channel.committed), agreed)
         out = []
         if agreed:
             settled = list(words[:agreed])
@@ -334,7 +341,42 @@ class LiveTranscription:
         return segment
 
 
-def _new_words(hypothesis: Hypothesis | None, committed: int) -> Sequence[DecodedWord]:
-    if hypothesis is None or hypothesis.is_noise:
+def _trace(
+    kind: str,
+    channel: _Channel,
+    utterance: Utterance,
+    hypothesis: Hypothesis | None,
+    committed: int,
+    settled: int,
+    *,
+    outcome: str = "decoded",
+    reused: bool = False,
+) -> None:
+    """What became of one decode, for finding where words go missing: counts and times,
+    never the words (they can hold card numbers)."""
+    if hypothesis is not None and hypothesis.is_noise(doubtful=utterance.doubtful):
+        outcome = "noise"
+    log.debug(
+        "decode",
+        kind=kind,
+        outcome=outcome,
+        reused=reused,
+        channel=channel.index,
+        start=round(utterance.start_seconds, 2),
+        seconds=round(utterance.seconds, 2),
+        doubtful=utterance.doubtful,
+        committed=committed,
+        words=len(hypothesis.words) if hypothesis else 0,
+        settled=settled,
+        words_end=round(hypothesis.words[-1].end, 2) if hypothesis and hypothesis.words else None,
+        no_speech=round(hypothesis.no_speech_probability, 2) if hypothesis else None,
+        log_probability=round(hypothesis.average_log_probability, 2) if hypothesis else None,
+    )
+
+
+def _new_words(
+    hypothesis: Hypothesis | None, committed: int, *, doubtful: bool
+) -> Sequence[DecodedWord]:
+    if hypothesis is None or hypothesis.is_noise(doubtful=doubtful):
         return ()
     return hypothesis.words[committed:]

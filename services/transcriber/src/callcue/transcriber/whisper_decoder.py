@@ -51,9 +51,17 @@ class Hypothesis:
     average_log_probability: float
     language: str
 
-    @property
-    def is_noise(self) -> bool:
-        """Whisper's own verdict that it made words up for noise (its default thresholds)."""
+    def is_noise(self, *, doubtful: bool = False) -> bool:
+        """Whisper's own verdict that it made words up for noise: both its signals (its
+        default thresholds). Where the VAD doubted the audio too, either signal is enough:
+        a made-up word can pass one test (a synthetic melody came out "Thank" at
+        log-probability -0.98, 15 s of music scored no-speech 0.48), while speech the VAD
+        doubts passed both (docs/benchmarks.md)."""
+        if doubtful:
+            return (
+                self.no_speech_probability > NO_SPEECH_PROBABILITY
+                or self.average_log_probability < LOW_LOG_PROBABILITY
+            )
         return (
             self.no_speech_probability > NO_SPEECH_PROBABILITY
             and self.average_log_probability < LOW_LOG_PROBABILITY
@@ -184,7 +192,8 @@ class WhisperDecoder:
                 probability=float(word["probability"]),
             )
             for word in alignment
-            if word["word"]
+            # A lone "." is what Whisper writes for music and noise, not a word.
+            if any(ch.isalnum() for ch in word["word"])
         )
 
 
