@@ -24,7 +24,7 @@ class Settings:
     # Live calls a tenant may run at once unless its own limit says otherwise.
     max_concurrent_calls: int
     # Send the call's playbook phrases to the transcriber as hotwords (prompt bias): on
-    # hvb_calls live, detector recall 0.944 with them (README, Benchmarks, Detector).
+    # hvb_calls live, detector recall 0.944 with them (docs/benchmarks.md, Detector).
     hotwords_from_playbook: bool
     # A live session's lease: a gateway that stops renewing it (it died) has its sessions
     # failed and no longer counted against the tenant's limit after this long.

@@ -6,7 +6,7 @@ made it continue the list ("and transfer." for a noise) and drop punctuation and
 for the rest of the call; as a sentence of its own ("Glossary: Harper Valley, debit card.")
 the names still come out right and the style does not carry over (hvb_calls, offline, the
 bank playbook's 10 phrases: 12.3% WER against 13.2% for the bare list and 14.0% without
-hotwords; see README, Benchmarks).
+hotwords; see docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ class Settings:
     # instead of Whisper's 30 s, at a fraction of the cost; None ("off"): always 30 s.
     # hvb_calls streaming, slower machine: 15 s gave 14.7% WER, word delay to final p50
     # 0.97 s, p95 1.70 s at 0.26 CPU-s per audio second; 30 s gave 13.8%, 1.31 s, 2.08 s
-    # at 0.51 (README, Benchmarks).
+    # at 0.51 (docs/benchmarks.md).
     short_window: float | None
     # Silence that ends an utterance in a live stream.
     end_of_utterance_ms: int

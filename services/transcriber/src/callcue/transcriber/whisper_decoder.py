@@ -56,7 +56,7 @@ class Hypothesis:
         default thresholds). Where the VAD doubted the audio too, either signal is enough:
         a made-up word can pass one test (a synthetic melody came out "Thank" at
         log-probability -0.98, 15 s of music scored no-speech 0.48), while speech the VAD
-        doubts passed both (docs/benchmarks.md)."""
+        doubts passed both (docs/streaming.md)."""
         if doubtful:
             return (
                 self.no_speech_probability > NO_SPEECH_PROBABILITY
