@@ -17,7 +17,7 @@ import shtab
 
 from callcue.call.v1 import call_pb2
 from callcue.cli import credentials_file, devstack, microphone, playbook, sessions
-from callcue.cli.call import CallReport, WavError, read_wav, stream_audio, stream_call
+from callcue.cli.call import CallReport, RecordingError, read_recording, stream_audio, stream_call
 from callcue.cli.client_config import ClientConfig, ConfigError, add_client_flags
 from callcue.cli.json_output import as_json
 from callcue.cli.live_view import open_view
@@ -54,7 +54,7 @@ async def cmd_call(args: argparse.Namespace) -> int:
     if args.mic:
         microphone.check()
     else:
-        recording = read_wav(Path(args.file))
+        recording = read_recording(Path(args.file))
     async with ClientConfig.resolve(args).channel("gateway") as channel:
         gateway = gateway_service_pb2_grpc.GatewayServiceStub(channel)
         if args.mic:
@@ -229,7 +229,7 @@ async def _demo(stack: devstack.DevStack, key: str, args: argparse.Namespace) ->
         )
     name = result.playbook.playbook_id
     say(f"demo playbook {name!r}: {result.keywords_created} keywords loaded")
-    recording = read_wav(Path(args.sample))
+    recording = read_recording(Path(args.sample))
     say(f"streaming {args.sample} ({recording.seconds:.1f} s) to the gateway at real-time pace")
     print(flush=True)
     config = gateway_pb.CallConfig(
@@ -339,7 +339,9 @@ def parser() -> argparse.ArgumentParser:
     )
 
     call = commands.add_parser(
-        "call", parents=[client, viewer], help="stream a 16-bit WAV recording as a live call"
+        "call",
+        parents=[client, viewer],
+        help="stream a recording (WAV, FLAC, MP3, M4A, Ogg, ...) as a live call",
     )
     call.add_argument("file", nargs="?")
     call.add_argument("--mic", action="store_true", help="the microphone instead of a file")
@@ -514,7 +516,7 @@ def main() -> None:
         credentials_file.NoApiKey,
         ConfigError,
         microphone.NoMicrophone,
-        WavError,
+        RecordingError,
         ValueError,
         OSError,
     ) as error:

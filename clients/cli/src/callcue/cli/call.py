@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-import wave
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+import av
 
 from callcue.call.v1 import call_pb2
 from callcue.core.durations import seconds
@@ -31,7 +32,7 @@ class Output(Protocol):
     def isatty(self) -> bool: ...
 
 
-class WavError(ValueError):
+class RecordingError(ValueError):
     pass
 
 
@@ -47,21 +48,37 @@ class Recording:
         )
 
 
-def read_wav(path: Path) -> Recording:
+def read_recording(path: Path) -> Recording:
+    """Any recording FFmpeg decodes (WAV, FLAC, MP3, M4A, Ogg, ...) as 16-bit PCM, at its own
+    sample rate (within the 8 to 48 kHz a call may have) and channels (mixed to mono past 8),
+    through PyAV as the service's uploads are."""
     try:
-        with wave.open(str(path)) as wav:
-            if wav.getsampwidth() != 2:
-                raise WavError(f"{path}: only 16-bit PCM WAV can be streamed live")
-            return Recording(
-                wav.readframes(wav.getnframes()),
-                call_pb2.AudioFormat(
-                    encoding=call_pb2.AUDIO_ENCODING_LINEAR16,
-                    sample_rate_hertz=wav.getframerate(),
-                    channel_count=wav.getnchannels(),
-                ),
-            )
-    except (wave.Error, EOFError) as error:
-        raise WavError(f"{path}: not a WAV file ({error})") from None
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise RecordingError(f"{path}: no audio in it")
+            stream = container.streams.audio[0]
+            rate = min(max(stream.rate or 16000, 8000), 48000)
+            layout = stream.layout.name if 1 <= stream.channels <= 8 else "mono"
+            resampler = av.AudioResampler(format="s16", layout=layout, rate=rate)
+            pcm = bytearray()
+            for frame in container.decode(stream):
+                for converted in resampler.resample(frame):
+                    pcm += converted.to_ndarray().tobytes()
+            for converted in resampler.resample(None):
+                pcm += converted.to_ndarray().tobytes()
+            channels = len(av.AudioLayout(layout).channels)
+    except (av.error.FFmpegError, UnicodeDecodeError) as error:
+        raise RecordingError(f"{path}: not a recording FFmpeg can read ({error})") from None
+    if not pcm:
+        raise RecordingError(f"{path}: the recording holds no audio")
+    return Recording(
+        bytes(pcm),
+        call_pb2.AudioFormat(
+            encoding=call_pb2.AUDIO_ENCODING_LINEAR16,
+            sample_rate_hertz=rate,
+            channel_count=channels,
+        ),
+    )
 
 
 @dataclass

@@ -90,6 +90,8 @@ def start_services(stack: DevStack, log_dir: Path) -> list[ServiceProcess]:
             )
         env = {
             **os.environ,
+            # A development stack is for this machine only, unless asked otherwise.
+            "CALLCUE_HOST": os.environ.get("CALLCUE_HOST", "localhost"),
             "CALLCUE_PORT": str(stack.ports[service]),
             "CALLCUE_METRICS_PORT": str(stack.ports[service] + METRICS_OFFSET),
             "DATABASE_URL": stack.database_url,

@@ -24,8 +24,9 @@ ACTIVE_STREAMS = prometheus_client.Gauge(
 )
 
 
-def serve_metrics(port: int) -> None:
-    """Serves /metrics on its own port from a background thread (0: not at all)."""
+def serve_metrics(port: int, host: str = "::") -> None:
+    """Serves /metrics on its own port from a background thread (0: not at all), on the
+    interface the gRPC server listens on."""
     if port:
-        prometheus_client.start_http_server(port)
+        prometheus_client.start_http_server(port, addr=host.strip("[]"))
         log.info("metrics served", port=port, path="/metrics")

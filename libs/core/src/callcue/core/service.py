@@ -45,7 +45,7 @@ def run_service(
     if sys.argv[1:]:
         print(f"usage: callcue-{name} [migrate]", file=sys.stderr)
         raise SystemExit(2)
-    serve_metrics(settings.server.metrics_port)
+    serve_metrics(settings.server.metrics_port, settings.server.host)
     heap.tune_collector()
     asyncio.run(serve(settings))
 
