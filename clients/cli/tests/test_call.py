@@ -59,5 +59,5 @@ def test_any_recording_ffmpeg_reads_streams_at_its_own_rate_and_channels(
     assert abs(flac.seconds - wav.seconds) < 0.05
     not_audio = tmp_path / "notes.wav"
     not_audio.write_text("not a recording")
-    with pytest.raises(RecordingError, match="notes.wav: not a recording FFmpeg can read"):
+    with pytest.raises(RecordingError, match=r"notes\.wav: not a recording FFmpeg can read"):
         read_recording(not_audio)
