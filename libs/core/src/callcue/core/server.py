@@ -12,7 +12,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from callcue.core import heap
+from callcue.core import garbage_collection
 from callcue.core.auth import Authenticator
 from callcue.core.interceptor import RpcInterceptor
 from callcue.core.settings import ServerSettings
@@ -114,7 +114,7 @@ async def serve_until_signalled(
     server: GrpcServer, cleanups: Sequence[Callable[[], Awaitable[None]]] = ()
 ) -> None:
     """Runs until SIGTERM or SIGINT, then drains the server and runs the cleanups."""
-    heap.freeze_startup_objects()
+    garbage_collection.freeze_startup_objects()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from callcue.core.service import run_service
+from callcue.core.entrypoint import run_service
 from callcue.gateway.app import migrate, serve
 from callcue.gateway.settings import Settings
 

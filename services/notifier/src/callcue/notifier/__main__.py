@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from callcue.core.service import run_service
+from callcue.core.entrypoint import run_service
 from callcue.notifier.app import serve
 from callcue.notifier.settings import Settings
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from callcue.core.service import run_service
+from callcue.core.entrypoint import run_service
 from callcue.transcriber.app import serve
 from callcue.transcriber.settings import Settings
 

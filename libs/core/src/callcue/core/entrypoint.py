@@ -1,4 +1,4 @@
-"""The common entry point of every service's ``main``."""
+"""The process entry point of every service: `callcue-<service> [migrate]`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Protocol, TypeVar
 
-from callcue.core import api_keys, database, heap
+from callcue.core import api_keys, database, garbage_collection
 from callcue.core.log import configure_logging
 from callcue.core.metrics import serve_metrics
 from callcue.core.settings import Environment, ServerSettings, SettingsError
@@ -46,7 +46,7 @@ def run_service(
         print(f"usage: callcue-{name} [migrate]", file=sys.stderr)
         raise SystemExit(2)
     serve_metrics(settings.server.metrics_port, settings.server.host)
-    heap.tune_collector()
+    garbage_collection.tune_collector()
     asyncio.run(serve(settings))
 
 
