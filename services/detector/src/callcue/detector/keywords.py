@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -15,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from callcue.call.v1 import call_pb2
 from callcue.core import errors
-from callcue.core import page_token as page_token_codec
+from callcue.core.pagination import Keyset
 from callcue.detector.matcher import compile_pattern
 from callcue.detector.text import normalize
 from callcue.detector.v1 import detector_service_pb2 as pb
@@ -277,6 +278,13 @@ async def ensure_default_playbook(cursor: psycopg.AsyncCursor[Any], tenant_id: s
     )
 
 
+_PAGES = Keyset(
+    columns=("create_time", "keyword_id"),
+    keys=("create_time", "keyword_id"),
+    kinds=(datetime, uuid.UUID),
+)
+
+
 @dataclass(frozen=True)
 class KeywordFilter:
     playbook_id: str = ""
@@ -309,13 +317,12 @@ class KeywordStore:
     async def page(
         self, tenant_id: str, where: KeywordFilter, page_size: int = 100, page_token: str = ""
     ) -> tuple[list[pb.Keyword], str]:
-        if page_size < 0 or page_size > 1000:
-            raise errors.invalid_argument("page_size", "must be 0 to 1000")
+        size = _PAGES.size(page_size)
         if where.category not in call_pb2.TalkingPointCategory.values():
             raise errors.invalid_argument("category", f"unknown category {where.category}")
-        page_size = page_size or 100
-        conditions: list[str] = ["tenant_id = %s"]
-        params: list[object] = [tenant_id]
+        after, params = _PAGES.after(page_token)
+        conditions: list[str] = ["tenant_id = %s", after]
+        params = [tenant_id, *params]
         if where.playbook_id:
             conditions.append("playbook_id = %s")
             params.append(where.playbook_id)
@@ -328,21 +335,14 @@ class KeywordStore:
                 "|| array_to_string(aliases, ' ')), lower(%s)) > 0"
             )
             params.append(where.query.strip())
-        if page_token:
-            conditions.append("(create_time, keyword_id) > (%s, %s)")
-            params.extend(page_token_codec.decode(page_token))
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 f"SELECT {_COLUMNS} FROM keywords WHERE {' AND '.join(conditions)} "
-                "ORDER BY create_time, keyword_id LIMIT %s",
-                (*params, page_size + 1),
+                f"{_PAGES.order_by()}",
+                (*params, _PAGES.limit(size)),
             )
-            rows = await cur.fetchall()
-        next_token = ""
-        if len(rows) > page_size:
-            last = rows[page_size - 1]
-            next_token = page_token_codec.encode(last["create_time"], last["keyword_id"])
-        return [_row_to_keyword(row) for row in rows[:page_size]], next_token
+            rows, next_token = _PAGES.page(await cur.fetchall(), size)
+        return [_row_to_keyword(row) for row in rows], next_token
 
     async def for_playbooks(self, tenant_id: str, playbook_ids: Sequence[str]) -> list[pb.Keyword]:
         """Every keyword of these playbooks; NOT_FOUND names one that does not exist."""

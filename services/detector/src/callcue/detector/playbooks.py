@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from callcue.core import errors
+from callcue.core.pagination import Keyset
 from callcue.detector.keywords import DEFAULT_PLAYBOOK, ensure_default_playbook, insert
 from callcue.detector.v1 import detector_service_pb2 as pb
 
@@ -63,6 +63,9 @@ def _row_to_playbook(row: dict[str, Any]) -> pb.Playbook:
     return playbook
 
 
+_PAGES = Keyset(columns=("p.playbook_id",), keys=("playbook_id",), kinds=(str,))
+
+
 @dataclass(frozen=True)
 class ImportResult:
     playbook: pb.Playbook
@@ -110,22 +113,17 @@ class PlaybookStore:
     async def page(
         self, tenant_id: str, page_size: int = 100, page_token: str = ""
     ) -> tuple[list[pb.Playbook], str]:
-        if page_size < 0 or page_size > 1000:
-            raise errors.invalid_argument("page_size", "must be 0 to 1000")
-        page_size = page_size or 100
-        after = _decode_token(page_token) if page_token else ""
+        size = _PAGES.size(page_size)
+        after, params = _PAGES.after(page_token)
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await ensure_default_playbook(cur, tenant_id)
             await cur.execute(
-                f"SELECT {_COLUMNS} FROM playbooks p WHERE p.tenant_id = %s AND p.playbook_id > %s "
-                "ORDER BY p.playbook_id LIMIT %s",
-                (tenant_id, after, page_size + 1),
+                f"SELECT {_COLUMNS} FROM playbooks p WHERE p.tenant_id = %s AND {after} "
+                f"{_PAGES.order_by()}",
+                (tenant_id, *params, _PAGES.limit(size)),
             )
-            rows = await cur.fetchall()
-        next_token = ""
-        if len(rows) > page_size:
-            next_token = _encode_token(rows[page_size - 1]["playbook_id"])
-        return [_row_to_playbook(row) for row in rows[:page_size]], next_token
+            rows, next_token = _PAGES.page(await cur.fetchall(), size)
+        return [_row_to_playbook(row) for row in rows], next_token
 
     async def update(
         self, tenant_id: str, playbook: pb.Playbook, mask: field_mask_pb2.FieldMask
@@ -214,16 +212,3 @@ def _exists(playbook_id: str, hint: str = "") -> errors.RpcError:
     return errors.already_exists(
         "playbook", playbook_id, f"playbook {playbook_id!r} already exists{hint}"
     )
-
-
-def _encode_token(playbook_id: str) -> str:
-    return base64.urlsafe_b64encode(playbook_id.encode()).decode()
-
-
-def _decode_token(token: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise errors.invalid_argument(
-            "page_token", "is not a token this service returned"
-        ) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 import psycopg
@@ -13,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from callcue.call.v1 import call_pb2
 from callcue.core import errors
-from callcue.core import page_token as page_token_codec
+from callcue.core.pagination import Keyset
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 
 
@@ -68,6 +69,16 @@ def _to_session(row: dict[str, Any]) -> pb.Session:
 
 
 LEASE_SECONDS = 30.0
+
+
+# Newest first.
+_PAGES = Keyset(
+    columns=("s.create_time", "s.session_id"),
+    keys=("create_time", "session_id"),
+    kinds=(datetime, uuid.UUID),
+    descending=True,
+    default_size=50,
+)
 
 
 class SessionStore:
@@ -224,29 +235,20 @@ class SessionStore:
         page_size: int,
         page_token: str,
     ) -> tuple[list[pb.Session], str]:
-        if not 0 <= page_size <= 1000:
-            raise errors.invalid_argument("page_size", "must be 0 to 1000")
-        page_size = page_size or 50
-        where: list[str] = ["s.tenant_id = %s"]
-        params: list[object] = [tenant_id]
+        size = _PAGES.size(page_size)
+        after, params = _PAGES.after(page_token)
+        where: list[str] = ["s.tenant_id = %s", after]
+        params = [tenant_id, *params]
         if state != call_pb2.CALL_STATE_UNSPECIFIED:
             where.append("s.state = %s")
             params.append(state)
-        if page_token:
-            where.append("(s.create_time, s.session_id) < (%s, %s)")
-            params.extend(page_token_codec.decode(page_token))
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                f"{_SELECT} WHERE {' AND '.join(where)} "
-                "ORDER BY s.create_time DESC, s.session_id DESC LIMIT %s",
-                (*params, page_size + 1),
+                f"{_SELECT} WHERE {' AND '.join(where)} {_PAGES.order_by()}",
+                (*params, _PAGES.limit(size)),
             )
-            rows = await cur.fetchall()
-        token = ""
-        if len(rows) > page_size:
-            last = rows[page_size - 1]
-            token = page_token_codec.encode(last["create_time"], last["session_id"])
-        return [_to_session(row) for row in rows[:page_size]], token
+            rows, token = _PAGES.page(await cur.fetchall(), size)
+        return [_to_session(row) for row in rows], token
 
     async def transcript(
         self, tenant_id: str, session_id: str
