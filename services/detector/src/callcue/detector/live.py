@@ -16,6 +16,7 @@ from typing import Protocol
 import psycopg
 import structlog
 
+from callcue.core.backoff import Backoff
 from callcue.detector.matcher import KeywordMatcher
 from callcue.detector.mentions import CallDetector
 from callcue.detector.sentences import SentenceEncoder
@@ -24,7 +25,7 @@ from callcue.detector.v1 import detector_service_pb2 as pb
 log = structlog.get_logger("callcue.detector")
 
 CHANNEL = "callcue_playbooks"
-_RECONNECT_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+_RECONNECT_PAUSES = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
 class KeywordSource(Protocol):
@@ -89,24 +90,24 @@ class LiveMatchers:
 
     async def listen(self, database_url: str, ready: asyncio.Event | None = None) -> None:
         """Follows playbook changes until cancelled, reconnecting when the link drops."""
-        failures = 0
+        backoff = Backoff(_RECONNECT_PAUSES)  # never gives up: edits must keep arriving
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
                     database_url, autocommit=True
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
-                    if failures:
+                    if backoff.failures:
                         await self.changed(None)  # edits made while we were not listening
-                    failures = 0
+                    backoff.reset()
                     if ready is not None:
                         ready.set()
                     async for notify in conn.notifies():
                         await self.changed(notify.payload)
             except psycopg.OperationalError as error:
-                delay = _RECONNECT_SECONDS[min(failures, len(_RECONNECT_SECONDS) - 1)]
-                failures += 1
                 log.warning(
-                    "playbook listener lost its connection", error=str(error), retry_in=delay
+                    "playbook listener lost its connection",
+                    error=str(error),
+                    retry_in=backoff.next_pause,
                 )
-                await asyncio.sleep(delay)
+                await backoff.wait()

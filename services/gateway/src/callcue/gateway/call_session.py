@@ -11,10 +11,11 @@ import structlog
 
 from callcue.call.v1 import call_pb2
 from callcue.core import errors
+from callcue.core.backoff import Backoff
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.detector.v1 import detector_service_pb2_grpc as detector_grpc
 from callcue.gateway.publisher import SessionPublisher
-from callcue.gateway.retries import BACKOFF_SECONDS, RETRYABLE
+from callcue.gateway.retries import GIVE_UP_AFTER, RETRYABLE
 from callcue.gateway.session_writer import DatabaseBacklog, SessionWriter
 from callcue.gateway.sessions import SessionStore
 from callcue.notifier.v1 import notifier_service_pb2_grpc as notifier_grpc
@@ -106,16 +107,16 @@ class CallSession:
         """Streams segments to the detector and its detections into the call. A lost
         detector replica is replaced by another (a new stream); what it had tentatively
         detected is retracted, since nothing will confirm it."""
-        failures = 0
+        backoff = Backoff(give_up_after=GIVE_UP_AFTER)
         while True:
             try:
                 async for response in detector.Detect(self._detector_requests()):
-                    failures = 0
+                    backoff.reset()
                     self._add_detection(response.detection)
                 return
             except grpc.aio.AioRpcError as error:
                 log.warning("detector stream lost", code=error.code().name, details=error.details())
-                if error.code() not in RETRYABLE or failures >= len(BACKOFF_SECONDS):
+                if error.code() not in RETRYABLE or backoff.exhausted:
                     self.add_status(
                         call_pb2.CallStatus(
                             state=call_pb2.CALL_STATE_ACTIVE,
@@ -128,8 +129,7 @@ class CallSession:
                     detection.state = call_pb2.DETECTION_STATE_RETRACTED
                     self._queue.put_nowait(call_pb2.CallEvent(detection=detection))
                 self._tentative.clear()
-                await asyncio.sleep(BACKOFF_SECONDS[failures])
-                failures += 1
+                await backoff.wait()
                 self.add_status(
                     call_pb2.CallStatus(
                         state=call_pb2.CALL_STATE_ACTIVE,

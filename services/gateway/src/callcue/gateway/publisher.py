@@ -12,7 +12,8 @@ import structlog
 from google.protobuf import timestamp_pb2
 
 from callcue.call.v1 import call_pb2
-from callcue.gateway.retries import BACKOFF_SECONDS, RETRYABLE
+from callcue.core.backoff import Backoff
+from callcue.gateway.retries import RETRYABLE
 from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
 from callcue.notifier.v1 import notifier_service_pb2_grpc as notifier_grpc
 
@@ -56,13 +57,13 @@ class SessionPublisher:
             yield item
 
     async def _read_acks(self) -> None:
-        failures = 0
+        backoff = Backoff()  # never gives up by itself: close() ends it
         try:
             while True:
                 self._call = self._notifier.Publish(self._requests())
                 try:
                     async for ack in self._call:
-                        failures = 0
+                        backoff.reset()
                         self._acked = ack.sequence
                         while self._unacked and self._unacked[0].event.sequence <= ack.sequence:
                             self._unacked.popleft()
@@ -81,8 +82,7 @@ class SessionPublisher:
                     # close() gives up, however long the notifier or Redis is away.
                     if error.code() not in (*RETRYABLE, grpc.StatusCode.INTERNAL):
                         return
-                    await asyncio.sleep(BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)])
-                    failures += 1
+                    await backoff.wait()
         finally:
             self._first_ack.set()
 

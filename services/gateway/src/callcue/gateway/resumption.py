@@ -11,7 +11,9 @@ from __future__ import annotations
 from google.protobuf import duration_pb2
 
 from callcue.call.v1 import call_pb2
+from callcue.core.backoff import Backoff
 from callcue.core.durations import seconds
+from callcue.gateway.retries import GIVE_UP_AFTER
 
 # A word ending this close to a channel's last final word is the same word heard again.
 _SAME_WORD_SECONDS = 0.05
@@ -26,7 +28,8 @@ class Resumption:
         self.channels = channels
         self.offset = 0.0  # call time of the current stream's first byte
         self.streams = 0  # streams before the current one
-        self.failures = 0  # attempts in a row that delivered nothing
+        # Attempts in a row that delivered nothing: a segment resets it.
+        self.backoff = Backoff(give_up_after=GIVE_UP_AFTER)
         self.final_until = [0.0] * channels  # end of each channel's last final word
 
     def resume_point(self) -> float:
@@ -40,7 +43,7 @@ class Resumption:
 
     def adopt(self, segment: call_pb2.TranscriptSegment) -> call_pb2.TranscriptSegment | None:
         """The segment in call terms; None if it only repeats final words."""
-        self.failures = 0
+        self.backoff.reset()
         if self.streams == 0:
             if segment.is_final and segment.words:
                 self._finalised(segment)

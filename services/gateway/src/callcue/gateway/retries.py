@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import grpc
 
+from callcue.core.backoff import STREAM_PAUSES
+
 # Worth another stream: the replica went away, or it was too busy to take the call.
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
-# Pauses before the next attempts; a stream that delivered anything resets the count.
-BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 4.0, 8.0)
+# How many failed streams in a row a call tolerates before it gives that service up.
+GIVE_UP_AFTER = len(STREAM_PAUSES)

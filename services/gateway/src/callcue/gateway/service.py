@@ -21,7 +21,7 @@ from callcue.gateway import exports
 from callcue.gateway.call_audio import CallAudio
 from callcue.gateway.call_session import CallSession, Downstream
 from callcue.gateway.resumption import Resumption
-from callcue.gateway.retries import BACKOFF_SECONDS, RETRYABLE
+from callcue.gateway.retries import RETRYABLE
 from callcue.gateway.session_writer import PATIENCE_SECONDS
 from callcue.gateway.sessions import SessionStore
 from callcue.gateway.settings import Settings
@@ -151,12 +151,11 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
                     log.warning(
                         "transcriber stream lost", code=error.code().name, details=error.details()
                     )
-                    if error.code() not in RETRYABLE or resumption.failures >= len(BACKOFF_SECONDS):
+                    if error.code() not in RETRYABLE or resumption.backoff.exhausted:
                         state = call_pb2.CALL_STATE_FAILED
                         message = _downstream_failure("transcriber", error)
                         break
-                    await asyncio.sleep(BACKOFF_SECONDS[resumption.failures])
-                    resumption.failures += 1
+                    await resumption.backoff.wait()
                     resume_at = buffer.seconds(buffer.offset(resumption.resume_point()))
                     resumption.restart(resume_at)
                     call.add_status(

@@ -14,6 +14,7 @@ import psycopg
 import structlog
 
 from callcue.call.v1 import call_pb2
+from callcue.core.backoff import Backoff
 from callcue.gateway.sessions import SessionStore
 
 log = structlog.get_logger("callcue.gateway")
@@ -21,7 +22,8 @@ log = structlog.get_logger("callcue.gateway")
 # A call whose writes have waited this long for the database is failed rather than kept in
 # memory without bound; at a final segment every second or two this is hours of call.
 MAX_BACKLOG = 10_000
-RETRY_SECONDS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+# A database that restarts is back within seconds; one that fails over, within a minute.
+_DATABASE_PAUSES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 # How long the end of a call waits for its writes, so that a caller who then reads the
 # session finds all of it; with the database away, the call ends anyway and they go on.
 PATIENCE_SECONDS = 2.0
@@ -97,7 +99,7 @@ class SessionWriter:
         self._writes.task_done()
 
     async def _store_one(self, write: _Write) -> None:
-        failures = 0
+        backoff = Backoff(_DATABASE_PAUSES)  # never gives up: the write must land
         while True:
             try:
                 await write()
@@ -110,13 +112,12 @@ class SessionWriter:
                         waiting=self._writes.qsize() + 1,
                     )
                     self._outage = True
-                await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
-                failures += 1
+                await backoff.wait()
                 continue
             except psycopg.Error:
                 # A write the database will never take (a bug, not an outage): keep the rest.
                 log.exception("a session write was refused and dropped")
             if self._outage:
-                log.info("database back; session writes resumed", retries=failures)
+                log.info("database back; session writes resumed", retries=backoff.failures)
                 self._outage = False
             return
