@@ -66,13 +66,18 @@ class CallSession:
         )
         # Tentative detections not yet confirmed or retracted, by id.
         self._tentative: dict[str, call_pb2.Detection] = {}
-        self._detections = asyncio.create_task(self._read_detections(downstream.detector))
+        self._detector = downstream.detector
+        self._detections: asyncio.Task[None] | None = None
         self.engine = ""
         self.model = ""
         self._ended = False
 
     async def start(self, message: str) -> call_pb2.CallEvent:
-        """Publishes the first event, confirmed by the notifier before it returns."""
+        """Starts the session's writer, publisher and detector stream, and publishes the
+        first event, confirmed by the notifier before it returns."""
+        self.writer.start()
+        self._publisher.start()
+        self._detections = asyncio.create_task(self._read_detections(self._detector))
         event = call_pb2.CallEvent(
             status=call_pb2.CallStatus(state=call_pb2.CALL_STATE_ACTIVE, message=message)
         )
@@ -94,7 +99,8 @@ class CallSession:
         """After the last segment: waits for the detector's last detections, then ends
         the event stream with this status."""
         self._to_detector.put_nowait(None)
-        await self._detections
+        if self._detections is not None:
+            await self._detections
         self.add_status(status)
         self._queue.put_nowait(_DONE)
 
@@ -172,6 +178,8 @@ class CallSession:
     async def close(self, reason: str) -> None:
         """Releases the session's streams. A session that did not end normally (the
         caller went away) still gets a final status, so subscribers are not left waiting."""
+        if self._detections is None:
+            return  # never started: nobody was told of the session
         self._detections.cancel()
         if not self._ended:
             await self._publisher.publish(

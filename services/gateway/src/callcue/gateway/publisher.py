@@ -41,8 +41,13 @@ class SessionPublisher:
         self._closing = False
         self._acked = 0
         self._first_ack = asyncio.Event()
-        self._reader = asyncio.create_task(self._read_acks())
+        self._reader: asyncio.Task[None] | None = None
         self._call: grpc.aio.StreamStreamCall[Any, Any] | None = None
+
+    def start(self) -> None:
+        """Opens the Publish stream (and a new one whenever it fails) in the background."""
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_acks())
 
     async def _requests(self) -> AsyncIterator[notifier_pb.PublishRequest]:
         for request in list(self._unacked):
@@ -103,6 +108,8 @@ class SessionPublisher:
 
     async def close(self) -> None:
         self._outbox.put_nowait(None)
+        if self._reader is None:
+            return
         try:
             await asyncio.wait_for(asyncio.shield(self._reader), timeout=10)
         except TimeoutError:

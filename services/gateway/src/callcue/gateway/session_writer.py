@@ -46,8 +46,13 @@ class SessionWriter:
         self._session_id = session_id
         self._limit = limit
         self._writes: asyncio.Queue[_Write | None] = asyncio.Queue()
-        self._task = asyncio.create_task(self._run())
+        self._task: asyncio.Task[None] | None = None
         self._outage = False
+
+    def start(self) -> None:
+        """Starts storing what is added, in order, in the background."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
 
     @property
     def backlog(self) -> int:
@@ -81,6 +86,8 @@ class SessionWriter:
         )
         BACKLOG.inc()
         self._writes.put_nowait(None)
+        self.start()  # a session that failed before it started still ends in the database
+        assert self._task is not None
         return self._task
 
     def _put(self, write: _Write) -> None:
