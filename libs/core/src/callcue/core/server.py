@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import grpc
@@ -13,7 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from callcue.core import garbage_collection
-from callcue.core.auth import Authenticator
+from callcue.core.auth import Authenticator, open_authenticator
 from callcue.core.interceptor import RpcInterceptor
 from callcue.core.settings import ServerSettings
 
@@ -125,3 +127,31 @@ async def serve_until_signalled(
     for cleanup in cleanups:
         await cleanup()
     log.info("stopped")
+
+
+@dataclass(frozen=True)
+class Assembled:
+    """A service put together: its server, and what must finish after the port opens and
+    before health says SERVING (the detector's playbook listener, say)."""
+
+    server: GrpcServer
+    until_ready: Callable[[], Awaitable[None]] | None = None
+
+
+Assemble: TypeAlias = Callable[[Authenticator, contextlib.AsyncExitStack], Awaitable[Assembled]]
+
+
+async def run_service_until_signalled(settings: ServerSettings, assemble: Assemble) -> None:
+    """The life of every service process: its authenticator, then what ``assemble`` builds
+    with it (registering how to release each resource on the stack, in the order they were
+    made), the port, readiness, SERVING; on SIGTERM NOT_SERVING and the drain, then the
+    resources released last-made first."""
+    async with contextlib.AsyncExitStack() as resources:
+        authenticator, close_auth = await open_authenticator(settings.auth)
+        resources.push_async_callback(close_auth)
+        assembled = await assemble(authenticator, resources)
+        await assembled.server.start()
+        if assembled.until_ready is not None:
+            await assembled.until_ready()
+        await assembled.server.set_serving()
+        await serve_until_signalled(assembled.server)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import structlog
 
 from callcue.core import database
-from callcue.core.auth import Authenticator, open_authenticator
-from callcue.core.server import GrpcServer, serve_until_signalled
+from callcue.core.auth import Authenticator
+from callcue.core.server import Assembled, GrpcServer, run_service_until_signalled
 from callcue.detector.keywords import KeywordStore
 from callcue.detector.live import LiveMatchers
 from callcue.detector.playbooks import PlaybookStore
@@ -52,21 +53,27 @@ async def migrate(settings: Settings) -> None:
 
 async def serve(settings: Settings) -> None:
     await migrate(settings)
-    pool = await database.open_pool(settings.database_url, max_size=settings.database_pool_size)
-    keywords = KeywordStore(pool)
-    matchers = LiveMatchers(keywords, await asyncio.to_thread(load_sentences, settings))
-    authenticator, close_auth = await open_authenticator(settings.server.auth)
-    server = build_server(settings, keywords, PlaybookStore(pool), matchers, authenticator)
-    listening = asyncio.Event()
-    listener = asyncio.create_task(matchers.listen(settings.database_url, listening))
-    await server.start()
-    # Serving before the listener runs could let a call miss an edit.
-    await asyncio.wait_for(listening.wait(), timeout=30)
-    await server.set_serving()
 
-    async def stop_listening() -> None:
-        listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listener
+    async def assemble(authenticator: Authenticator, resources: AsyncExitStack) -> Assembled:
+        pool = await database.open_pool(settings.database_url, max_size=settings.database_pool_size)
+        resources.push_async_callback(pool.close)
+        keywords = KeywordStore(pool)
+        matchers = LiveMatchers(keywords, await asyncio.to_thread(load_sentences, settings))
+        server = build_server(settings, keywords, PlaybookStore(pool), matchers, authenticator)
+        listening = asyncio.Event()
+        listener = asyncio.create_task(matchers.listen(settings.database_url, listening))
 
-    await serve_until_signalled(server, [stop_listening, pool.close, close_auth])
+        async def stop_listening() -> None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+        resources.push_async_callback(stop_listening)
+
+        async def until_listening() -> None:
+            # Serving before the listener runs could let a call miss an edit.
+            await asyncio.wait_for(listening.wait(), timeout=30)
+
+        return Assembled(server, until_listening)
+
+    await run_service_until_signalled(settings.server, assemble)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 from callcue.core import credentials, database
-from callcue.core.auth import Authenticator, open_authenticator
+from callcue.core.auth import Authenticator
 from callcue.core.channel import open_channel
-from callcue.core.server import GrpcServer, serve_until_signalled
+from callcue.core.server import Assembled, GrpcServer, run_service_until_signalled
 from callcue.detector.v1 import detector_service_pb2_grpc
 from callcue.gateway.call_session import Downstream
 from callcue.gateway.service import GatewayService
@@ -37,40 +38,37 @@ async def migrate(settings: Settings) -> None:
 
 async def serve(settings: Settings) -> None:
     await migrate(settings)
-    pool = await database.open_pool(settings.database_url, max_size=settings.database_pool_size)
-    limit = settings.server.max_message_bytes
-    # Downstream services see the caller's own key: each checks it and scopes to its tenant.
-    channels = [
-        open_channel(address, limit, credentials=credentials.forwarded)
-        for address in (
-            settings.transcriber_address,
-            settings.detector_address,
-            settings.notifier_address,
-        )
-    ]
-    downstream = Downstream(
-        transcriber=transcriber_service_pb2_grpc.TranscriberServiceStub(channels[0]),
-        detector=detector_service_pb2_grpc.DetectorServiceStub(channels[1]),
-        notifier=notifier_service_pb2_grpc.NotifierServiceStub(channels[2]),
-    )
-    authenticator, close_auth = await open_authenticator(settings.server.auth)
-    server, service = build_server(
-        settings,
-        downstream,
-        SessionStore(pool, lease_seconds=settings.session_lease_seconds),
-        authenticator,
-    )
-    leases = asyncio.create_task(service.keep_leases())
-    await server.start()
-    await server.set_serving()
 
-    async def close_channels() -> None:
+    async def assemble(authenticator: Authenticator, resources: AsyncExitStack) -> Assembled:
+        pool = await database.open_pool(settings.database_url, max_size=settings.database_pool_size)
+        resources.push_async_callback(pool.close)
+        limit = settings.server.max_message_bytes
+        # Downstream services see the caller's own key: each checks it and scopes to its
+        # tenant.
+        channels = [
+            open_channel(address, limit, credentials=credentials.forwarded)
+            for address in (
+                settings.transcriber_address,
+                settings.detector_address,
+                settings.notifier_address,
+            )
+        ]
         for channel in channels:
-            await channel.close()
+            resources.push_async_callback(channel.close)
+        downstream = Downstream(
+            transcriber=transcriber_service_pb2_grpc.TranscriberServiceStub(channels[0]),
+            detector=detector_service_pb2_grpc.DetectorServiceStub(channels[1]),
+            notifier=notifier_service_pb2_grpc.NotifierServiceStub(channels[2]),
+        )
+        server, service = build_server(
+            settings,
+            downstream,
+            SessionStore(pool, lease_seconds=settings.session_lease_seconds),
+            authenticator,
+        )
+        leases = asyncio.create_task(service.keep_leases())
+        resources.callback(leases.cancel)
+        resources.push_async_callback(service.drain)
+        return Assembled(server)
 
-    async def stop_leases() -> None:
-        leases.cancel()
-
-    await serve_until_signalled(
-        server, [service.drain, stop_leases, close_channels, pool.close, close_auth]
-    )
+    await run_service_until_signalled(settings.server, assemble)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from callcue.core.auth import Authenticator, open_authenticator
-from callcue.core.server import GrpcServer, serve_until_signalled
+from contextlib import AsyncExitStack
+
+from callcue.core.auth import Authenticator
+from callcue.core.server import Assembled, GrpcServer, run_service_until_signalled
 from callcue.notifier.event_log import EventLog, MemoryEventLog
 from callcue.notifier.orphans import PublisherWatch
 from callcue.notifier.redis_log import RedisEventLog
@@ -34,14 +36,11 @@ def event_log(settings: Settings) -> EventLog:
 
 
 async def serve(settings: Settings) -> None:
-    events = event_log(settings)
-    if isinstance(events, RedisEventLog):
-        await events.ping()  # fail at start, with the URL's problem, not at the first call
-    authenticator, close_auth = await open_authenticator(settings.server.auth)
-    server = build_server(settings, events, authenticator)
-    await server.start()
-    await server.set_serving()
-    cleanups = [close_auth]
-    if isinstance(events, RedisEventLog):
-        cleanups.append(events.close)
-    await serve_until_signalled(server, cleanups)
+    async def assemble(authenticator: Authenticator, resources: AsyncExitStack) -> Assembled:
+        events = event_log(settings)
+        if isinstance(events, RedisEventLog):
+            await events.ping()  # fail at start, with the URL's problem, not at the first call
+            resources.push_async_callback(events.close)
+        return Assembled(build_server(settings, events, authenticator))
+
+    await run_service_until_signalled(settings.server, assemble)

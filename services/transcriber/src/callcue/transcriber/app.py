@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import AsyncExitStack
 
 import openai
 import structlog
 
-from callcue.core.auth import Authenticator, open_authenticator
-from callcue.core.server import GrpcServer, serve_until_signalled
+from callcue.core.auth import Authenticator
+from callcue.core.server import Assembled, GrpcServer, run_service_until_signalled
 from callcue.transcriber.engine import SpeechEngine, WhisperEngine
 from callcue.transcriber.fallback_engine import FallbackEngine
 from callcue.transcriber.openai_engine import OpenAIEngine
@@ -65,12 +66,9 @@ async def serve(settings: Settings) -> None:
         compute_type=settings.compute_type,
         openai_model=settings.openai_model if settings.engine == "openai" else None,
     )
-    authenticator, close_auth = await open_authenticator(settings.server.auth)
-    server = build_server(settings, engine, authenticator)
-    await server.start()
-    await server.set_serving()
 
-    async def close() -> None:
-        engine.close()
+    async def assemble(authenticator: Authenticator, resources: AsyncExitStack) -> Assembled:
+        resources.callback(engine.close)
+        return Assembled(build_server(settings, engine, authenticator))
 
-    await serve_until_signalled(server, [close, close_auth])
+    await run_service_until_signalled(settings.server, assemble)
