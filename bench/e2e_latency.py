@@ -32,10 +32,10 @@ from evaldata import Call, hvb_calls
 
 from callcue.call.v1 import call_pb2
 from callcue.cli import devstack
-from callcue.cli.postgres import create_database, drop_database
 from callcue.core import api_keys, database
 from callcue.core.channel import open_channel
 from callcue.core.credentials import api_key
+from callcue.core.postgres import create_database, drop_database
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.detector.v1 import detector_service_pb2_grpc
 from callcue.gateway.v1 import gateway_service_pb2 as pb

@@ -27,7 +27,7 @@ from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 
 if TYPE_CHECKING:
-    from conftest import Stack
+    from callcue.core.testing import Stack
 
 SAMPLES = Path(__file__).parents[3] / "samples"
 

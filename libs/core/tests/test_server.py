@@ -20,17 +20,17 @@ import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from callcue.cli.postgres import create_database, drop_database
 from callcue.core import auth, errors
 from callcue.core.auth import ApiKeyAuthenticator
 from callcue.core.channel import open_channel
 from callcue.core.credentials import api_key
+from callcue.core.postgres import create_database, drop_database
 from callcue.core.server import GrpcServer
 from callcue.core.settings import Environment, ServerSettings
 from callcue.notifier.v1 import notifier_service_pb2, notifier_service_pb2_grpc
 
 if TYPE_CHECKING:
-    from conftest import TenantKeys
+    from callcue.core.testing import TenantKeys
 
 SERVICE = "test.Echo"
 

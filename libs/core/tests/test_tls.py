@@ -19,7 +19,7 @@ from callcue.core.server import GrpcServer
 from callcue.core.settings import Environment, ServerSettings, SettingsError
 
 if TYPE_CHECKING:
-    from conftest import TenantKeys
+    from callcue.core.testing import TenantKeys
 
 SERVICE = "test.Tls"
 

@@ -25,7 +25,7 @@ from callcue.detector.v1 import detector_service_pb2 as pb
 from callcue.detector.v1 import detector_service_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
-    from conftest import TenantKeys
+    from callcue.core.testing import TenantKeys
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ from callcue.transcriber.settings import Settings as TranscriberSettings
 from callcue.transcriber.v1 import transcriber_service_pb2_grpc
 
 if TYPE_CHECKING:
-    from conftest import Stack
+    from callcue.core.testing import Stack
 
 SAMPLES = Path(__file__).parents[3] / "samples"
 LINEAR16_16K = call_pb2.AudioFormat(

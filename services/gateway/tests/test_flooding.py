@@ -15,7 +15,7 @@ from callcue.call.v1 import call_pb2
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 
 if TYPE_CHECKING:
-    from conftest import Stack
+    from callcue.core.testing import Stack
 
 SAMPLES = Path(__file__).parents[3] / "samples"
 LINEAR16_16K = call_pb2.AudioFormat(

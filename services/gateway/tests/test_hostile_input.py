@@ -25,7 +25,7 @@ from callcue.transcriber.v1 import transcriber_service_pb2 as transcriber_pb
 from callcue.transcriber.v1 import transcriber_service_pb2_grpc
 
 if TYPE_CHECKING:
-    from conftest import Stack
+    from callcue.core.testing import Stack
 
 # What a bad request may get: a precise, actionable status.
 PRECISE = {

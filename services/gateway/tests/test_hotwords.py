@@ -10,7 +10,7 @@ from callcue.gateway.service import MAX_HOTWORDS, GatewayService
 from callcue.gateway.settings import Settings
 
 if TYPE_CHECKING:
-    from conftest import Stack
+    from callcue.core.testing import Stack
 
 
 def gateway(stack: Stack, enabled: bool) -> GatewayService:

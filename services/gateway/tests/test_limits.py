@@ -21,7 +21,7 @@ from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.gateway.v1 import gateway_service_pb2_grpc
 
 if TYPE_CHECKING:
-    from conftest import Stack
+    from callcue.core.testing import Stack
 
 LINEAR16_16K = call_pb2.AudioFormat(
     encoding=call_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=16000, channel_count=1

@@ -29,7 +29,7 @@ from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
 from callcue.notifier.v1 import notifier_service_pb2_grpc
 
 if TYPE_CHECKING:
-    from conftest import Stack
+    from callcue.core.testing import Stack
 
 SAMPLES = Path(__file__).parents[3] / "samples"
 REDIS_URL = os.environ.get("CALLCUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -18,7 +18,7 @@ from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
 from callcue.transcriber.files import decode_file
 
 if TYPE_CHECKING:
-    from conftest import Stack
+    from callcue.core.testing import Stack
 
 SAMPLES = Path(__file__).parents[3] / "samples"
 

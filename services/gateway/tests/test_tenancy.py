@@ -25,7 +25,7 @@ from callcue.notifier.v1 import notifier_service_pb2_grpc
 from callcue.transcriber.v1 import transcriber_service_pb2 as transcriber_pb
 
 if TYPE_CHECKING:
-    from conftest import Stack, TenantKeys
+    from callcue.core.testing import Stack, TenantKeys
 
 SAMPLES = Path(__file__).parents[3] / "samples"
 LINEAR16_16K = call_pb2.AudioFormat(

@@ -13,7 +13,7 @@ from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
 
 if TYPE_CHECKING:
-    from conftest import Stack
+    from callcue.core.testing import Stack
 
 SAMPLES = Path(__file__).parents[3] / "samples"
 ROLES = [call_pb2.SPEAKER_ROLE_REP, call_pb2.SPEAKER_ROLE_PROSPECT]

@@ -25,7 +25,7 @@ from callcue.notifier.v1 import notifier_service_pb2 as pb
 from callcue.notifier.v1 import notifier_service_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
-    from conftest import TenantKeys
+    from callcue.core.testing import TenantKeys
 
 REDIS_URL = os.environ.get("CALLCUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SETTINGS = Settings.from_env(

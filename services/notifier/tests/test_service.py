@@ -21,7 +21,7 @@ from callcue.notifier.v1 import notifier_service_pb2 as pb
 from callcue.notifier.v1 import notifier_service_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
-    from conftest import TenantKeys
+    from callcue.core.testing import TenantKeys
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from callcue.transcriber.settings import Settings
 from callcue.transcriber.v1 import transcriber_service_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
-    from conftest import TenantKeys
+    from callcue.core.testing import TenantKeys
 
 
 @pytest.fixture(scope="session")

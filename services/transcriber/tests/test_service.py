@@ -14,7 +14,7 @@ from callcue.transcriber.v1 import transcriber_service_pb2 as pb
 from callcue.transcriber.v1 import transcriber_service_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
-    from conftest import TenantKeys
+    from callcue.core.testing import TenantKeys
 
 SAMPLES = Path(__file__).parents[3] / "samples"
 LINEAR16 = call_pb2.AudioFormat(

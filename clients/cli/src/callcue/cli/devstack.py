@@ -16,7 +16,7 @@ import grpc
 import psycopg
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from callcue.cli.postgres import can_connect, start_embedded_postgres
+from callcue.core.postgres import can_connect, start_embedded_postgres
 
 SERVICES = ("notifier", "detector", "transcriber", "gateway")
 # Each service's Prometheus /metrics port is its gRPC port plus this.

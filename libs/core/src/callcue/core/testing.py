@@ -1,5 +1,10 @@
-"""Infrastructure every test suite shares: a real PostgreSQL database per test run, two
-tenants with API keys in it, and all four services in this process on loopback."""
+"""The test infrastructure every suite shares, as a pytest plugin (loaded through the
+``pytest11`` entry point of callcue-core, so each folder's tests run on their own): a real
+PostgreSQL database per test run, two tenants with API keys in it, and, for the suites that
+need them, all four services in this process on loopback.
+
+Not for production code: it imports pytest, and the stack imports every service.
+"""
 
 from __future__ import annotations
 
@@ -8,41 +13,24 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from callcue.cli.postgres import (
+from callcue.core import api_keys, credentials, database
+from callcue.core.auth import ApiKeyAuthenticator
+from callcue.core.channel import open_channel
+from callcue.core.postgres import (
     can_connect,
     create_database,
     drop_database,
     start_embedded_postgres,
 )
-from callcue.core import api_keys, credentials, database
-from callcue.core.auth import ApiKeyAuthenticator
-from callcue.core.channel import open_channel
 from callcue.core.settings import Environment
-from callcue.detector import app as detector_app
-from callcue.detector.keywords import KeywordStore
-from callcue.detector.live import LiveMatchers
-from callcue.detector.playbooks import PlaybookStore
-from callcue.detector.settings import Settings as DetectorSettings
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.detector.v1 import detector_service_pb2_grpc
-from callcue.gateway import app as gateway_app
-from callcue.gateway.call_session import Downstream
-from callcue.gateway.sessions import SessionStore
-from callcue.gateway.settings import Settings as GatewaySettings
 from callcue.gateway.v1 import gateway_service_pb2_grpc
-from callcue.notifier import app as notifier_app
-from callcue.notifier.event_log import MemoryEventLog
-from callcue.notifier.settings import Settings as NotifierSettings
 from callcue.notifier.v1 import notifier_service_pb2_grpc
-from callcue.transcriber import app as transcriber_app
-from callcue.transcriber.settings import Settings as TranscriberSettings
 from callcue.transcriber.v1 import transcriber_service_pb2_grpc
-
-ROOT = Path(__file__).parent
 
 
 @pytest.fixture(scope="session")
@@ -117,6 +105,22 @@ class Stack:
 async def stack(
     database_url: str, authenticator: ApiKeyAuthenticator, tenant_keys: TenantKeys
 ) -> AsyncIterator[Stack]:
+    # Imported here, not at the top: a suite that needs no stack must not need every service.
+    from callcue.detector import app as detector_app
+    from callcue.detector.keywords import KeywordStore
+    from callcue.detector.live import LiveMatchers
+    from callcue.detector.playbooks import PlaybookStore
+    from callcue.detector.settings import Settings as DetectorSettings
+    from callcue.gateway import app as gateway_app
+    from callcue.gateway.call_session import Downstream
+    from callcue.gateway.sessions import SessionStore
+    from callcue.gateway.settings import Settings as GatewaySettings
+    from callcue.notifier import app as notifier_app
+    from callcue.notifier.event_log import MemoryEventLog
+    from callcue.notifier.settings import Settings as NotifierSettings
+    from callcue.transcriber import app as transcriber_app
+    from callcue.transcriber.settings import Settings as TranscriberSettings
+
     base = {"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "DATABASE_URL": database_url}
     env = Environment({**base, "CALLCUE_MAX_CHUNK_BYTES": "65536"})
     await database.migrate(database_url, "detector", detector_app.MIGRATIONS)
