@@ -12,6 +12,7 @@ from callcue.transcriber.engine import BUNDLED, resolve_model
 from callcue.transcriber.whisper_decoder import (
     DecodedWord,
     WhisperDecoder,
+    is_word,
     normalised,
     without_repeated_tail,
 )
@@ -73,3 +74,9 @@ def test_short_windows_hear_what_the_30_s_window_hears(model: WhisperModel) -> N
         short, full = (said(heard[window].words).split() for window in (15.0, None))
         assert SequenceMatcher(None, short, full).ratio() >= 0.8, (short, full)
         assert all(word.end <= len(audio) / 16000 + 0.05 for word in heard[15.0].words)
+
+
+def test_marks_whisper_writes_for_noise_are_not_words_but_signs_of_the_text_are() -> None:
+    assert not any(is_word(text) for text in (" .", " ...", " \u266a", " -", ""))
+    # "27%" is aligned as " 27" and "%": dropping the "%" once turned 27% into 27.
+    assert all(is_word(text) for text in (" %", " $", " &", " Hello", " 27"))

@@ -33,6 +33,9 @@ LOW_LOG_PROBABILITY = -1.0
 # Whisper's defaults for attaching punctuation to words (with CJK full-width forms).
 _PREPEND = "\"'\u201c\u00bf([{-"
 _APPEND = "\"'.\u3002,\uff0c!\uff01?\uff1f:\uff1a\u201d)]}\u3001"
+# A word of these alone ("." most often, "..." or a note sign) is what Whisper writes for
+# music and noise; "%", "$" or "&" alone are words of the text ("27" "%").
+_NOT_A_WORD = " .,!?;:-\u2013\u2014\u2026\u266a\u266b\"'()[]"
 
 
 @dataclass(frozen=True)
@@ -192,9 +195,13 @@ class WhisperDecoder:
                 probability=float(word["probability"]),
             )
             for word in alignment
-            # A lone "." is what Whisper writes for music and noise, not a word.
-            if any(ch.isalnum() for ch in word["word"])
+            if is_word(word["word"])
         )
+
+
+def is_word(text: str) -> bool:
+    """Not a lone mark Whisper writes for music and noise ("." or a note sign)."""
+    return bool(text.strip(_NOT_A_WORD))
 
 
 def normalised(word: DecodedWord) -> str:
