@@ -23,8 +23,8 @@ class Settings:
     max_upload_bytes: int
     # Live calls a tenant may run at once unless its own limit says otherwise.
     max_concurrent_calls: int
-    # Send the call's playbook phrases to the transcriber as hotwords (prompt bias): on
-    # hvb_calls live, detector recall 0.944 with them (docs/benchmarks.md, Detector).
+    # Send the call's playbook phrases to the transcriber as hotwords (prompt bias), which
+    # raised detector recall (docs/benchmarks.md, Detector).
     hotwords_from_playbook: bool
     # A live session's lease: a gateway that stops renewing it (it died) has its sessions
     # failed and no longer counted against the tenant's limit after this long.

@@ -295,7 +295,7 @@ class WhisperEngine:
         decoder = self._decoder(language)
         prefix_tokens = [token for word in prefix for token in word.tokens]
         # Every decode uses the full beam: words of partials become final when two agree,
-        # and on hvb_calls greedy decoding cost 3.6 points of WER for 10% less time.
+        # and greedy decoding cost far more WER than the time it saved (docs/benchmarks.md).
         return await self._submit(
             priority,
             lambda: decoder.decode(
@@ -309,7 +309,7 @@ class WhisperEngine:
     ) -> AsyncIterator[Recognised]:
         """Utterance by utterance, cut by the VAD and decoded like a live call's finals:
         Whisper's own long-form decoding of 30 s windows skipped whole sentences at the
-        start of a window on hvb_calls (18.6% WER, 75 of 666 words deleted)."""
+        start of a window (docs/benchmarks.md)."""
         decoder = self._decoder(language)
         cutter = UtteranceCutter(pad_ms=400)
         said: deque[str] = deque(maxlen=40)

@@ -4,9 +4,7 @@ last words said.
 Whisper continues its prompt's style. A bare list of phrases ("Harper Valley, debit card")
 made it continue the list ("and transfer." for a noise) and drop punctuation and capitals
 for the rest of the call; as a sentence of its own ("Glossary: Harper Valley, debit card.")
-the names still come out right and the style does not carry over (hvb_calls, offline, the
-bank playbook's 10 phrases: 12.3% WER against 13.2% for the bare list and 14.0% without
-hotwords; see docs/benchmarks.md).
+the names still come out right and the style does not carry over (see docs/benchmarks.md).
 """
 
 from __future__ import annotations

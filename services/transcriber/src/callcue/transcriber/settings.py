@@ -21,10 +21,8 @@ class Settings:
     workers: int
     beam_size: int
     # Audio that fits (with 8 s of silence after it) is encoded in a window this long
-    # instead of Whisper's 30 s, at a fraction of the cost; None ("off"): always 30 s.
-    # hvb_calls streaming, slower machine: 15 s gave 14.7% WER, word delay to final p50
-    # 0.97 s, p95 1.70 s at 0.26 CPU-s per audio second; 30 s gave 13.8%, 1.31 s, 2.08 s
-    # at 0.51 (docs/benchmarks.md).
+    # instead of Whisper's 30 s, at a fraction of the cost, for a little WER; None ("off"):
+    # always 30 s (the trade measured in docs/benchmarks.md).
     short_window: float | None
     # Silence that ends an utterance in a live stream.
     end_of_utterance_ms: int
@@ -55,9 +53,8 @@ class Settings:
             model=env.string(f"{PREFIX}WHISPER_MODEL", "bundled"),
             device=env.choice(f"{PREFIX}WHISPER_DEVICE", "cpu", ("cpu", "cuda", "auto")),
             compute_type=env.string(f"{PREFIX}WHISPER_COMPUTE_TYPE", "int8"),
-            # One thread per decode and one decode per core: on hvb_calls a second thread
-            # per decode cost 12-13% more CPU; it shortened one call's delays only where the
-            # cores scale (p50 1.35 to 1.23 s) and lengthened three calls' (1.86 to 2.04 s).
+            # One thread per decode and one decode per core: a second thread per decode cost
+            # more CPU than it saved in delay (docs/benchmarks.md).
             cpu_threads=env.integer(f"{PREFIX}WHISPER_CPU_THREADS", 1, minimum=1, maximum=256),
             workers=env.integer(
                 f"{PREFIX}WHISPER_WORKERS", os.cpu_count() or 1, minimum=1, maximum=64

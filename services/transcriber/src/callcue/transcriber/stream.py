@@ -48,20 +48,21 @@ from callcue.transcriber.whisper_decoder import DecodedWord, Hypothesis, agreed_
 log = structlog.get_logger("callcue.transcriber")
 
 ENDPOINT_SILENCE_SECONDS = 0.2
-# Audio kept before and after speech: 400 ms scored 1.5 points of WER better than 200 ms.
+# Audio kept before and after speech, so word edges survive (400 ms beat 200 ms; figures in
+# docs/benchmarks.md).
 PAD_MS = 400
 # Words of the call so far given to Whisper as context: short utterances decoded alone
-# lose words (hvb_calls: 14.9% WER without, 14.0% with, the same as whole-file decoding).
+# lose words (docs/benchmarks.md).
 CONTEXT_WORDS = 40
 # Shorter utterances are left to the endpoint decode: a partial decode of them rarely
 # settles a word (that takes two decodes that agree), so it would mostly be CPU spent.
 FIRST_PARTIAL_SECONDS = 1.0
 # A word this close to the end of the decoded audio may be cut off: never final yet.
 UNSAFE_TAIL_SECONDS = 0.25
-# An utterance's first decodes see little audio. Whisper's no-speech probability on them:
-# 0.43-0.77 for the noise it turned into words in hvb_calls, mostly under 0.4 for speech
-# (hvb_calls streaming: 15.0% WER before, 14.3% with this). Words of a doubted decode
-# wait for one of more audio, or for the utterance's final and Whisper's own noise rule.
+# An utterance's first decodes see little audio, and Whisper turned the noise before a
+# caller's "Hello" into words with a no-speech probability from 0.43 up, where speech
+# mostly scored under 0.4 (docs/benchmarks.md). Words of a doubted decode wait for one of
+# more audio, or for the utterance's final and Whisper's own noise rule.
 DOUBTFUL_NO_SPEECH = 0.4
 # Leeway for a burst: a gateway resuming a call on this replica replays the audio after the
 # last final word, usually a few seconds.

@@ -23,7 +23,7 @@ from callcue.transcriber.audio import Samples
 
 _MAX_LENGTH = 448
 # In a short window, less silence after the audio than this made Whisper go on inventing
-# words (hvb_calls, offline: 6 s 19.1% WER, 8 s 14.4%, the 30 s window 14.0%).
+# words (docs/benchmarks.md, "Shorter encoder windows").
 MIN_PADDING_FRAMES = 800
 # Whisper's own thresholds: text this compressible is a repetition loop.
 MAX_COMPRESSION_RATIO = 2.4
