@@ -6,14 +6,15 @@ from callcue.call.v1 import call_pb2
 from callcue.core.settings import Environment
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.gateway.call_session import Downstream
-from callcue.gateway.service import MAX_HOTWORDS, GatewayService
+from callcue.gateway.live_call import MAX_HOTWORDS, LiveCalls
+from callcue.gateway.running import RunningSessions
 from callcue.gateway.settings import Settings
 
 if TYPE_CHECKING:
     from callcue.core.testing import Stack
 
 
-def gateway(stack: Stack, enabled: bool) -> GatewayService:
+def gateway(stack: Stack, enabled: bool) -> LiveCalls:
     settings = Settings.from_env(
         Environment(
             {
@@ -23,7 +24,7 @@ def gateway(stack: Stack, enabled: bool) -> GatewayService:
         )
     )
     downstream = Downstream(transcriber=None, detector=stack.detector, notifier=None)  # type: ignore[arg-type]
-    return GatewayService(downstream, store=None, settings=settings)  # type: ignore[arg-type]
+    return LiveCalls(downstream, None, settings, RunningSessions(None))  # type: ignore[arg-type]
 
 
 async def test_playbook_phrases_become_hotwords_when_enabled(stack: Stack, playbook: str) -> None:

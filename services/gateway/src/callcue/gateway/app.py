@@ -66,9 +66,9 @@ async def serve(settings: Settings) -> None:
             SessionStore(pool, lease_seconds=settings.session_lease_seconds),
             authenticator,
         )
-        leases = asyncio.create_task(service.keep_leases())
+        leases = asyncio.create_task(service.sessions.keep_leases())
         resources.callback(leases.cancel)
-        resources.push_async_callback(service.drain)
+        resources.push_async_callback(service.sessions.drain)
         return Assembled(server)
 
     await run_service_until_signalled(settings.server, assemble)

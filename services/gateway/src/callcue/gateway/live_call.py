@@ -1,0 +1,255 @@
+"""Live calls: the caller's audio to the transcriber (resumed on another replica when one
+is lost), the transcript to the detector, every event back to the caller and out to the
+notifier."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+
+import grpc
+import structlog
+
+from callcue.call.v1 import call_pb2
+from callcue.core import auth, errors
+from callcue.core.audio_format import bytes_per_second, check_format
+from callcue.core.config_first import first_config
+from callcue.core.durations import duration
+from callcue.detector.v1 import detector_service_pb2 as detector_pb
+from callcue.gateway.call_audio import CallAudio
+from callcue.gateway.call_session import CallSession, Downstream
+from callcue.gateway.resumption import Resumption
+from callcue.gateway.retries import RETRYABLE
+from callcue.gateway.running import CALLS, RunningSessions, downstream_failure, error_text
+from callcue.gateway.sessions import SessionStore
+from callcue.gateway.settings import Settings
+from callcue.gateway.v1 import gateway_service_pb2 as pb
+from callcue.transcriber.v1 import transcriber_service_pb2 as transcriber_pb
+
+log = structlog.get_logger("callcue.gateway")
+
+# Whisper's prompt holds about 220 tokens; the call's own recent words need room too.
+MAX_HOTWORDS = 50
+
+
+class LiveCalls:
+    def __init__(
+        self,
+        downstream: Downstream,
+        store: SessionStore,
+        settings: Settings,
+        sessions: RunningSessions,
+    ) -> None:
+        self._downstream = downstream
+        self._store = store
+        self._settings = settings
+        self._sessions = sessions
+
+    async def stream(
+        self, request_iterator: AsyncIterator[pb.StreamCallRequest]
+    ) -> AsyncGenerator[pb.StreamCallResponse, None]:
+        config = await first_config(request_iterator)
+        if config is None:
+            return
+        check_format(config.audio_format, config.channel_roles)
+        caller = auth.current_caller()
+        limit = caller.tenant.max_concurrent_calls
+        session = await self._store.create(
+            caller.tenant_id,
+            pb.SESSION_SOURCE_LIVE,
+            config,
+            max_live_calls=self._settings.max_concurrent_calls if limit is None else limit,
+        )
+        self._sessions.add(session.session_id)
+        structlog.contextvars.bind_contextvars(session_id=session.session_id)
+        log.info("call started", channels=config.audio_format.channel_count or 1)
+        call = CallSession(
+            session.session_id,
+            config.playbook_ids,
+            self._downstream,
+            self._store,
+            interim=config.interim_results,
+        )
+        audio = _AudioIntake(request_iterator, config, self._settings)
+        transcribing = asyncio.create_task(self._transcribe_live(call, config, audio))
+        state, message = call_pb2.CALL_STATE_FAILED, "the call was cancelled"
+        try:
+            yield pb.StreamCallResponse(event=await call.start("call started"))
+            async for event in call.events():
+                yield pb.StreamCallResponse(event=event)
+            state, message = await transcribing
+        finally:
+            transcribing.cancel()
+            audio.cancel()
+            await call.close(message)
+            self._sessions.discard(session.session_id)
+            await self._sessions.keep_writing(
+                call.writer.finish(state, audio.seconds, error_text(state, message))
+            )
+            CALLS.labels("live", call_pb2.CallState.Name(state)).inc()
+            log.info(
+                "call ended", state=call_pb2.CallState.Name(state), audio_seconds=audio.seconds
+            )
+        if audio.error is not None:
+            raise audio.error
+        if state == call_pb2.CALL_STATE_FAILED:
+            raise errors.unavailable(message)
+
+    async def _transcribe_live(
+        self, call: CallSession, config: pb.CallConfig, audio: _AudioIntake
+    ) -> tuple[call_pb2.CallState.ValueType, str]:
+        streaming_config = transcriber_pb.StreamingConfig(
+            audio_format=config.audio_format,
+            channel_roles=config.channel_roles,
+            language_code=config.language_code,
+            interim_results=config.interim_results,
+            session_id=call.session_id,
+            hotwords=await self._hotwords(config.playbook_ids),
+        )
+        channels = config.audio_format.channel_count or 1
+        rate = bytes_per_second(config.audio_format)
+        buffer = CallAudio(rate, rate // config.audio_format.sample_rate_hertz)
+        pump = asyncio.create_task(_pump(audio, buffer))
+        resumption = Resumption(channels)
+        state, message = call_pb2.CALL_STATE_ENDED, "call ended"
+        try:
+            while True:
+                start = buffer.offset(resumption.offset)
+
+                async def requests(
+                    start: int = start,
+                ) -> AsyncIterator[transcriber_pb.StreamingTranscribeRequest]:
+                    yield transcriber_pb.StreamingTranscribeRequest(config=streaming_config)
+                    async for chunk in buffer.read_from(start):
+                        yield transcriber_pb.StreamingTranscribeRequest(audio=chunk)
+
+                try:
+                    stream = self._downstream.transcriber.StreamingTranscribe(requests())
+                    async for response in stream:
+                        if response.HasField("engine_status"):
+                            call.engine = response.engine_status.engine
+                            call.model = response.engine_status.model
+                            call.add_status(
+                                call_pb2.CallStatus(
+                                    state=call_pb2.CALL_STATE_ACTIVE,
+                                    message=f"transcribing with {response.engine_status.model}",
+                                )
+                            )
+                        elif (segment := resumption.adopt(response.segment)) is not None:
+                            call.add_segment(segment)
+                    break
+                except grpc.aio.AioRpcError as error:
+                    log.warning(
+                        "transcriber stream lost", code=error.code().name, details=error.details()
+                    )
+                    if error.code() not in RETRYABLE or resumption.backoff.exhausted:
+                        state = call_pb2.CALL_STATE_FAILED
+                        message = downstream_failure("transcriber", error)
+                        break
+                    await resumption.backoff.wait()
+                    resume_at = buffer.seconds(buffer.offset(resumption.resume_point()))
+                    resumption.restart(resume_at)
+                    call.add_status(
+                        call_pb2.CallStatus(
+                            state=call_pb2.CALL_STATE_ACTIVE,
+                            message=f"transcriber lost ({error.code().name}); resuming on "
+                            f"another replica from {resume_at:.1f} s into the call",
+                        )
+                    )
+        finally:
+            pump.cancel()
+        if audio.error is not None:
+            state, message = call_pb2.CALL_STATE_FAILED, audio.error.message
+        await call.finish(
+            call_pb2.CallStatus(
+                state=state, message=message, audio_received=duration(audio.seconds)
+            )
+        )
+        return state, message
+
+    async def _hotwords(self, playbook_ids: Sequence[str]) -> list[str]:
+        """The phrases of the call's playbooks, to bias recognition toward them."""
+        if not self._settings.hotwords_from_playbook:
+            return []
+        phrases: list[str] = []
+        try:
+            for playbook in list(playbook_ids) or ["default"]:
+                token = ""
+                while len(phrases) < MAX_HOTWORDS:
+                    page = await self._downstream.detector.ListKeywords(
+                        detector_pb.ListKeywordsRequest(
+                            playbook_id=playbook, page_size=100, page_token=token
+                        ),
+                        timeout=2,
+                    )
+                    phrases += [k.phrase for k in page.keywords]
+                    token = page.next_page_token
+                    if not token:
+                        break
+        except grpc.aio.AioRpcError as error:
+            log.warning("no hotwords: the detector did not list keywords", code=error.code().name)
+        return list(dict.fromkeys(phrases))[:MAX_HOTWORDS]
+
+
+async def _pump(intake: _AudioIntake, buffer: CallAudio) -> None:
+    async for chunk in intake:
+        await buffer.append(chunk)
+    await buffer.close()
+
+
+class _AudioIntake:
+    """The caller's audio messages, checked against the call's limits.
+
+    A bad message ends the intake and is kept in ``error``, so the call can still be
+    closed cleanly (final status, session stored) before the caller gets the status.
+    """
+
+    def __init__(
+        self,
+        requests: AsyncIterator[pb.StreamCallRequest],
+        config: pb.CallConfig,
+        settings: Settings,
+    ) -> None:
+        self._requests = requests
+        self._rate = bytes_per_second(config.audio_format)
+        self._settings = settings
+        self._bytes = 0
+        self._cancelled = False
+        self.error: errors.RpcError | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self._bytes / self._rate
+
+    def cancel(self) -> None:
+        self._cancelled = True
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for request in self._requests:
+                if self._cancelled:
+                    return
+                self._check(request)
+                if self.error is not None:
+                    return
+                self._bytes += len(request.audio)
+                yield request.audio
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the caller's stream broke (cancelled, reset)
+            log.info("caller stream ended abruptly", error=str(error))
+
+    def _check(self, request: pb.StreamCallRequest) -> None:
+        if request.WhichOneof("request") != "audio":
+            self.error = errors.invalid_argument("config", "send the config once, first")
+        elif len(request.audio) > self._settings.max_chunk_bytes:
+            self.error = errors.resource_exhausted(
+                "audio chunk",
+                f"an audio message of {len(request.audio)} bytes exceeds the limit of "
+                f"{self._settings.max_chunk_bytes}; send smaller chunks (100 ms is typical)",
+            )
+        elif (self._bytes + len(request.audio)) / self._rate > self._settings.max_call_seconds:
+            self.error = errors.resource_exhausted(
+                "call duration",
+                f"the call exceeds the maximum of {self._settings.max_call_seconds:.0f} seconds",
+            )
