@@ -231,7 +231,7 @@ async def test_mistakes_get_a_clear_message_not_a_traceback(
         (environ, ["summary", "00000000-0000-0000-0000-000000000000"], 1, "not found: session"),
         (environ, ["sessions", "ls", "--gateway", "127.0.0.1:9"], 1, "cannot reach the server"),
         (environ, ["upload", "nowhere.wav"], 2, "No such file"),
-        (environ, ["call", str(SAMPLES / "sales_call_stereo.flac")], 2, "not a WAV file"),
+        (environ, ["call", str(SAMPLES / "sales_call.txt")], 2, "sales_call.txt: no audio in it"),
         (environ, ["upload", "x.wav", "--stereo-roles", "rep,boss"], 2, "unknown role 'boss'"),
         (environ, ["watch"], 2, "name a SESSION to watch, or --all"),
         (environ, ["call"], 2, "stream a FILE or --mic, one of the two"),
