@@ -109,3 +109,17 @@ def test_a_cut_is_refused_once_its_utterance_has_ended() -> None:
     still = cutter.open_utterance()
     assert still is not None
     assert (still.start, still.seconds) == (following.start, following.seconds)
+
+
+def test_noise_straight_before_speech_is_an_utterance_of_its_own() -> None:
+    """A burst of noise the VAD hears nothing in opens an utterance by loudness; once
+    Silero hears speech it is split off, so Whisper judges it alone (in one window with the
+    speech, Whisper skipped a greeting's first words)."""
+    speech = decode_audio(str(SAMPLE))[int(0.4 * 16000) : int(6.2 * 16000)]
+    noise = np.random.default_rng(3).normal(0, 0.05, 16000).astype(np.float32)
+    audio = np.concatenate([np.zeros(16000, np.float32), noise, speech])
+    first, second, *rest = cut(audio, UtteranceCutter(end_silence_ms=500, pad_ms=400))
+    assert first.doubtful and not second.doubtful
+    assert 0.5 <= first.start_seconds and first.start_seconds + first.seconds <= 2.1
+    assert 1.6 <= second.start_seconds <= 2.1  # the turn starts at 2.1 s
+    assert rest == []

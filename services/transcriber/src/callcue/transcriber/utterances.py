@@ -14,6 +14,9 @@ from callcue.transcriber.vad import WINDOW, StreamingVad
 # Windows at the VAD's threshold an utterance needs to count as speech the VAD is sure of:
 # music scored a stray window over 0.5 now and then, speech a few in every word.
 CONFIDENT_WINDOWS = 4
+# An utterance opened by loudness alone that Silero then hears speech in is split there,
+# when what came first is at least this long.
+MIN_LOUD_LEAD_MS = 500
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ class UtteranceCutter:
         self._off = min(doubt, threshold - 0.15)
         self._doubt_windows = max(1, doubt_run_ms * SAMPLE_RATE // 1000 // WINDOW)
         self._recent: deque[bool] = deque(maxlen=self._doubt_windows)
+        self._recent_vad: deque[bool] = deque(maxlen=self._doubt_windows)  # at ``doubt``
+        self._min_lead = MIN_LOUD_LEAD_MS * SAMPLE_RATE // 1000
         self._end_silence = end_silence_ms * SAMPLE_RATE // 1000
         self._pad = pad_ms * SAMPLE_RATE // 1000
         self._min_speech = min_speech_ms * SAMPLE_RATE // 1000
@@ -84,6 +89,7 @@ class UtteranceCutter:
         self._voice_end = 0  # end of the last window above the lower threshold
         self._probabilities: list[float] = []  # per window of the open utterance
         self._confident_windows = 0  # of the open utterance, at ``threshold`` or more
+        self._loud_lead = False  # it opened on loudness alone, and Silero has heard nothing
 
     @property
     def samples_seen(self) -> int:
@@ -139,6 +145,7 @@ class UtteranceCutter:
             self._window += 1
             possible = bool(probability >= self._off or is_loud)
             self._recent.append(possible)
+            self._recent_vad.append(bool(probability >= self._off))
             if self._speech_start is None:
                 if probability >= self._on or self._doubtful_run():
                     run = 1 if probability >= self._on else len(self._recent)
@@ -147,7 +154,16 @@ class UtteranceCutter:
                     self._voice_start, self._voice_end = first, window_end
                     self._probabilities = [float(probability)]
                     self._confident_windows = int(probability >= self._on)
+                    self._loud_lead = probability < self._on and not self._mostly(self._recent_vad)
                 continue
+            if self._loud_lead and (probability >= self._on or self._mostly(self._recent_vad)):
+                self._loud_lead = False
+                cut = window_start - self._pad
+                if probability >= self._on and cut - self._speech_start >= self._min_lead:
+                    # What Silero heard nothing in (a click, a breath, line noise) is
+                    # decoded on its own: before speech in one window it made Whisper skip
+                    # the first words ("Harper Valley National Bank" of a greeting).
+                    closed += self._close(cut, reopen=True)
             self._probabilities.append(float(probability))
             self._confident_windows += int(probability >= self._on)
             if possible:
@@ -167,13 +183,13 @@ class UtteranceCutter:
         return self._close(min(self._voice_end + self._pad, self.samples_seen), reopen=False)
 
     def _doubtful_run(self) -> bool:
+        return self._mostly(self._recent)
+
+    @staticmethod
+    def _mostly(recent: deque[bool]) -> bool:
         """Most of the last ``doubt_run_ms`` was possible speech, its last window too:
         noise scores a scattered window at ``doubt`` now and then, speech a run of them."""
-        return (
-            len(self._recent) == self._recent.maxlen
-            and self._recent[-1]
-            and sum(self._recent) * 4 >= len(self._recent) * 3
-        )
+        return len(recent) == recent.maxlen and recent[-1] and sum(recent) * 4 >= len(recent) * 3
 
     def _quietest_recent_window(self, window_end: int) -> int:
         recent = self._probabilities[-int(2 * SAMPLE_RATE / WINDOW) :]
