@@ -238,7 +238,7 @@ def report(case: str, outcomes: list[Outcome], cpu: float, dump: Path | None) ->
         f"{share * 100:.0f}% inside VAD speech"
     )
     print(f"  delay to final: {describe(delays)}")
-    print(f"  CPU {cpu / audio:.3f} CPU-s per audio s (service, live streams)")
+    print(f"  CPU {cpu / audio:.3f} CPU-s per audio s (service, live streams)", flush=True)
     if dump:
         dump.mkdir(parents=True, exist_ok=True)
         lines = []
@@ -303,6 +303,14 @@ async def main() -> None:
                 outcome.missing = missing_runs(outcome.offline, live_words(outcome.live))
                 outcome.inside_vad = sum(
                     inside(word, outcome.regions) for run in outcome.missing for word in run
+                )
+                score = wer([outcome.recording.reference], [outcome.live.transcript()])
+                print(
+                    f"  {outcome.recording.name}: live WER {score.wer * 100:.1f}% "
+                    f"(sub {score.substitutions}, del {score.deletions}, "
+                    f"ins {score.insertions}), {sum(map(len, outcome.missing))} words "
+                    "offline has and live lacks",
+                    flush=True,
                 )
             report(case, group, cpu_seconds() - started, args.dump)
     await server.stop(0)

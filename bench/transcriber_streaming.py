@@ -49,25 +49,27 @@ class Result:
         return " ".join(text for _, _, text in ordered)
 
     def delays(self) -> tuple[list[float], list[float]]:
-        """Per final word: (seconds to its first partial, seconds to its final)."""
+        """Per final word: (seconds to its first partial, seconds to its final). A word's
+        first partial is the earliest partial of its channel with the same word ending
+        within 0.6 s of it."""
+        seen_as: dict[tuple[int, str], list[tuple[float, float]]] = {}
+        for seen, partial in self.partials:
+            for w in partial.words:
+                key = (partial.channel, normalise(w.text))
+                seen_as.setdefault(key, []).append((seen, w.end_offset.ToNanoseconds() / 1e9))
         to_partial, to_final = [], []
         for arrived, segment in self.finals:
             for word in segment.words:
                 end = word.end_offset.ToNanoseconds() / 1e9
                 to_final.append(arrived - end)
-                first = arrived
-                text = normalise(word.text)
-                for seen, partial in self.partials:
-                    if seen >= first or partial.channel != segment.channel:
-                        continue
-                    if any(
-                        normalise(w.text) == text
-                        and abs(w.end_offset.ToNanoseconds() / 1e9 - end) < 0.6
-                        for w in partial.words
-                    ):
-                        first = seen
-                        break
-                to_partial.append(first - end)
+                earlier = [
+                    seen
+                    for seen, partial_end in seen_as.get(
+                        (segment.channel, normalise(word.text)), ()
+                    )
+                    if seen < arrived and abs(partial_end - end) < 0.6
+                ]
+                to_partial.append(min(earlier, default=arrived) - end)
         return to_partial, to_final
 
 
