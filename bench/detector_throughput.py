@@ -21,8 +21,8 @@ from evaldata import hvb_calls, percentile
 from google.protobuf import duration_pb2
 
 from callcue.call.v1 import call_pb2
+from callcue.detector.call_detector import CallDetector
 from callcue.detector.matcher import KeywordMatcher
-from callcue.detector.mentions import CallDetector
 from callcue.detector.sentences import MiniLM
 from callcue.detector.text import tokens
 from callcue.detector.v1 import detector_service_pb2 as pb

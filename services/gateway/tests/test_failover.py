@@ -26,7 +26,7 @@ from callcue.detector.v1 import detector_service_pb2_grpc
 from callcue.gateway import app as gateway_app
 from callcue.gateway.call_session import Downstream
 from callcue.gateway.publisher import SessionPublisher
-from callcue.gateway.sessions import SessionStore
+from callcue.gateway.session_store import SessionStore
 from callcue.gateway.settings import Settings as GatewaySettings
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.gateway.v1 import gateway_service_pb2_grpc

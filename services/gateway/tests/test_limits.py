@@ -16,7 +16,7 @@ from callcue.core import database
 from callcue.core.api_keys import ApiKeyStore
 from callcue.core.channel import open_channel
 from callcue.core.credentials import api_key
-from callcue.gateway.sessions import SessionStore
+from callcue.gateway.session_store import SessionStore
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.gateway.v1 import gateway_service_pb2_grpc
 

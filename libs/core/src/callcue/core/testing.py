@@ -113,7 +113,7 @@ async def stack(
     from callcue.detector.settings import Settings as DetectorSettings
     from callcue.gateway import app as gateway_app
     from callcue.gateway.call_session import Downstream
-    from callcue.gateway.sessions import SessionStore
+    from callcue.gateway.session_store import SessionStore
     from callcue.gateway.settings import Settings as GatewaySettings
     from callcue.notifier import app as notifier_app
     from callcue.notifier.event_log import MemoryEventLog

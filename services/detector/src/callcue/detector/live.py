@@ -17,8 +17,8 @@ import psycopg
 import structlog
 
 from callcue.core.backoff import Backoff
+from callcue.detector.call_detector import CallDetector
 from callcue.detector.matcher import KeywordMatcher
-from callcue.detector.mentions import CallDetector
 from callcue.detector.sentences import SentenceEncoder
 from callcue.detector.v1 import detector_service_pb2 as pb
 

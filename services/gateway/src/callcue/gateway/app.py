@@ -13,7 +13,7 @@ from callcue.core.server import Assembled, GrpcServer, run_service_until_signall
 from callcue.detector.v1 import detector_service_pb2_grpc
 from callcue.gateway.call_session import Downstream
 from callcue.gateway.service import GatewayService
-from callcue.gateway.sessions import SessionStore
+from callcue.gateway.session_store import SessionStore
 from callcue.gateway.settings import Settings
 from callcue.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from callcue.notifier.v1 import notifier_service_pb2_grpc

@@ -16,8 +16,8 @@ from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.detector.v1 import detector_service_pb2_grpc as detector_grpc
 from callcue.gateway.publisher import SessionPublisher
 from callcue.gateway.retries import GIVE_UP_AFTER, RETRYABLE
+from callcue.gateway.session_store import SessionStore
 from callcue.gateway.session_writer import DatabaseBacklog, SessionWriter
-from callcue.gateway.sessions import SessionStore
 from callcue.notifier.v1 import notifier_service_pb2_grpc as notifier_grpc
 from callcue.transcriber.v1 import transcriber_service_pb2_grpc as transcriber_grpc
 

@@ -21,7 +21,7 @@ from callcue.gateway.call_session import CallSession, Downstream
 from callcue.gateway.resumption import Resumption
 from callcue.gateway.retries import RETRYABLE
 from callcue.gateway.running import CALLS, RunningSessions, downstream_failure, error_text
-from callcue.gateway.sessions import SessionStore
+from callcue.gateway.session_store import SessionStore
 from callcue.gateway.settings import Settings
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.transcriber.v1 import transcriber_service_pb2 as transcriber_pb

@@ -11,8 +11,8 @@ import psycopg
 import structlog
 
 from callcue.call.v1 import call_pb2
+from callcue.gateway.session_store import SessionStore
 from callcue.gateway.session_writer import PATIENCE_SECONDS
-from callcue.gateway.sessions import SessionStore
 
 log = structlog.get_logger("callcue.gateway")
 

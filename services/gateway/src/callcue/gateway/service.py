@@ -13,7 +13,7 @@ from callcue.gateway.call_session import Downstream
 from callcue.gateway.live_call import LiveCalls
 from callcue.gateway.recording import Recordings
 from callcue.gateway.running import RunningSessions
-from callcue.gateway.sessions import SessionStore
+from callcue.gateway.session_store import SessionStore
 from callcue.gateway.settings import Settings
 from callcue.gateway.summary import summarise
 from callcue.gateway.v1 import gateway_service_pb2 as pb

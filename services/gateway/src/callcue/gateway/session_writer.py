@@ -15,7 +15,7 @@ import structlog
 
 from callcue.call.v1 import call_pb2
 from callcue.core.backoff import Backoff
-from callcue.gateway.sessions import SessionStore
+from callcue.gateway.session_store import SessionStore
 
 log = structlog.get_logger("callcue.gateway")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from callcue.core.settings import PREFIX, Environment, ServerSettings
-from callcue.gateway.sessions import LEASE_SECONDS
+from callcue.gateway.session_store import LEASE_SECONDS
 
 
 @dataclass(frozen=True)

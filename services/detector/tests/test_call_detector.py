@@ -3,8 +3,8 @@ from __future__ import annotations
 from google.protobuf import duration_pb2
 
 from callcue.call.v1 import call_pb2
+from callcue.detector.call_detector import CallDetector
 from callcue.detector.matcher import KeywordMatcher
-from callcue.detector.mentions import CallDetector
 from callcue.detector.v1 import detector_service_pb2 as pb
 
 CONFIRMED = call_pb2.DETECTION_STATE_CONFIRMED
