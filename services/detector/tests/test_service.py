@@ -175,7 +175,11 @@ async def test_detect_streams_detections_for_the_call_playbook(
         pb.DetectRequest(segment=call_pb2.TranscriptSegment(text="too expensive", is_final=False)),
         final("The budget is tight and it is too expensive."),
     ]
-    responses = [r.detection async for r in stub.Detect(iter(requests))]
+    streamed = [r async for r in stub.Detect(iter(requests))]
+    # First what the transcriber should listen for, then the detections.
+    assert list(streamed[0].vocabulary.phrases) == ["Salesforce", "too expensive"]
+    responses = [r.detection for r in streamed[1:]]
+    assert all(r.HasField("detection") for r in streamed[1:])
     assert [(d.phrase, d.segment_id) for d in responses] == [
         ("sales force", "We use sales force today."),
         ("too expensive", "The budget is tight and it is too expensive."),
@@ -375,7 +379,8 @@ class LiveCall:
 
     async def _read(self, stub: pb_grpc.DetectorServiceStub) -> None:
         async for response in stub.Detect(self._requests()):
-            self.responses.append(response)
+            if response.HasField("detection"):
+                self.responses.append(response)
 
     def say(self, text: str) -> None:
         self._queue.put_nowait(final(text))

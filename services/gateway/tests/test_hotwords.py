@@ -1,40 +1,46 @@
+"""A call's hotwords: what its playbooks listen for, decided by the detector once, when the
+call's Detect stream opens."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from callcue.call.v1 import call_pb2
-from callcue.core.settings import Environment
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
-from callcue.gateway.call_session import Downstream
-from callcue.gateway.live_call import MAX_HOTWORDS, LiveCalls
-from callcue.gateway.running import RunningSessions
-from callcue.gateway.settings import Settings
+from callcue.gateway.call_session import CallSession, Downstream
 
 if TYPE_CHECKING:
     from callcue.core.testing import Stack
 
-
-def gateway(stack: Stack, enabled: bool) -> LiveCalls:
-    settings = Settings.from_env(
-        Environment(
-            {
-                "DATABASE_URL": "postgresql://unused",
-                "CALLCUE_HOTWORDS_FROM_PLAYBOOK": "true" if enabled else "false",
-            }
-        )
-    )
-    downstream = Downstream(transcriber=None, detector=stack.detector, notifier=None)  # type: ignore[arg-type]
-    return LiveCalls(downstream, None, settings, RunningSessions(None))  # type: ignore[arg-type]
+MAX_VOCABULARY = 50
 
 
-async def test_playbook_phrases_become_hotwords_when_enabled(stack: Stack, playbook: str) -> None:
-    for index in range(MAX_HOTWORDS + 20):
+async def test_the_detector_sends_the_calls_vocabulary_as_its_stream_opens(
+    stack: Stack, playbook: str
+) -> None:
+    for index in range(MAX_VOCABULARY + 20):
         keyword = detector_pb.Keyword(
             playbook_id=playbook,
             phrase=f"Brand{index}",
-            talking_point=call_pb2.TalkingPoint(title="t"),
+            talking_point=call_pb2.TalkingPoint(title="t", priority=1 if index == 60 else 0),
         )
         await stack.detector.CreateKeyword(detector_pb.CreateKeywordRequest(keyword=keyword))
-    hotwords = await gateway(stack, enabled=True)._hotwords([playbook])
-    assert hotwords == [f"Brand{index}" for index in range(MAX_HOTWORDS)]
-    assert await gateway(stack, enabled=False)._hotwords([playbook]) == []
+    downstream = Downstream(transcriber=None, detector=stack.detector, notifier=stack.notifier)  # type: ignore[arg-type]
+    call = CallSession("hotwords-1", [playbook], downstream, store=None)  # type: ignore[arg-type]
+    await call.start("call started")
+    try:
+        hotwords = await call.vocabulary()
+    finally:
+        await call.close("test over")
+    # The most important first, then in the order they were made, at most 50.
+    assert hotwords == ["Brand60", *(f"Brand{index}" for index in range(MAX_VOCABULARY - 1))]
+
+
+async def test_without_a_detector_the_call_goes_on_without_hotwords(stack: Stack) -> None:
+    downstream = Downstream(transcriber=None, detector=stack.detector, notifier=stack.notifier)  # type: ignore[arg-type]
+    call = CallSession("hotwords-2", ["no-such-playbook"], downstream, store=None)  # type: ignore[arg-type]
+    await call.start("call started")
+    try:
+        assert await call.vocabulary(patience=5) == []  # NOT_FOUND from the detector: at once
+    finally:
+        await call.close("test over")

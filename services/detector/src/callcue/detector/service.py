@@ -16,6 +16,7 @@ from callcue.core.text_fields import reject_nul
 from callcue.detector import playbook_file
 from callcue.detector.keywords import DEFAULT_PLAYBOOK, KeywordFilter
 from callcue.detector.live import LiveMatchers
+from callcue.detector.matcher import KeywordMatcher
 from callcue.detector.playbooks import ImportResult
 from callcue.detector.v1 import detector_service_pb2 as pb
 from callcue.detector.v1 import detector_service_pb2_grpc as pb_grpc
@@ -85,6 +86,7 @@ class DetectorService(pb_grpc.DetectorServiceServicer):
         )
         log.info("detecting", playbooks=playbooks, keywords=len(call.matcher))
         try:
+            yield pb.DetectResponse(vocabulary=pb.CallVocabulary(phrases=vocabulary(call.matcher)))
             async for request in request_iterator:
                 kind = request.WhichOneof("request")
                 if kind == "config":
@@ -224,3 +226,14 @@ class DetectorService(pb_grpc.DetectorServiceServicer):
         await self._keywords.delete(auth.tenant_id(), request.keyword_id)
         log.info("keyword deleted", keyword_id=request.keyword_id)
         return pb.DeleteKeywordResponse()
+
+
+# Whisper's prompt holds about 220 tokens; the call's own recent words need room too.
+MAX_VOCABULARY = 50
+
+
+def vocabulary(matcher: KeywordMatcher) -> list[str]:
+    """The call's hotwords: its keywords' phrases, by priority, each once."""
+    ranked = sorted(matcher.keywords, key=lambda k: -k.talking_point.priority)
+    phrases = dict.fromkeys(k.phrase for k in ranked if k.phrase.strip())
+    return list(phrases)[:MAX_VOCABULARY]

@@ -34,6 +34,8 @@ class Downstream:
 
 
 _DONE = object()
+# A call waits this long for its hotwords before its audio goes to the transcriber.
+VOCABULARY_PATIENCE_SECONDS = 2.0
 
 
 class CallSession:
@@ -68,6 +70,8 @@ class CallSession:
         self._tentative: dict[str, call_pb2.Detection] = {}
         self._detector = downstream.detector
         self._detections: asyncio.Task[None] | None = None
+        # The detector says what the call's playbooks listen for when its stream opens.
+        self._vocabulary: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
         self.engine = ""
         self.model = ""
         self._ended = False
@@ -118,10 +122,16 @@ class CallSession:
             try:
                 async for response in detector.Detect(self._detector_requests()):
                     backoff.reset()
-                    self._add_detection(response.detection)
+                    if response.WhichOneof("response") == "vocabulary":
+                        if not self._vocabulary.done():
+                            self._vocabulary.set_result(list(response.vocabulary.phrases))
+                    else:
+                        self._add_detection(response.detection)
                 return
             except grpc.aio.AioRpcError as error:
                 log.warning("detector stream lost", code=error.code().name, details=error.details())
+                if not self._vocabulary.done():
+                    self._vocabulary.set_result([])  # transcribe without hotwords, not later
                 if error.code() not in RETRYABLE or backoff.exhausted:
                     self.add_status(
                         call_pb2.CallStatus(
@@ -143,6 +153,15 @@ class CallSession:
                         "on another replica",
                     )
                 )
+
+    async def vocabulary(self, patience: float = VOCABULARY_PATIENCE_SECONDS) -> list[str]:
+        """The phrases the call's playbooks listen for, as hotwords for the transcriber;
+        none if the detector has not said within ``patience`` seconds of the call's start."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._vocabulary), patience)
+        except TimeoutError:
+            log.warning("no hotwords: the detector did not send the call's vocabulary")
+            return []
 
     def _add_detection(self, detection: call_pb2.Detection) -> None:
         if detection.state == call_pb2.DETECTION_STATE_TENTATIVE:

@@ -5,7 +5,7 @@ notifier."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import grpc
 import structlog
@@ -15,7 +15,6 @@ from callcue.core import auth, errors
 from callcue.core.audio_format import bytes_per_second, check_format
 from callcue.core.config_first import first_config
 from callcue.core.durations import duration
-from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.gateway.call_audio import CallAudio
 from callcue.gateway.call_session import CallSession, Downstream
 from callcue.gateway.resumption import Resumption
@@ -27,9 +26,6 @@ from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.transcriber.v1 import transcriber_service_pb2 as transcriber_pb
 
 log = structlog.get_logger("callcue.gateway")
-
-# Whisper's prompt holds about 220 tokens; the call's own recent words need room too.
-MAX_HOTWORDS = 50
 
 
 class LiveCalls:
@@ -104,7 +100,7 @@ class LiveCalls:
             language_code=config.language_code,
             interim_results=config.interim_results,
             session_id=call.session_id,
-            hotwords=await self._hotwords(config.playbook_ids),
+            hotwords=await call.vocabulary() if self._settings.hotwords_from_playbook else [],
         )
         channels = config.audio_format.channel_count or 1
         rate = bytes_per_second(config.audio_format)
@@ -166,29 +162,6 @@ class LiveCalls:
             )
         )
         return state, message
-
-    async def _hotwords(self, playbook_ids: Sequence[str]) -> list[str]:
-        """The phrases of the call's playbooks, to bias recognition toward them."""
-        if not self._settings.hotwords_from_playbook:
-            return []
-        phrases: list[str] = []
-        try:
-            for playbook in list(playbook_ids) or ["default"]:
-                token = ""
-                while len(phrases) < MAX_HOTWORDS:
-                    page = await self._downstream.detector.ListKeywords(
-                        detector_pb.ListKeywordsRequest(
-                            playbook_id=playbook, page_size=100, page_token=token
-                        ),
-                        timeout=2,
-                    )
-                    phrases += [k.phrase for k in page.keywords]
-                    token = page.next_page_token
-                    if not token:
-                        break
-        except grpc.aio.AioRpcError as error:
-            log.warning("no hotwords: the detector did not list keywords", code=error.code().name)
-        return list(dict.fromkeys(phrases))[:MAX_HOTWORDS]
 
 
 async def _pump(intake: _AudioIntake, buffer: CallAudio) -> None:
