@@ -73,6 +73,39 @@ async def test_audio_before_config_is_invalid(stub: pb_grpc.TranscriberServiceSt
     assert "config" in (error.value.details() or "")
 
 
+async def test_a_stream_taking_a_call_over_stamps_call_time_and_its_own_ids(
+    stub: pb_grpc.TranscriberServiceStub,
+) -> None:
+    """The gateway resumes a call on another replica from a point in it: that stream's
+    segments are in call time and never reuse the ids of the stream before."""
+    config = pb.StreamingConfig(audio_format=LINEAR16, session_id="t-takeover")
+    config.call_offset.FromSeconds(100)
+    config.segment_id_prefix = "r1."
+    audio = pcm(SAMPLES / "sales_call.wav")[: 16000 * 2 * 12]  # the first two turns
+    finals = [
+        r.segment
+        async for r in stub.StreamingTranscribe(streaming(config, audio))
+        if r.HasField("segment") and r.segment.is_final
+    ]
+    assert finals and all(s.segment_id.startswith("r1.") for s in finals)
+    first = finals[0].words[0]
+    assert 100.3 < first.start_offset.ToTimedelta().total_seconds() < 101.0  # "Hi" at 0.5 s
+    assert all(100 < s.start_offset.ToTimedelta().total_seconds() < 112.5 for s in finals)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("segment_id_prefix", "x" * 33), ("segment_id_prefix", "a\x00b")]
+)
+async def test_a_bad_takeover_is_invalid(
+    stub: pb_grpc.TranscriberServiceStub, field: str, value: str
+) -> None:
+    config = pb.StreamingConfig(audio_format=LINEAR16, **{field: value})  # type: ignore[arg-type]
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        [r async for r in stub.StreamingTranscribe(streaming(config, b""))]
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (error.value.details() or "").startswith(f"config.{field}")
+
+
 async def test_unknown_encoding_is_invalid(stub: pb_grpc.TranscriberServiceStub) -> None:
     config = pb.StreamingConfig(audio_format=call_pb2.AudioFormat(sample_rate_hertz=16000))
     with pytest.raises(grpc.aio.AioRpcError) as error:

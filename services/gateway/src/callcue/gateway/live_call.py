@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 
-import grpc
 import structlog
 
 from callcue.call.v1 import call_pb2
@@ -15,13 +14,11 @@ from callcue.core import auth, errors
 from callcue.core.audio_format import bytes_per_second, check_format
 from callcue.core.config_first import first_config
 from callcue.core.durations import duration
-from callcue.gateway.call_audio import CallAudio
 from callcue.gateway.call_session import CallSession, Downstream
-from callcue.gateway.resumption import Resumption
-from callcue.gateway.retries import RETRYABLE
-from callcue.gateway.running import CALLS, RunningSessions, downstream_failure, error_text
+from callcue.gateway.running import CALLS, RunningSessions, error_text
 from callcue.gateway.session_store import SessionStore
 from callcue.gateway.settings import Settings
+from callcue.gateway.transcriber_link import TranscriberLink, pump
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.transcriber.v1 import transcriber_service_pb2 as transcriber_pb
 
@@ -94,66 +91,22 @@ class LiveCalls:
     async def _transcribe_live(
         self, call: CallSession, config: pb.CallConfig, audio: _AudioIntake
     ) -> tuple[call_pb2.CallState.ValueType, str]:
-        streaming_config = transcriber_pb.StreamingConfig(
-            audio_format=config.audio_format,
-            channel_roles=config.channel_roles,
-            language_code=config.language_code,
-            interim_results=config.interim_results,
-            session_id=call.session_id,
-            hotwords=await call.vocabulary() if self._settings.hotwords_from_playbook else [],
+        link = TranscriberLink(
+            self._downstream.transcriber,
+            transcriber_pb.StreamingConfig(
+                audio_format=config.audio_format,
+                channel_roles=config.channel_roles,
+                language_code=config.language_code,
+                interim_results=config.interim_results,
+                session_id=call.session_id,
+                hotwords=await call.vocabulary() if self._settings.hotwords_from_playbook else [],
+            ),
         )
-        channels = config.audio_format.channel_count or 1
-        rate = bytes_per_second(config.audio_format)
-        buffer = CallAudio(rate, rate // config.audio_format.sample_rate_hertz)
-        pump = asyncio.create_task(_pump(audio, buffer))
-        resumption = Resumption(channels)
-        state, message = call_pb2.CALL_STATE_ENDED, "call ended"
+        intake = asyncio.create_task(pump(audio, link.audio))
         try:
-            while True:
-                start = buffer.offset(resumption.offset)
-
-                async def requests(
-                    start: int = start,
-                ) -> AsyncIterator[transcriber_pb.StreamingTranscribeRequest]:
-                    yield transcriber_pb.StreamingTranscribeRequest(config=streaming_config)
-                    async for chunk in buffer.read_from(start):
-                        yield transcriber_pb.StreamingTranscribeRequest(audio=chunk)
-
-                try:
-                    stream = self._downstream.transcriber.StreamingTranscribe(requests())
-                    async for response in stream:
-                        if response.HasField("engine_status"):
-                            call.engine = response.engine_status.engine
-                            call.model = response.engine_status.model
-                            call.add_status(
-                                call_pb2.CallStatus(
-                                    state=call_pb2.CALL_STATE_ACTIVE,
-                                    message=f"transcribing with {response.engine_status.model}",
-                                )
-                            )
-                        elif (segment := resumption.adopt(response.segment)) is not None:
-                            call.add_segment(segment)
-                    break
-                except grpc.aio.AioRpcError as error:
-                    log.warning(
-                        "transcriber stream lost", code=error.code().name, details=error.details()
-                    )
-                    if error.code() not in RETRYABLE or resumption.backoff.exhausted:
-                        state = call_pb2.CALL_STATE_FAILED
-                        message = downstream_failure("transcriber", error)
-                        break
-                    await resumption.backoff.wait()
-                    resume_at = buffer.seconds(buffer.offset(resumption.resume_point()))
-                    resumption.restart(resume_at)
-                    call.add_status(
-                        call_pb2.CallStatus(
-                            state=call_pb2.CALL_STATE_ACTIVE,
-                            message=f"transcriber lost ({error.code().name}); resuming on "
-                            f"another replica from {resume_at:.1f} s into the call",
-                        )
-                    )
+            state, message = await link.run(call)
         finally:
-            pump.cancel()
+            intake.cancel()
         if audio.error is not None:
             state, message = call_pb2.CALL_STATE_FAILED, audio.error.message
         await call.finish(
@@ -162,12 +115,6 @@ class LiveCalls:
             )
         )
         return state, message
-
-
-async def _pump(intake: _AudioIntake, buffer: CallAudio) -> None:
-    async for chunk in intake:
-        await buffer.append(chunk)
-    await buffer.close()
 
 
 class _AudioIntake:

@@ -47,6 +47,7 @@ class TranscriberService(pb_grpc.TranscriberServiceServicer):
             return
         structlog.contextvars.bind_contextvars(session_id=config.session_id)
         channels = check_format(config.audio_format, config.channel_roles)
+        _check_takeover(config)
         if self._engine.oldest_final_wait() > self._settings.overload_seconds:
             raise errors.resource_exhausted(
                 "transcriber capacity",
@@ -132,3 +133,18 @@ def _progress(fraction: float, seconds: float) -> pb.TranscribeFileResponse:
             total=duration(seconds),
         )
     )
+
+
+MAX_SEGMENT_ID_PREFIX = 32
+
+
+def _check_takeover(config: pb.StreamingConfig) -> None:
+    """A stream taking a call over starts at a point in it and numbers apart."""
+    if config.call_offset.seconds < 0 or config.call_offset.nanos < 0:
+        raise errors.invalid_argument("config.call_offset", "must not be negative")
+    prefix = config.segment_id_prefix
+    if len(prefix) > MAX_SEGMENT_ID_PREFIX or not prefix.isprintable():
+        raise errors.invalid_argument(
+            "config.segment_id_prefix",
+            f"must be at most {MAX_SEGMENT_ID_PREFIX} printable characters",
+        )

@@ -121,6 +121,7 @@ class LiveTranscription:
             )
             for index, role in enumerate(roles)
         ]
+        self._call_offset = config.call_offset.ToNanoseconds() / 1e9
         self._interval = int(partial_interval * SAMPLE_RATE)
         self._settle = int(settle_seconds * SAMPLE_RATE)
         self._endpoint = int(ENDPOINT_SILENCE_SECONDS * SAMPLE_RATE)
@@ -328,10 +329,10 @@ class LiveTranscription:
     ) -> call_pb2.TranscriptSegment | None:
         segment = make_segment(
             words,
-            segment_id=channel.segment_id(),
+            segment_id=self._config.segment_id_prefix + channel.segment_id(),
             channel=channel.index,
             speaker=channel.role,
-            offset=start / SAMPLE_RATE,
+            offset=self._call_offset + start / SAMPLE_RATE,
             is_final=final,
             language=self._config.language_code or "en",
             stability=0.5,

@@ -9,7 +9,7 @@ from google.protobuf import duration_pb2
 
 from callcue.call.v1 import call_pb2
 from callcue.gateway.call_audio import CallAudio
-from callcue.gateway.resumption import Resumption
+from callcue.gateway.transcriber_link import FinalWords
 
 
 def seconds(value: float) -> duration_pb2.Duration:
@@ -39,22 +39,23 @@ def times(piece: call_pb2.TranscriptSegment) -> list[tuple[str, float]]:
     return [(w.text, w.start_offset.ToNanoseconds() / 1e9) for w in piece.words]
 
 
-def test_a_new_stream_continues_in_call_time_without_repeating_final_words() -> None:
-    resumption = Resumption(channels=2)
-    assert resumption.adopt(segment("0-0", [("hello", 1.0, 1.4), ("there", 1.5, 2.0)]))
-    assert resumption.adopt(segment("1-0", [("hi", 4.0, 4.5)], channel=1))
-    assert resumption.resume_point() == 2.0  # channel 0 is furthest behind
-    resumption.restart(2.0)
-    # The new stream counts from its first byte, and hears channel 1's words again.
-    again = segment("1-0", [("hi", 2.0, 2.5), ("friend", 2.6, 3.0)], channel=1)
-    adopted = resumption.adopt(again)
-    assert adopted is not None
-    assert adopted.segment_id == "r1.1-0"
-    assert times(adopted) == [("friend", 4.6)] and adopted.text == "friend"
-    assert adopted.start_offset.ToNanoseconds() == 4_600_000_000
-    assert resumption.adopt(segment("1-0", [("hi", 2.0, 2.5)], channel=1, final=False)) is None
-    fresh = resumption.adopt(segment("0-0", [("how", 0.5, 0.8)]))
-    assert fresh is not None and times(fresh) == [("how", 2.5)]
+def test_a_stream_taking_over_repeats_no_final_word() -> None:
+    finals = FinalWords(channels=2)
+    assert finals.fresh(segment("0-0", [("hello", 1.0, 1.4), ("there", 1.5, 2.0)]))
+    assert finals.fresh(segment("1-0", [("hi", 4.0, 4.5)], channel=1))
+    assert finals.resume_point() == 2.0  # channel 0 is furthest behind
+    # The new stream starts at 2.0 s, in call time (the transcriber stamps it), and
+    # hears channel 1's words again.
+    again = segment("r1.1-0", [("hi", 4.0, 4.5), ("friend", 4.6, 5.0)], channel=1)
+    kept = finals.fresh(again)
+    assert kept is not None
+    assert kept.segment_id == "r1.1-0"
+    assert times(kept) == [("friend", 4.6)] and kept.text == "friend"
+    assert kept.start_offset.ToNanoseconds() == 4_600_000_000
+    assert finals.fresh(segment("r1.1-1", [("hi", 4.0, 4.5)], channel=1, final=False)) is None
+    new = finals.fresh(segment("r1.0-0", [("how", 2.5, 2.8)]))
+    assert new is not None and times(new) == [("how", 2.5)]
+    assert finals.resume_point() == 2.8
 
 
 async def test_audio_is_replayed_from_any_kept_point_and_the_intake_waits_for_the_reader() -> None:
