@@ -14,9 +14,8 @@ from callcue.core import auth, errors
 from callcue.core.audio_format import bytes_per_second, check_format
 from callcue.core.config_first import first_config
 from callcue.core.durations import duration
-from callcue.gateway.call_session import CallSession, Downstream
-from callcue.gateway.running import CALLS, RunningSessions, error_text
-from callcue.gateway.session_store import SessionStore
+from callcue.gateway.call_session import CallSession
+from callcue.gateway.running import CALLS, Gateway, error_text
 from callcue.gateway.settings import Settings
 from callcue.gateway.transcriber_link import TranscriberLink, pump
 from callcue.gateway.v1 import gateway_service_pb2 as pb
@@ -26,17 +25,11 @@ log = structlog.get_logger("callcue.gateway")
 
 
 class LiveCalls:
-    def __init__(
-        self,
-        downstream: Downstream,
-        store: SessionStore,
-        settings: Settings,
-        sessions: RunningSessions,
-    ) -> None:
-        self._downstream = downstream
-        self._store = store
-        self._settings = settings
-        self._sessions = sessions
+    def __init__(self, gateway: Gateway) -> None:
+        self._downstream = gateway.downstream
+        self._store = gateway.store
+        self._settings = gateway.settings
+        self._sessions = gateway.sessions
 
     async def stream(
         self, request_iterator: AsyncIterator[pb.StreamCallRequest]

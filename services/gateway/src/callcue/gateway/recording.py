@@ -13,10 +13,8 @@ from callcue.call.v1 import call_pb2
 from callcue.core import auth, errors
 from callcue.core.config_first import receive_upload
 from callcue.core.durations import duration
-from callcue.gateway.call_session import CallSession, Downstream
-from callcue.gateway.running import CALLS, RunningSessions, downstream_failure, error_text
-from callcue.gateway.session_store import SessionStore
-from callcue.gateway.settings import Settings
+from callcue.gateway.call_session import CallSession
+from callcue.gateway.running import CALLS, Gateway, downstream_failure, error_text
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.transcriber.v1 import transcriber_service_pb2 as transcriber_pb
 
@@ -26,17 +24,11 @@ _UPLOAD_CHUNK = 64 * 1024
 
 
 class Recordings:
-    def __init__(
-        self,
-        downstream: Downstream,
-        store: SessionStore,
-        settings: Settings,
-        sessions: RunningSessions,
-    ) -> None:
-        self._downstream = downstream
-        self._store = store
-        self._settings = settings
-        self._sessions = sessions
+    def __init__(self, gateway: Gateway) -> None:
+        self._downstream = gateway.downstream
+        self._store = gateway.store
+        self._settings = gateway.settings
+        self._sessions = gateway.sessions
 
     async def upload(
         self, request_iterator: AsyncIterator[pb.UploadRecordingRequest]

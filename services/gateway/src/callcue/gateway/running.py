@@ -4,6 +4,7 @@ they end (the outcome every live call and recording reports the same way)."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import grpc
 import prometheus_client
@@ -11,8 +12,10 @@ import psycopg
 import structlog
 
 from callcue.call.v1 import call_pb2
+from callcue.gateway.call_session import Downstream
 from callcue.gateway.session_store import SessionStore
 from callcue.gateway.session_writer import PATIENCE_SECONDS
+from callcue.gateway.settings import Settings
 
 log = structlog.get_logger("callcue.gateway")
 
@@ -21,6 +24,16 @@ CALLS = prometheus_client.Counter(
     "Calls and recordings finished, by source and final state.",
     ["source", "state"],
 )
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """What the gateway's live calls and recordings work with."""
+
+    downstream: Downstream
+    store: SessionStore
+    settings: Settings
+    sessions: RunningSessions
 
 
 class RunningSessions:

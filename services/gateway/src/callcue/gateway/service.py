@@ -12,7 +12,7 @@ from callcue.gateway import exports
 from callcue.gateway.call_session import Downstream
 from callcue.gateway.live_call import LiveCalls
 from callcue.gateway.recording import Recordings
-from callcue.gateway.running import RunningSessions
+from callcue.gateway.running import Gateway, RunningSessions
 from callcue.gateway.session_store import SessionStore
 from callcue.gateway.settings import Settings
 from callcue.gateway.summary import summarise
@@ -24,8 +24,9 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
     def __init__(self, downstream: Downstream, store: SessionStore, settings: Settings) -> None:
         self._store = store
         self.sessions = RunningSessions(store)
-        self._live = LiveCalls(downstream, store, settings, self.sessions)
-        self._recordings = Recordings(downstream, store, settings, self.sessions)
+        gateway = Gateway(downstream, store, settings, self.sessions)
+        self._live = LiveCalls(gateway)
+        self._recordings = Recordings(gateway)
 
     async def StreamCall(
         self, request_iterator: AsyncIterator[pb.StreamCallRequest], context: Context
