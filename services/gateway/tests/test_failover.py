@@ -22,7 +22,6 @@ from callcue.detector.live import LiveMatchers
 from callcue.detector.playbooks import PlaybookStore
 from callcue.detector.settings import Settings as DetectorSettings
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
-from callcue.detector.v1 import detector_service_pb2_grpc
 from callcue.gateway import app as gateway_app
 from callcue.gateway.call_session import Downstream
 from callcue.gateway.publisher import SessionPublisher
@@ -36,7 +35,6 @@ from callcue.notifier.settings import Settings as NotifierSettings
 from callcue.notifier.v1 import notifier_service_pb2_grpc
 from callcue.transcriber import app as transcriber_app
 from callcue.transcriber.settings import Settings as TranscriberSettings
-from callcue.transcriber.v1 import transcriber_service_pb2_grpc
 
 if TYPE_CHECKING:
     from callcue.core.testing import Stack
@@ -107,14 +105,8 @@ async def test_a_call_survives_losing_its_transcriber_and_detector(
     def both(replicas: list[tuple[GrpcServer, Counting]]) -> str:
         return "ipv4:" + ",".join(f"127.0.0.1:{server.port}" for server, _ in replicas)
 
-    channels = [
-        open_channel(target, credentials=credentials.forwarded)
-        for target in (both(transcribers), both(detectors), f"127.0.0.1:{stack.notifier_port}")
-    ]
-    downstream = Downstream(
-        transcriber=transcriber_service_pb2_grpc.TranscriberServiceStub(channels[0]),
-        detector=detector_service_pb2_grpc.DetectorServiceStub(channels[1]),
-        notifier=notifier_service_pb2_grpc.NotifierServiceStub(channels[2]),
+    downstream, channels = Downstream.connect(
+        both(transcribers), both(detectors), f"127.0.0.1:{stack.notifier_port}"
     )
     gateway, _ = gateway_app.build_server(
         GatewaySettings.from_env(env), downstream, SessionStore(pool), authenticator

@@ -104,18 +104,10 @@ async def test_redis_stopping_for_ten_seconds_loses_nothing(
     notifier = notifier_app.build_server(NotifierSettings.from_env(env), events_log, authenticator)
     notifier_port = await notifier.start()
     pool = await database.open_pool(database_url, max_size=4)
-    channels = [
-        open_channel(address, credentials=credentials.forwarded)
-        for address in (
-            f"127.0.0.1:{stack.transcriber_port}",
-            f"127.0.0.1:{stack.detector_port}",
-            f"127.0.0.1:{notifier_port}",
-        )
-    ]
-    downstream = Downstream(
-        transcriber=transcriber_service_pb2_grpc.TranscriberServiceStub(channels[0]),
-        detector=detector_service_pb2_grpc.DetectorServiceStub(channels[1]),
-        notifier=notifier_service_pb2_grpc.NotifierServiceStub(channels[2]),
+    downstream, channels = Downstream.connect(
+        f"127.0.0.1:{stack.transcriber_port}",
+        f"127.0.0.1:{stack.detector_port}",
+        f"127.0.0.1:{notifier_port}",
     )
     gateway, _ = gateway_app.build_server(
         GatewaySettings.from_env(env), downstream, SessionStore(pool), authenticator

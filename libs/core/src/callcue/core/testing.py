@@ -30,7 +30,6 @@ from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.detector.v1 import detector_service_pb2_grpc
 from callcue.gateway.v1 import gateway_service_pb2_grpc
 from callcue.notifier.v1 import notifier_service_pb2_grpc
-from callcue.transcriber.v1 import transcriber_service_pb2_grpc
 
 
 @pytest.fixture(scope="session")
@@ -142,14 +141,8 @@ async def stack(
     engine = transcriber_app.load_engine(transcriber_settings)
     transcriber = transcriber_app.build_server(transcriber_settings, engine, authenticator)
     ports = [await server.start() for server in (notifier, detector, transcriber)]
-    # The gateway passes each caller's own key on, as in production.
-    channels = [
-        open_channel(f"127.0.0.1:{port}", credentials=credentials.forwarded) for port in ports
-    ]
-    downstream = Downstream(
-        notifier=notifier_service_pb2_grpc.NotifierServiceStub(channels[0]),
-        detector=detector_service_pb2_grpc.DetectorServiceStub(channels[1]),
-        transcriber=transcriber_service_pb2_grpc.TranscriberServiceStub(channels[2]),
+    downstream, channels = Downstream.connect(
+        f"127.0.0.1:{ports[2]}", f"127.0.0.1:{ports[1]}", f"127.0.0.1:{ports[0]}"
     )
     gateway, _ = gateway_app.build_server(
         GatewaySettings.from_env(env), downstream, SessionStore(pool), authenticator

@@ -6,18 +6,14 @@ import asyncio
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-from callcue.core import credentials, database
+from callcue.core import database
 from callcue.core.auth import Authenticator
-from callcue.core.channel import open_channel
 from callcue.core.server import Assembled, GrpcServer, run_service_until_signalled
-from callcue.detector.v1 import detector_service_pb2_grpc
 from callcue.gateway.call_session import Downstream
 from callcue.gateway.service import GatewayService
 from callcue.gateway.session_store import SessionStore
 from callcue.gateway.settings import Settings
 from callcue.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
-from callcue.notifier.v1 import notifier_service_pb2_grpc
-from callcue.transcriber.v1 import transcriber_service_pb2_grpc
 
 SERVICE_NAME = gateway_service_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -42,24 +38,14 @@ async def serve(settings: Settings) -> None:
     async def assemble(authenticator: Authenticator, resources: AsyncExitStack) -> Assembled:
         pool = await database.open_pool(settings.database_url, max_size=settings.database_pool_size)
         resources.push_async_callback(pool.close)
-        limit = settings.server.max_message_bytes
-        # Downstream services see the caller's own key: each checks it and scopes to its
-        # tenant.
-        channels = [
-            open_channel(address, limit, credentials=credentials.forwarded)
-            for address in (
-                settings.transcriber_address,
-                settings.detector_address,
-                settings.notifier_address,
-            )
-        ]
+        downstream, channels = Downstream.connect(
+            settings.transcriber_address,
+            settings.detector_address,
+            settings.notifier_address,
+            max_message_bytes=settings.server.max_message_bytes,
+        )
         for channel in channels:
             resources.push_async_callback(channel.close)
-        downstream = Downstream(
-            transcriber=transcriber_service_pb2_grpc.TranscriberServiceStub(channels[0]),
-            detector=detector_service_pb2_grpc.DetectorServiceStub(channels[1]),
-            notifier=notifier_service_pb2_grpc.NotifierServiceStub(channels[2]),
-        )
         server, service = build_server(
             settings,
             downstream,

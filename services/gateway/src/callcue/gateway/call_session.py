@@ -10,8 +10,9 @@ import grpc
 import structlog
 
 from callcue.call.v1 import call_pb2
-from callcue.core import errors
+from callcue.core import credentials, errors
 from callcue.core.backoff import Backoff
+from callcue.core.channel import open_channel
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.detector.v1 import detector_service_pb2_grpc as detector_grpc
 from callcue.gateway.publisher import SessionPublisher
@@ -31,6 +32,28 @@ class Downstream:
     transcriber: transcriber_grpc.TranscriberServiceAsyncStub
     detector: detector_grpc.DetectorServiceAsyncStub
     notifier: notifier_grpc.NotifierServiceAsyncStub
+
+    @classmethod
+    def connect(
+        cls,
+        transcriber: str,
+        detector: str,
+        notifier: str,
+        *,
+        max_message_bytes: int = 8 * 1024 * 1024,
+    ) -> tuple[Downstream, list[grpc.aio.Channel]]:
+        """Stubs for the three services at these addresses, and the channels to close.
+        Each passes the caller's own key on: every service checks it and scopes to its
+        tenant."""
+        channels = [
+            open_channel(address, max_message_bytes, credentials=credentials.forwarded)
+            for address in (transcriber, detector, notifier)
+        ]
+        return cls(
+            transcriber=transcriber_grpc.TranscriberServiceStub(channels[0]),
+            detector=detector_grpc.DetectorServiceStub(channels[1]),
+            notifier=notifier_grpc.NotifierServiceStub(channels[2]),
+        ), channels
 
 
 _DONE = object()
