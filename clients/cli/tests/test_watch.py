@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from callcue.call.v1 import call_pb2
-from callcue.cli.call import CallReport
+from callcue.cli.text_view import CallReport
 from callcue.cli.watch import watch_session
 from callcue.core.auth import SingleTenant
 from callcue.core.server import GrpcServer

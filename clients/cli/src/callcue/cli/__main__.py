@@ -17,10 +17,12 @@ import shtab
 
 from callcue.call.v1 import call_pb2
 from callcue.cli import credentials_file, devstack, microphone, playbook, sessions
-from callcue.cli.call import CallReport, RecordingError, read_recording, stream_audio, stream_call
+from callcue.cli.call import stream_audio, stream_call
 from callcue.cli.client_config import ClientConfig, ConfigError, add_client_flags
 from callcue.cli.json_output import as_json
 from callcue.cli.live_view import open_view
+from callcue.cli.recording import RecordingError, read_recording
+from callcue.cli.text_view import CallReport
 from callcue.cli.upload import parse_roles, upload
 from callcue.cli.watch import watch_session, watch_tenant
 from callcue.core import api_keys, database, key_admin

@@ -22,7 +22,7 @@ from rich.segment import Segment
 from rich.text import Text
 
 from callcue.call.v1 import call_pb2
-from callcue.cli.call import (
+from callcue.cli.text_view import (
     CallReport,
     CallView,
     EventView,

@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 from callcue.call.v1 import call_pb2
-from callcue.cli.call import Output
 from callcue.cli.json_output import as_json
+from callcue.cli.text_view import Output
 from callcue.core.durations import seconds
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.gateway.v1 import gateway_service_pb2_grpc as pb_grpc

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 import grpc
 
 from callcue.call.v1 import call_pb2
-from callcue.cli.call import CallView, EventView, Output
 from callcue.cli.json_output import as_json
+from callcue.cli.text_view import CallView, EventView, Output
 from callcue.notifier.v1 import notifier_service_pb2 as pb
 from callcue.notifier.v1 import notifier_service_pb2_grpc as pb_grpc
 
