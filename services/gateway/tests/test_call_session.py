@@ -37,6 +37,8 @@ async def test_events_are_numbered_published_and_stored_in_one_order(
         call.add_segment(final(f"words {number}", number))
     await call.finish(call_pb2.CallStatus(state=call_pb2.CALL_STATE_ENDED, message="over"))
     events = [first] + [event async for event in call.events()]
+    # Whoever sees the end can read the session back, its end included.
+    assert (await store.get("acme", session.session_id)).state == call_pb2.CALL_STATE_ENDED
     await call.close("over")
     assert [event.sequence for event in events] == list(range(1, len(events) + 1))
     kinds = [event.WhichOneof("event") for event in events]
@@ -53,7 +55,6 @@ async def test_events_are_numbered_published_and_stored_in_one_order(
         )
     ]
     assert [e.sequence for e in subscribed] == [e.sequence for e in events]
-    await call.writer.finish(call_pb2.CALL_STATE_ENDED, 3.0, "")
     segments, _ = await store.transcript("acme", session.session_id)
     assert [s.text for s in segments] == ["words 0", "words 1", "words 2"]
     await pool.close()

@@ -81,3 +81,13 @@ async def test_too_many_waiting_writes_fail_the_call_instead_of_growing() -> Non
     with pytest.raises(DatabaseBacklog):
         for _ in range(5):
             session.add_segment(call_pb2.TranscriptSegment(text="more"))
+
+
+async def test_a_session_ends_once() -> None:
+    store = FlakyStore()
+    session = writer(store)
+    session.start()
+    first = session.finish(call_pb2.CALL_STATE_ENDED, 1.0, "")
+    assert session.finish(call_pb2.CALL_STATE_FAILED, 0.0, "later") is first
+    await asyncio.wait_for(first, timeout=10)
+    assert store.written == ["finished"]

@@ -13,12 +13,13 @@ from callcue.call.v1 import call_pb2
 from callcue.core import credentials, errors
 from callcue.core.backoff import Backoff
 from callcue.core.channel import open_channel
+from callcue.core.durations import seconds
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.detector.v1 import detector_service_pb2_grpc as detector_grpc
 from callcue.gateway.publisher import SessionPublisher
 from callcue.gateway.retries import GIVE_UP_AFTER, RETRYABLE
 from callcue.gateway.session_store import SessionStore
-from callcue.gateway.session_writer import DatabaseBacklog, SessionWriter
+from callcue.gateway.session_writer import PATIENCE_SECONDS, DatabaseBacklog, SessionWriter
 from callcue.notifier.v1 import notifier_service_pb2_grpc as notifier_grpc
 from callcue.transcriber.v1 import transcriber_service_pb2_grpc as transcriber_grpc
 
@@ -213,8 +214,11 @@ class CallSession:
                 ) from None
             self._ended = kind == "status" and item.status.state != call_pb2.CALL_STATE_ACTIVE
             if self._ended:
-                # Whoever sees the end can read the whole session back.
-                await self.writer.stored()
+                # Whoever sees the end can read the whole session back, its end included.
+                status = item.status
+                error = status.message if status.state == call_pb2.CALL_STATE_FAILED else ""
+                writing = self.writer.finish(status.state, seconds(status.audio_received), error)
+                await asyncio.wait([writing], timeout=PATIENCE_SECONDS)
             yield await self._publisher.publish(item)
 
     async def close(self, reason: str) -> None:

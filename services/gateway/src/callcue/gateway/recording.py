@@ -83,7 +83,9 @@ class Recordings:
             except grpc.aio.AioRpcError as error:
                 message = downstream_failure("transcriber", error)
                 return call_pb2.CallStatus(
-                    state=call_pb2.CALL_STATE_FAILED, message=message
+                    state=call_pb2.CALL_STATE_FAILED,
+                    message=message,
+                    audio_received=duration(seconds),
                 ), seconds
             done = call_pb2.CallStatus(
                 state=call_pb2.CALL_STATE_ENDED,

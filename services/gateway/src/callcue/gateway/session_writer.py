@@ -47,6 +47,7 @@ class SessionWriter:
         self._limit = limit
         self._writes: asyncio.Queue[_Write | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._finishing = False
         self._outage = False
 
     def start(self) -> None:
@@ -79,8 +80,13 @@ class SessionWriter:
     def finish(
         self, state: call_pb2.CallState.ValueType, audio_seconds: float, error: str
     ) -> asyncio.Task[None]:
-        """The session's end, stored after everything before it. The task finishes when all
-        of the session is stored; it need not be awaited by the call."""
+        """The session's end, stored after everything before it (once: a second end is the
+        first's). The task finishes when all of the session is stored; it need not be
+        awaited by the call."""
+        if self._finishing:
+            assert self._task is not None
+            return self._task
+        self._finishing = True
         self._writes.put_nowait(
             lambda: self._store.finish(self._session_id, state, audio_seconds, error)
         )
