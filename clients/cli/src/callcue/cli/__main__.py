@@ -52,6 +52,8 @@ async def cmd_call(args: argparse.Namespace) -> int:
         playbook_ids=args.playbook,
         title=Path(args.file).name if args.file else "microphone",
         channel_roles=parse_roles(args.stereo_roles),
+        # Whose call it is: that console user (a rep) sees it, as every supervisor does.
+        metadata={"rep": args.rep} if args.rep else {},
     )
     if args.mic:
         microphone.check()
@@ -235,7 +237,11 @@ async def _demo(stack: devstack.DevStack, key: str, args: argparse.Namespace) ->
     say(f"streaming {args.sample} ({recording.seconds:.1f} s) to the gateway at real-time pace")
     print(flush=True)
     config = gateway_pb.CallConfig(
-        interim_results=True, playbook_ids=[name], title="demo sales call"
+        interim_results=True,
+        playbook_ids=[name],
+        title="demo sales call",
+        # The demo rep sees it in the console; so does the demo admin, as every supervisor.
+        metadata={"rep": "rep"},
     )
     async with _channel(stack.address("gateway"), key) as channel:
         gateway = gateway_service_pb2_grpc.GatewayServiceStub(channel)
@@ -280,6 +286,16 @@ async def _dev_key(stack: devstack.DevStack, state_dir: Path) -> str:
         await pool.close()
 
 
+def cmd_users(argv: list[str]) -> int:
+    """`callcue users ...` is callcue-users, pointed at the local stack's database by default."""
+    from callcue.console import user_admin
+
+    if "DATABASE_URL" not in os.environ and credentials_file.DEV_DATABASE_FILE.is_file():
+        os.environ["DATABASE_URL"] = credentials_file.DEV_DATABASE_FILE.read_text().strip()
+    user_admin.main(argv)
+    return 0
+
+
 def cmd_keys(argv: list[str]) -> int:
     """`callcue keys ...` is callcue-keys, pointed at the local stack's database by default."""
     if "DATABASE_URL" not in os.environ and credentials_file.DEV_DATABASE_FILE.is_file():
@@ -288,13 +304,28 @@ def cmd_keys(argv: list[str]) -> int:
     return 0
 
 
+async def _console_logins(stack: devstack.DevStack, state_dir: Path, ready_after: float) -> None:
+    from callcue.console.demo_users import ensure_demo_users
+
+    logins = await ensure_demo_users(stack.database_url, state_dir / "console-logins")
+    url = f"http://localhost:{stack.ports[devstack.CONSOLE]}/"
+    say(f"  console     {url}  (ready after {ready_after:.1f} s)")
+    for login in logins:
+        say(f"    sign in as {login.username!r} ({login.role}), password {login.password!r}")
+    say(f"    (kept in {state_dir / 'console-logins'}; `uv run callcue users --help` adds people)")
+
+
 async def cmd_dev_up(args: argparse.Namespace) -> int:
     state_dir = args.state_dir
     base = int(os.environ.get("CALLCUE_DEV_PORT_BASE", "50051"))
+    console_port = int(os.environ.get("CALLCUE_DEV_CONSOLE_PORT", "8080"))
     database_url, postgres = await devstack.ensure_database(state_dir, say)
-    stack = devstack.DevStack(devstack.ports_from(base), database_url)
+    stack = devstack.DevStack(devstack.ports_from(base, console_port), database_url)
     started = time.monotonic()
-    processes = devstack.start_services(stack, state_dir / "logs")
+    services: tuple[str, ...] = devstack.SERVICES
+    if devstack.console_built(Path.cwd()):
+        services = (*services, devstack.CONSOLE)
+    processes = devstack.start_services(stack, state_dir / "logs", services)
     try:
         ready = await devstack.wait_until_serving(stack, processes)
         for service in devstack.SERVICES:
@@ -304,6 +335,13 @@ async def cmd_dev_up(args: argparse.Namespace) -> int:
         say(f"all services ready in {elapsed:.1f} s; logs in {state_dir / 'logs'}")
         key = await _dev_key(stack, state_dir)
         say(f"API key of tenant {api_keys.DEFAULT_TENANT!r} in {state_dir / 'api-key'}")
+        if devstack.CONSOLE in services:
+            await _console_logins(stack, state_dir, ready[devstack.CONSOLE])
+        else:
+            say(
+                "the console is not built: install Node.js 20 with npm, then `make install` "
+                "(everything else runs without it)"
+            )
         if args.demo:
             await _demo(stack, key, args)
         if args.exit:
@@ -349,6 +387,7 @@ def parser() -> argparse.ArgumentParser:
     call.add_argument("--mic", action="store_true", help="the microphone instead of a file")
     call.add_argument("--playbook", action="append", default=[], help="playbook id (repeatable)")
     call.add_argument("--fast", action="store_true", help="send as fast as possible")
+    call.add_argument("--rep", default="", help="the console user whose call this is")
     call.add_argument(
         "--stereo-roles", default="", help="role of each channel, for example rep,prospect"
     )
@@ -464,7 +503,8 @@ def parser() -> argparse.ArgumentParser:
     dev = commands.add_parser("dev", help="run the whole system on this machine")
     dev_commands = dev.add_subparsers(dest="action", required=True)
     up = dev_commands.add_parser(
-        "up", help="start PostgreSQL (embedded unless DATABASE_URL) and the four services"
+        "up",
+        help="start PostgreSQL (embedded unless DATABASE_URL), the four services and the console",
     )
     up.add_argument(
         "--demo", action="store_true", help="load the demo playbook and stream the sample call"
@@ -485,6 +525,11 @@ def parser() -> argparse.ArgumentParser:
         "keys",
         add_help=False,
         help="create, list and revoke API keys (callcue keys --help)",
+    )
+    commands.add_parser(
+        "users",
+        add_help=False,
+        help="add, list and remove people who sign in to the console (callcue users --help)",
     )
     return root
 
@@ -509,6 +554,8 @@ def _explain(error: grpc.aio.AioRpcError) -> str:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["users"]:
+        raise SystemExit(cmd_users(sys.argv[2:]))
     if sys.argv[1:2] == ["keys"]:
         raise SystemExit(cmd_keys(sys.argv[2:]))
     args = parser().parse_args()

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -19,6 +20,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from callcue.core.postgres import can_connect, start_embedded_postgres
 
 SERVICES = ("notifier", "detector", "transcriber", "gateway")
+# The console speaks HTTP (its API, WebSocket and pages), not gRPC; it comes up last.
+CONSOLE = "console"
 # Each service's Prometheus /metrics port is its gRPC port plus this.
 METRICS_OFFSET = 100
 
@@ -39,8 +42,18 @@ class DevStack:
         return f"localhost:{self.ports[service]}"
 
 
-def ports_from(base: int) -> dict[str, int]:
-    return {"gateway": base, "transcriber": base + 1, "detector": base + 2, "notifier": base + 3}
+def ports_from(base: int, console: int = 8080) -> dict[str, int]:
+    return {
+        "gateway": base,
+        "transcriber": base + 1,
+        "detector": base + 2,
+        "notifier": base + 3,
+        CONSOLE: console,
+    }
+
+
+def console_built(repo: Path) -> bool:
+    return (repo / "clients" / "web" / "dist" / "index.html").is_file()
 
 
 def _port_free(port: int) -> bool:
@@ -79,14 +92,21 @@ async def ensure_database(state_dir: Path, say: Any) -> tuple[str, Any]:
     return psycopg.conninfo.make_conninfo("", **parts), server
 
 
-def start_services(stack: DevStack, log_dir: Path) -> list[ServiceProcess]:
+def start_services(
+    stack: DevStack, log_dir: Path, services: tuple[str, ...] = SERVICES
+) -> list[ServiceProcess]:
     log_dir.mkdir(parents=True, exist_ok=True)
     processes = []
-    for service in SERVICES:
+    for service in services:
         if not _port_free(stack.ports[service]):
             raise SystemExit(
                 f"callcue: port {stack.ports[service]} for the {service} is taken; "
-                "stop what uses it or set CALLCUE_DEV_PORT_BASE (default 50051)"
+                "stop what uses it or set "
+                + (
+                    "CALLCUE_DEV_CONSOLE_PORT (default 8080)"
+                    if service == CONSOLE
+                    else "CALLCUE_DEV_PORT_BASE (default 50051)"
+                )
             )
         env = {
             **os.environ,
@@ -98,6 +118,9 @@ def start_services(stack: DevStack, log_dir: Path) -> list[ServiceProcess]:
             "CALLCUE_TRANSCRIBER_ADDRESS": stack.address("transcriber"),
             "CALLCUE_DETECTOR_ADDRESS": stack.address("detector"),
             "CALLCUE_NOTIFIER_ADDRESS": stack.address("notifier"),
+            "CALLCUE_GATEWAY_ADDRESS": stack.address("gateway"),
+            # http://localhost: a Secure cookie would not come back over plain HTTP.
+            "CALLCUE_CONSOLE_SECURE_COOKIES": "false",
         }
         log = (log_dir / f"{service}.log").open("ab")
         process = subprocess.Popen(
@@ -121,6 +144,9 @@ async def wait_until_serving(
     ready: dict[str, float] = {}
     for running in processes:
         service, process = running.name, running.process
+        if service == CONSOLE:
+            ready[service] = await _wait_for_http(stack, process, started, limit_seconds)
+            continue
         async with grpc.aio.insecure_channel(stack.address(service)) as channel:
             health = health_pb2_grpc.HealthStub(channel)
             while True:
@@ -141,6 +167,30 @@ async def wait_until_serving(
                     )
                 await asyncio.sleep(0.2)
     return ready
+
+
+async def _wait_for_http(
+    stack: DevStack, process: subprocess.Popen[bytes], started: float, limit_seconds: float
+) -> float:
+    url = f"http://localhost:{stack.ports[CONSOLE]}/readyz"
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(
+                f"callcue: the console exited with code {process.returncode}; see its log"
+            )
+        if await asyncio.to_thread(_answers, url):
+            return time.monotonic() - started
+        if time.monotonic() - started > limit_seconds:
+            raise SystemExit(f"callcue: the console did not become ready in {limit_seconds:.0f} s")
+        await asyncio.sleep(0.2)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
 
 
 def stop_services(processes: list[ServiceProcess]) -> None:

@@ -130,13 +130,14 @@ async def stack(
         NotifierSettings.from_env(env), MemoryEventLog(10_000, 100), authenticator
     )
     keywords = KeywordStore(pool)
+    matchers = LiveMatchers(keywords, None)
     detector = detector_app.build_server(
-        DetectorSettings.from_env(env),
-        keywords,
-        PlaybookStore(pool),
-        LiveMatchers(keywords, None),
-        authenticator,
+        DetectorSettings.from_env(env), keywords, PlaybookStore(pool), matchers, authenticator
     )
+    # Playbook edits reach running calls, as in the service.
+    listening = asyncio.Event()
+    listener = asyncio.create_task(matchers.listen(database_url, listening))
+    await listening.wait()
     transcriber_settings = TranscriberSettings.from_env(env)
     engine = transcriber_app.load_engine(transcriber_settings)
     transcriber = transcriber_app.build_server(transcriber_settings, engine, authenticator)
@@ -171,6 +172,7 @@ async def stack(
         await channel.close()
     for server in reversed(servers):
         await server.stop(0)
+    listener.cancel()
     for channel in channels:
         await channel.close()
     engine.close()

@@ -1,0 +1,192 @@
+"""PlaybookAdminService: playbooks and keywords for admins, through the detector, which
+pushes every change to running calls itself."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+from connectrpc.code import Code
+from connectrpc.errors import ConnectError
+from google.protobuf.duration_pb2 import Duration
+
+from callcue.call.v1 import call_pb2
+from callcue.console.access import Context, Gatekeeper
+from callcue.console.backend import Backend, passed_on
+from callcue.console.people import Role
+from callcue.console.v1 import console_service_pb2 as pb
+from callcue.detector.v1 import detector_service_pb2 as detector_pb
+
+MAX_KEYWORDS_LISTED = 5000
+MAX_TRY_CHARACTERS = 2000
+# Words of a "try it" sentence are given this much time each, like speech at a normal pace.
+_WORD_SECONDS = 0.35
+
+
+class PlaybookAdminService:
+    def __init__(self, backend: Backend, gatekeeper: Gatekeeper) -> None:
+        self._backend = backend
+        self._gatekeeper = gatekeeper
+
+    async def _auth(self, ctx: Context) -> tuple[tuple[str, str], ...]:
+        person = await self._gatekeeper.person(ctx.request_headers(), at_least=Role.ADMIN)
+        return tuple(await self._backend.keys.metadata(person.tenant_id))
+
+    async def list_playbooks(
+        self, request: pb.ListPlaybooksRequest, ctx: Context
+    ) -> pb.ListPlaybooksResponse:
+        auth = await self._auth(ctx)
+        found: list[detector_pb.Playbook] = []
+        token = ""
+        with passed_on():
+            while True:
+                page = await self._backend.detector.ListPlaybooks(
+                    detector_pb.ListPlaybooksRequest(page_size=1000, page_token=token),
+                    metadata=auth,
+                )
+                found.extend(page.playbooks)
+                token = page.next_page_token
+                if not token:
+                    break
+        return pb.ListPlaybooksResponse(playbooks=found)
+
+    async def list_keywords(
+        self, request: pb.ListKeywordsRequest, ctx: Context
+    ) -> pb.ListKeywordsResponse:
+        auth = await self._auth(ctx)
+        found: list[detector_pb.Keyword] = []
+        token = ""
+        with passed_on():
+            while len(found) < MAX_KEYWORDS_LISTED:
+                page = await self._backend.detector.ListKeywords(
+                    detector_pb.ListKeywordsRequest(
+                        page_size=1000,
+                        page_token=token,
+                        playbook_id=request.playbook_id,
+                        query=request.text,
+                    ),
+                    metadata=auth,
+                )
+                found.extend(page.keywords)
+                token = page.next_page_token
+                if not token:
+                    break
+        return pb.ListKeywordsResponse(keywords=found)
+
+    async def create_keyword(
+        self, request: pb.CreateKeywordRequest, ctx: Context
+    ) -> pb.CreateKeywordResponse:
+        auth = await self._auth(ctx)
+        with passed_on():
+            created = await self._backend.detector.CreateKeyword(
+                detector_pb.CreateKeywordRequest(keyword=request.keyword), metadata=auth
+            )
+        return pb.CreateKeywordResponse(keyword=created.keyword)
+
+    async def update_keyword(
+        self, request: pb.UpdateKeywordRequest, ctx: Context
+    ) -> pb.UpdateKeywordResponse:
+        auth = await self._auth(ctx)
+        with passed_on():
+            updated = await self._backend.detector.UpdateKeyword(
+                detector_pb.UpdateKeywordRequest(keyword=request.keyword), metadata=auth
+            )
+        return pb.UpdateKeywordResponse(keyword=updated.keyword)
+
+    async def delete_keyword(
+        self, request: pb.DeleteKeywordRequest, ctx: Context
+    ) -> pb.DeleteKeywordResponse:
+        auth = await self._auth(ctx)
+        with passed_on():
+            await self._backend.detector.DeleteKeyword(
+                detector_pb.DeleteKeywordRequest(keyword_id=request.keyword_id), metadata=auth
+            )
+        return pb.DeleteKeywordResponse()
+
+    async def import_playbook(
+        self, request: pb.ImportPlaybookRequest, ctx: Context
+    ) -> pb.ImportPlaybookResponse:
+        auth = await self._auth(ctx)
+        with passed_on():
+            imported = await self._backend.detector.ImportPlaybook(
+                detector_pb.ImportPlaybookRequest(
+                    content=request.content, format=request.format, replace=request.replace
+                ),
+                metadata=auth,
+            )
+        return pb.ImportPlaybookResponse(
+            playbook=imported.playbook,
+            keywords_created=imported.keywords_created,
+            keywords_deleted=imported.keywords_deleted,
+        )
+
+    async def export_playbook(
+        self, request: pb.ExportPlaybookRequest, ctx: Context
+    ) -> pb.ExportPlaybookResponse:
+        auth = await self._auth(ctx)
+        with passed_on():
+            exported = await self._backend.detector.ExportPlaybook(
+                detector_pb.ExportPlaybookRequest(
+                    playbook_id=request.playbook_id, format=request.format
+                ),
+                metadata=auth,
+            )
+        extension = "json" if exported.content_type == "application/json" else "yaml"
+        return pb.ExportPlaybookResponse(
+            content=exported.content,
+            content_type=exported.content_type,
+            filename=f"{request.playbook_id}.{extension}",
+        )
+
+    async def try_playbook(
+        self, request: pb.TryPlaybookRequest, ctx: Context
+    ) -> pb.TryPlaybookResponse:
+        auth = await self._auth(ctx)
+        words = request.text.split()
+        if not words:
+            raise ConnectError(Code.INVALID_ARGUMENT, "type a sentence to try")
+        if len(request.text) > MAX_TRY_CHARACTERS:
+            raise ConnectError(
+                Code.INVALID_ARGUMENT, f"try at most {MAX_TRY_CHARACTERS} characters at once"
+            )
+        detections: list[call_pb2.Detection] = []
+        with passed_on():
+            stream = self._backend.detector.Detect(_try_requests(request, words), metadata=auth)
+            async for reply in stream:
+                if reply.WhichOneof("response") == "detection":
+                    detections.append(reply.detection)
+        confirmed = [d for d in detections if d.state == call_pb2.DETECTION_STATE_CONFIRMED]
+        return pb.TryPlaybookResponse(detections=confirmed)
+
+
+async def _try_requests(
+    request: pb.TryPlaybookRequest, words: list[str]
+) -> AsyncIterator[detector_pb.DetectRequest]:
+    yield detector_pb.DetectRequest(
+        config=detector_pb.DetectConfig(
+            session_id=f"try-{uuid.uuid4().hex[:12]}",
+            playbook_ids=[request.playbook_id] if request.playbook_id else [],
+        )
+    )
+    segment = call_pb2.TranscriptSegment(
+        segment_id="try-1",
+        is_final=True,
+        text=request.text,
+        speaker=request.speaker,
+    )
+    for index, text in enumerate(words):
+        segment.words.add(
+            text=text,
+            start_offset=_seconds(index * _WORD_SECONDS),
+            end_offset=_seconds((index + 1) * _WORD_SECONDS),
+            confidence=1.0,
+        )
+    segment.start_offset.CopyFrom(_seconds(0))
+    segment.end_offset.CopyFrom(_seconds(len(words) * _WORD_SECONDS))
+    yield detector_pb.DetectRequest(segment=segment)
+
+
+def _seconds(value: float) -> Duration:
+    duration = Duration()
+    duration.FromNanoseconds(int(value * 1e9))
+    return duration
