@@ -19,6 +19,8 @@ ROOT = Path(__file__).parents[2]
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
 SERVICES = ("gateway", "transcriber", "detector", "notifier")
+# The console speaks HTTP to browsers, not gRPC; it is checked on its own below.
+CONSOLE = "console"
 KUBERNETES_VERSION = "1.33.0"
 WORKLOADS = ("Deployment", "StatefulSet")
 
@@ -89,7 +91,7 @@ def test_services_use_grpc_health_probes_headless_services_and_drain(name: str) 
     docs = overlay(name)
     deployments, services = named(docs, "Deployment"), named(docs, "Service")
     configs = named(docs, "ConfigMap")
-    assert set(deployments) == set(SERVICES)
+    assert set(deployments) == {*SERVICES, CONSOLE}
     for service in SERVICES:
         pod = deployments[service]["spec"]["template"]["spec"]
         container = pod["containers"][0]
@@ -105,9 +107,24 @@ def test_services_use_grpc_health_probes_headless_services_and_drain(name: str) 
         assert pod["terminationGracePeriodSeconds"] > grace, service
         annotations = deployments[service]["spec"]["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/port"] == config["CALLCUE_METRICS_PORT"]
-    for service in ("gateway", "detector"):
+    for service in ("gateway", "detector", CONSOLE):
         init = deployments[service]["spec"]["template"]["spec"]["initContainers"][0]
         assert init["args"] == ["migrate"], "migrations run before the service starts"
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_the_console_uses_http_probes_and_drains_within_its_grace(name: str) -> None:
+    docs = overlay(name)
+    pod = named(docs, "Deployment")[CONSOLE]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    config = named(docs, "ConfigMap")[CONSOLE]["data"]
+    assert pod["terminationGracePeriodSeconds"] > float(config["CALLCUE_SHUTDOWN_GRACE_SECONDS"])
+    assert config["CALLCUE_CONSOLE_STATIC_DIR"] == "/opt/callcue/web"
+    assert config["CALLCUE_CONSOLE_SECURE_COOKIES"] == ("false" if name == "dev" else "true")
+    service = named(docs, "Service")[CONSOLE]
+    assert service["spec"]["ports"][0]["appProtocol"] == "http"
 
 
 @pytest.mark.parametrize("name", OVERLAYS)
@@ -149,13 +166,20 @@ def test_prod_scales_references_external_secrets_and_exposes_grpc_with_tls() -> 
     }
     assert referenced == {"callcue-database", "callcue-redis"}
     scalers = named(docs, "HorizontalPodAutoscaler")
+    console = named(docs, "Ingress")["callcue-console"]
+    assert console["spec"]["tls"][0]["secretName"] == "callcue-console-tls"
+    assert console["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"] == (
+        "HTTP"
+    )
+    (route,) = console["spec"]["rules"][0]["http"]["paths"]
+    assert route["backend"]["service"]["name"] == CONSOLE
     assert set(scalers) == {"gateway", "transcriber"}
     for scaler in scalers.values():
         assert scaler["spec"]["minReplicas"] >= 2
     assert any(m["type"] == "Pods" for m in scalers["transcriber"]["spec"]["metrics"])
     for deployment in deployments.values():
         assert deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
-    (ingress,) = named(docs, "Ingress").values()
+    ingress = named(docs, "Ingress")["callcue"]
     assert ingress["spec"]["tls"][0]["secretName"] == "callcue-tls"
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"] == (
         "GRPC"
@@ -177,7 +201,8 @@ def test_one_hardened_multi_stage_dockerfile_builds_each_service() -> None:
     user = re.search(r"^USER\s+(\d+)", final, re.M)
     assert user and int(user.group(1)) != 0, "runs as a non-root user"
     assert 'ENTRYPOINT ["callcue-service"]' in final
-    for service in SERVICES:
+    assert 'if [ "${SERVICE}" = console ]' in text, "only the console's image has the pages"
+    for service in (*SERVICES, CONSOLE):
         # What the symlink points at must be a console script of the service's package.
         project = (ROOT / "services" / service / "pyproject.toml").read_text()
         assert f'callcue-{service} = "callcue.{service}' in project, service
