@@ -430,7 +430,9 @@ async def test_the_listener_reconnects_and_catches_up(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE query = 'LISTEN callcue_playbooks' AND datname = current_database()"
         )
-        assert [row[0] for row in await cursor.fetchall()] == [True]
+        # This detector's listener, and the shared stack's when that suite runs too.
+        terminated = [row[0] for row in await cursor.fetchall()]
+        assert terminated and all(terminated)
     await create(stub, new_keyword("relisten", "Freshdesk"))
     await call.say_until_detected("We moved to Freshdesk.", 5.0)
     responses = await call.end()

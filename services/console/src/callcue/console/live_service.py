@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from callcue.call.v1 import call_pb2
 from callcue.console.access import Context, Gatekeeper, may_see, refused, rep_of
 from callcue.console.backend import Backend, Metadata, passed_on
+from callcue.console.metrics import BROWSER_STREAMS
 from callcue.console.people import Person, Role
 from callcue.console.v1 import console_service_pb2 as pb
 from callcue.gateway.v1 import gateway_service_pb2 as gateway_pb
@@ -36,7 +37,7 @@ class LiveService:
         subscribe = notifier_pb.SubscribeRequest(
             session_id=request.session_id, after_sequence=request.after_sequence
         )
-        with passed_on():
+        with passed_on(), BROWSER_STREAMS.labels("WatchCall").track_inprogress():
             async for reply in self._backend.notifier.Subscribe(subscribe, metadata=auth):
                 yield pb.WatchCallResponse(event=reply.event)
 
@@ -46,7 +47,7 @@ class LiveService:
         person = await self._gatekeeper.person(ctx.request_headers(), at_least=Role.REP)
         auth = await self._backend.keys.metadata(person.tenant_id)
         wall = Wall(person)
-        with passed_on():
+        with passed_on(), BROWSER_STREAMS.labels("WatchLiveCalls").track_inprogress():
             # Subscribed before the snapshot is read, so no event falls between the two;
             # detections seen in both are counted once (by id).
             events = self._backend.notifier.SubscribeAll(

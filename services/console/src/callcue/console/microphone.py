@@ -24,6 +24,7 @@ from callcue.call.v1 import call_pb2
 from callcue.console.access import REP_METADATA, Gatekeeper
 from callcue.console.backend import Backend
 from callcue.console.browser_sessions import CSRF_HEADER
+from callcue.console.metrics import MICROPHONE_CALLS
 from callcue.console.people import Role
 from callcue.gateway.v1 import gateway_service_pb2 as gateway_pb
 
@@ -129,6 +130,7 @@ class MicrophoneCalls:
 
         call = self._backend.gateway.StreamCall(requests(), metadata=auth)
         log_ = log.bind(username=username)
+        MICROPHONE_CALLS.inc()
         try:
             first = await call.read()
             if not isinstance(first, gateway_pb.StreamCallResponse):
@@ -152,6 +154,7 @@ class MicrophoneCalls:
             log_.warning("microphone call failed", code=error.code().name)
             await _close(websocket, CLOSE_BACKEND, error.details() or error.code().name)
         finally:
+            MICROPHONE_CALLS.dec()
             call.cancel()
 
 
