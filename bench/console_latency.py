@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
+import struct
 import tempfile
 import time
 import uuid
@@ -24,6 +26,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import argon2
+import httpx
 import psutil
 from detector_quality import load_playbook
 from e2e_latency import CHUNK_SECONDS, PHONE, Recording, percentile
@@ -75,8 +78,54 @@ async def signed_in_page(browser: Browser, url: str) -> Page:
     return page
 
 
+class StreamViewer:
+    """A view of a call without a browser: the Connect stream read over HTTP, each
+    detection stamped on arrival. Tells the console's cost apart from the browser's."""
+
+    def __init__(self, client: httpx.AsyncClient, csrf: str) -> None:
+        self._client = client
+        self._csrf = csrf
+        self.seen: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def goto(self, path: str) -> None:
+        session_id = path.rsplit("/", 1)[1]
+        self._task = asyncio.create_task(self._read(session_id))
+
+    async def evaluate(self, script: str) -> dict[str, float] | None:
+        return self.seen if script == "window.cardsSeen" else None
+
+    async def _read(self, session_id: str) -> None:
+        body = json.dumps({"sessionId": session_id}).encode()
+        request = struct.pack(">BI", 0, len(body)) + body
+        headers = {"content-type": "application/connect+json", "x-csrf-token": self._csrf}
+        async with self._client.stream(
+            "POST", "/callcue.console.v1.LiveService/WatchCall", content=request, headers=headers
+        ) as reply:
+            buffer = b""
+            async for piece in reply.aiter_bytes():
+                buffer += piece
+                while len(buffer) >= 5:
+                    flags, length = struct.unpack(">BI", buffer[:5])
+                    if len(buffer) < 5 + length:
+                        break
+                    message, buffer = json.loads(buffer[5 : 5 + length]), buffer[5 + length :]
+                    detection = message.get("event", {}).get("detection")
+                    if not flags and detection:
+                        self.seen.setdefault(detection["detectionId"], time.time())
+
+
+async def stream_viewer(url: str) -> StreamViewer:
+    client = httpx.AsyncClient(base_url=url, timeout=None)
+    reply = await client.post(
+        "/callcue.console.v1.AuthService/Login",
+        json={"username": SUPERVISOR, "password": PASSWORD},
+    )
+    return StreamViewer(client, reply.json()["csrfToken"])
+
+
 async def one_call(
-    call: Recording, gateway_address: str, key: str, pages: list[Page]
+    call: Recording, gateway_address: str, key: str, pages: list[Page] | list[StreamViewer]
 ) -> tuple[list[float], list[float], list[float]]:
     """Delays after the words ended at the caller and in the pages, and what the console
     added to each card (page minus caller, per page)."""
@@ -103,7 +152,7 @@ async def one_call(
                 opened = True
                 for page in pages:
                     await page.goto(f"/call/{event.session_id}")
-                    await page.evaluate(WATCH_CARDS)
+                    await page.evaluate(WATCH_CARDS)  # type: ignore[arg-type]
             if event.WhichOneof("event") == "detection":
                 detection = event.detection
                 first_at.setdefault(
@@ -138,6 +187,11 @@ async def main() -> None:
     parser.add_argument("--port-base", type=int, default=54051)
     parser.add_argument("--console-port", type=int, default=54080)
     parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument(
+        "--http-views",
+        action="store_true",
+        help="views are Connect streams read over HTTP, not browser pages",
+    )
     args = parser.parse_args()
     calls = [Recording.joined([call]) for call in hvb_calls(args.eval_dir, args.calls)]
     name = f"callcue_console_{uuid.uuid4().hex[:8]}"
@@ -169,7 +223,11 @@ async def main() -> None:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=args.chromium)
             for views in [int(n) for n in args.views.split(",")]:
-                pages = [await signed_in_page(browser, console_url) for _ in range(views)]
+                pages: list[Page] | list[StreamViewer] = (
+                    [await stream_viewer(console_url) for _ in range(views)]
+                    if args.http_views
+                    else [await signed_in_page(browser, console_url) for _ in range(views)]
+                )
                 before = [sum(p.cpu_times()[:2]) for p in services]
                 wall = time.monotonic()
                 caller: list[float] = []
@@ -184,7 +242,10 @@ async def main() -> None:
                     time.monotonic() - wall
                 )
                 for page in pages:
-                    await page.context.close()
+                    if isinstance(page, StreamViewer):
+                        await page._client.aclose()
+                    else:
+                        await page.context.close()
                 row = (
                     f"| {views} | {len(caller)} | {percentile(caller, 0.5):.2f} | "
                     f"{percentile(caller, 0.95):.2f} | {len(seen)} | {percentile(seen, 0.5):.2f} | "

@@ -1,5 +1,6 @@
 // Talking-point cards. Bodies are Markdown from playbooks: rendered without raw HTML, so
 // a playbook cannot put script or markup on a rep's screen; links open in a new tab.
+import { memo } from "react";
 import Markdown from "react-markdown";
 import type { Detection } from "../gen/callcue/call/v1/call_pb";
 import { DetectionState } from "../gen/callcue/call/v1/call_pb";
@@ -16,7 +17,8 @@ function safeHref(href: string | undefined): string | undefined {
   }
 }
 
-export function Card({ detection }: { detection: Detection }) {
+// Cards re-render only when their detection changes (a new state), not on every word.
+export const Card = memo(function Card({ detection }: { detection: Detection }) {
   const point = detection.talkingPoint;
   const tentative = detection.state === DetectionState.TENTATIVE;
   return (
@@ -57,9 +59,9 @@ export function Card({ detection }: { detection: Detection }) {
       </footer>
     </article>
   );
-}
+});
 
-export function CardList({ cards }: { cards: Detection[] }) {
+export const CardList = memo(function CardList({ cards }: { cards: Detection[] }) {
   if (cards.length === 0) return <p className="muted">Talking points appear here as they fire.</p>;
   return (
     <div className="cards">
@@ -68,4 +70,4 @@ export function CardList({ cards }: { cards: Detection[] }) {
       ))}
     </div>
   );
-}
+});

@@ -1,4 +1,5 @@
 // The rep's view of one call: transcript, cards, and a status line.
+import { useMemo } from "react";
 import { useCallEvents } from "../useCallEvents";
 import { linesOf, seconds } from "../callState";
 import { clock, stateLabel } from "../labels";
@@ -12,6 +13,7 @@ function median(values: number[]): number {
 
 export function LiveCall({ sessionId, audioStartedAt }: { sessionId: string; audioStartedAt?: number }) {
   const { view, connection, error } = useCallEvents(sessionId);
+  const lines = useMemo(() => linesOf(view.finals, view.partials.values()), [view.finals, view.partials]);
   // Only for a call this browser streams does it know when each word was spoken.
   const delays =
     audioStartedAt === undefined
@@ -50,7 +52,7 @@ export function LiveCall({ sessionId, audioStartedAt }: { sessionId: string; aud
       <div className="call-columns">
         <div>
           <h2>Transcript</h2>
-          <Transcript lines={linesOf(view.finals, view.partials.values())} follow />
+          <Transcript lines={lines} follow />
         </div>
         <div>
           <h2>Talking points</h2>
