@@ -42,6 +42,8 @@ interface Draft {
   cooldownSeconds: number;
   maxPerCall: number;
   exclude: string;
+  activeFromSeconds: number;
+  activeUntilSeconds: number;
 }
 
 const blank: Draft = {
@@ -63,6 +65,8 @@ const blank: Draft = {
   cooldownSeconds: 0,
   maxPerCall: 0,
   exclude: "",
+  activeFromSeconds: 0,
+  activeUntilSeconds: 0,
 };
 
 function draftOf(keyword: Keyword): Draft {
@@ -87,6 +91,8 @@ function draftOf(keyword: Keyword): Draft {
     cooldownSeconds: seconds(conditions?.cooldown),
     maxPerCall: conditions?.maxPerCall ?? 0,
     exclude: (conditions?.excludePhrases ?? []).join("\n"),
+    activeFromSeconds: seconds(conditions?.activeFrom),
+    activeUntilSeconds: seconds(conditions?.activeUntil),
   };
 }
 
@@ -114,6 +120,8 @@ function keywordOf(draft: Draft, playbookId: string): Keyword {
       cooldown: draft.cooldownSeconds ? durationFromMs(draft.cooldownSeconds * 1000) : undefined,
       maxPerCall: draft.maxPerCall,
       excludePhrases: lines(draft.exclude),
+      activeFrom: draft.activeFromSeconds ? durationFromMs(draft.activeFromSeconds * 1000) : undefined,
+      activeUntil: draft.activeUntilSeconds ? durationFromMs(draft.activeUntilSeconds * 1000) : undefined,
     }),
   });
 }
@@ -321,6 +329,14 @@ function KeywordForm({
       </label>
       <label>
         not with (one a line) <textarea value={draft.exclude} onChange={(e) => set("exclude", e.target.value)} />
+      </label>
+      <label>
+        only from (s into the call){" "}
+        <input type="number" min="0" value={draft.activeFromSeconds} onChange={(e) => set("activeFromSeconds", Number(e.target.value))} />
+      </label>
+      <label>
+        only until (s; 0: the end){" "}
+        <input type="number" min="0" value={draft.activeUntilSeconds} onChange={(e) => set("activeUntilSeconds", Number(e.target.value))} />
       </label>
       <div>
         <button type="submit" data-testid="save-keyword">
