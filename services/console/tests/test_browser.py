@@ -249,3 +249,24 @@ async def test_an_upload_shows_progress_and_ends_with_the_transcript(
         assert await page.evaluate("window.progressSeen.length") > 0
         await expect(page.get_by_test_id("call-state")).to_have_text("ended", timeout=120_000)
         await expect(page.get_by_test_id("transcript")).to_contain_text("contract")
+
+
+async def test_an_admin_tries_a_sentence_and_sees_import_errors_by_line(
+    browser: Browser, console: Console, people: People, sales_playbook: str
+) -> None:
+    async with signed_in(browser, console, people.admin) as (_, page):
+        await page.goto("/admin")
+        await page.select_option("[data-testid=playbook-select]", sales_playbook)
+        await page.fill("[aria-label='try sentence']", "honestly we already use Salesforce")
+        await page.click("[data-testid=try-button]")
+        await expect(page.get_by_test_id("try-results")).to_contain_text("Competitor: Salesforce")
+        await page.fill("[aria-label='try sentence']", "the weather is nice today")
+        await page.click("[data-testid=try-button]")
+        await expect(page.get_by_test_id("try-results")).to_have_text("nothing would fire")
+        await page.fill(
+            "[aria-label='playbook document']",
+            "playbook_id: broken\nkeywords:\n  - phrase: ok\n"
+            "    talking_point: {title: [unclosed\n",
+        )
+        await page.get_by_role("button", name="Import").click()
+        await expect(page.get_by_test_id("import-error")).to_contain_text("line")
