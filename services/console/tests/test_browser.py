@@ -113,9 +113,9 @@ async def test_a_keyword_added_in_the_browser_fires_in_a_running_call(
         await admin.select_option("[data-testid=playbook-select]", sales_playbook)
         await admin.click("[data-testid=new-keyword]")
         form = admin.get_by_test_id("keyword-form")
-        # Said about 25 s into the sample; the call is already running.
-        await form.locator("input[name=phrase]").fill("smaller teams")
-        await form.locator("input[name=title]").fill("Small-team pitch")
+        # Said at the end of the sample (about 37 s); the call is already running.
+        await form.locator("input[name=phrase]").fill("next week")
+        await form.locator("input[name=title]").fill("Book for next week")
         await form.locator("textarea[name=body]").fill(
             "Send the **SOC 2 report** first.<script>window.pwned = 1</script>"
             '<img src=x onerror="window.pwned = 2">'
@@ -123,12 +123,12 @@ async def test_a_keyword_added_in_the_browser_fires_in_a_running_call(
         await screenshot(admin, "playbook-editor")
         await admin.click("[data-testid=save-keyword]")
         await expect(
-            admin.get_by_test_id("keyword-row").filter(has_text="smaller teams")
+            admin.get_by_test_id("keyword-row").filter(has_text="next week")
         ).to_have_count(1)
         report = await asyncio.wait_for(call, CALL_SECONDS)
         titles = [d.talking_point.title for d in report.detections]
-        assert "Small-team pitch" in titles, titles
-        card = rep.get_by_test_id("card").filter(has_text="Small-team pitch")
+        assert "Book for next week" in titles, titles
+        card = rep.get_by_test_id("card").filter(has_text="Book for next week")
         await expect(card).to_have_count(1, timeout=10_000)
         # Markdown renders; HTML from the playbook does not.
         await expect(card.locator("strong")).to_have_text("SOC 2 report")
