@@ -35,7 +35,6 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from callcue.call.v1 import call_pb2
 from callcue.cli import devstack
-from callcue.console import app as console_app
 from callcue.console.people import PeopleStore, Role
 from callcue.core import api_keys, database
 from callcue.core.channel import open_channel
@@ -199,8 +198,6 @@ async def main() -> None:
     os.environ["CALLCUE_LOG_LEVEL"] = "warning"
     stack = devstack.DevStack(devstack.ports_from(args.port_base, args.console_port), url)
     logs = Path(tempfile.mkdtemp(prefix="callcue-console-bench-"))
-    await database.migrate(url, api_keys.COMPONENT, api_keys.MIGRATIONS)
-    await database.migrate(url, console_app.COMPONENT, console_app.MIGRATIONS)
     processes = devstack.start_services(stack, logs, (*devstack.SERVICES, devstack.CONSOLE))
     try:
         await devstack.wait_until_serving(stack, processes)

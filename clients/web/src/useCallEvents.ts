@@ -3,11 +3,10 @@
 import { useEffect, useState } from "react";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { live } from "./api";
+import { pause } from "./backoff";
 import { applyEvent, emptyCall, isOver, type CallView } from "./callState";
 
 export type Connection = "connecting" | "connected" | "reconnecting" | "ended" | "refused";
-
-const PAUSES_MS = [250, 500, 1000, 2000, 4000];
 
 export function useCallEvents(sessionId: string): {
   view: CallView;
@@ -59,7 +58,7 @@ export function useCallEvents(sessionId: string): {
           setError(failure.rawMessage);
         }
         setConnection("reconnecting");
-        await new Promise((resolve) => setTimeout(resolve, PAUSES_MS[Math.min(failures, PAUSES_MS.length - 1)]));
+        await pause(failures);
         failures += 1;
       }
     })();

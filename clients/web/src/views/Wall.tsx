@@ -3,6 +3,7 @@ import { useEffect, useState } from "react";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { ConnectError } from "@connectrpc/connect";
 import { live } from "../api";
+import { pause } from "../backoff";
 import type { LiveCall } from "../gen/callcue/console/v1/console_service_pb";
 import { TalkingPointCategory } from "../gen/callcue/call/v1/call_pb";
 import { CATEGORIES, categoryLabel, clock } from "../labels";
@@ -30,6 +31,7 @@ export function Wall() {
   useEffect(() => {
     const stop = new AbortController();
     (async () => {
+      let failures = 0;
       while (!stop.signal.aborted) {
         try {
           const fresh = new Map<string, LiveCall>();
@@ -38,6 +40,7 @@ export function Wall() {
             const call = reply.call;
             if (reply.caughtUp) {
               caughtUp = true;
+              failures = 0;
               setConnection("connected");
               setCalls(new Map(fresh));
             }
@@ -51,7 +54,8 @@ export function Wall() {
           if (stop.signal.aborted) return;
           setConnection(`reconnecting (${ConnectError.from(caught).rawMessage})`);
         }
-        await new Promise((resolve) => setTimeout(resolve, 1000));
+        await pause(failures);
+        failures += 1;
       }
     })();
     return () => stop.abort();

@@ -286,21 +286,14 @@ async def _dev_key(stack: devstack.DevStack, state_dir: Path) -> str:
         await pool.close()
 
 
-def cmd_users(argv: list[str]) -> int:
-    """`callcue users ...` is callcue-users, pointed at the local stack's database by default."""
+def cmd_admin_tool(tool: str, argv: list[str]) -> int:
+    """`callcue keys ...` is callcue-keys and `callcue users ...` callcue-users, pointed at
+    the local stack's database by default."""
     from callcue.console import user_admin
 
     if "DATABASE_URL" not in os.environ and credentials_file.DEV_DATABASE_FILE.is_file():
         os.environ["DATABASE_URL"] = credentials_file.DEV_DATABASE_FILE.read_text().strip()
-    user_admin.main(argv)
-    return 0
-
-
-def cmd_keys(argv: list[str]) -> int:
-    """`callcue keys ...` is callcue-keys, pointed at the local stack's database by default."""
-    if "DATABASE_URL" not in os.environ and credentials_file.DEV_DATABASE_FILE.is_file():
-        os.environ["DATABASE_URL"] = credentials_file.DEV_DATABASE_FILE.read_text().strip()
-    key_admin.main(argv)
+    (key_admin.main if tool == "keys" else user_admin.main)(argv)
     return 0
 
 
@@ -554,10 +547,8 @@ def _explain(error: grpc.aio.AioRpcError) -> str:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["users"]:
-        raise SystemExit(cmd_users(sys.argv[2:]))
-    if sys.argv[1:2] == ["keys"]:
-        raise SystemExit(cmd_keys(sys.argv[2:]))
+    if sys.argv[1:2] in (["keys"], ["users"]):
+        raise SystemExit(cmd_admin_tool(sys.argv[1], sys.argv[2:]))
     args = parser().parse_args()
     try:
         code = asyncio.run(args.run(args))

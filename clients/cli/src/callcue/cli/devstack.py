@@ -140,49 +140,36 @@ async def wait_until_serving(
     processes: list[ServiceProcess],
     limit_seconds: float = 120,
 ) -> dict[str, float]:
+    """Seconds until each service said it is ready: gRPC health SERVING, or the console's
+    /readyz answering 200."""
     started = time.monotonic()
     ready: dict[str, float] = {}
     for running in processes:
         service, process = running.name, running.process
-        if service == CONSOLE:
-            ready[service] = await _wait_for_http(stack, process, started, limit_seconds)
-            continue
         async with grpc.aio.insecure_channel(stack.address(service)) as channel:
             health = health_pb2_grpc.HealthStub(channel)
-            while True:
+            while not await _serving(service, stack.ports[service], health):
                 if process.poll() is not None:
                     raise SystemExit(
                         f"callcue: the {service} exited with code {process.returncode}; see its log"
                     )
-                try:
-                    reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        ready[service] = time.monotonic() - started
-                        break
-                except grpc.aio.AioRpcError:
-                    pass
                 if time.monotonic() - started > limit_seconds:
                     raise SystemExit(
                         f"callcue: the {service} did not become ready in {limit_seconds:.0f} s"
                     )
                 await asyncio.sleep(0.2)
+            ready[service] = time.monotonic() - started
     return ready
 
 
-async def _wait_for_http(
-    stack: DevStack, process: subprocess.Popen[bytes], started: float, limit_seconds: float
-) -> float:
-    url = f"http://localhost:{stack.ports[CONSOLE]}/readyz"
-    while True:
-        if process.poll() is not None:
-            raise SystemExit(
-                f"callcue: the console exited with code {process.returncode}; see its log"
-            )
-        if await asyncio.to_thread(_answers, url):
-            return time.monotonic() - started
-        if time.monotonic() - started > limit_seconds:
-            raise SystemExit(f"callcue: the console did not become ready in {limit_seconds:.0f} s")
-        await asyncio.sleep(0.2)
+async def _serving(service: str, port: int, health: health_pb2_grpc.HealthStub) -> bool:
+    if service == CONSOLE:
+        return await asyncio.to_thread(_answers, f"http://localhost:{port}/readyz")
+    try:
+        reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+    except grpc.aio.AioRpcError:
+        return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
 def _answers(url: str) -> bool:

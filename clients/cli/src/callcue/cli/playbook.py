@@ -4,9 +4,11 @@ and single keywords."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 from callcue.call.v1 import call_pb2
+from callcue.core.pagination import every_page
 from callcue.detector.v1 import detector_service_pb2 as pb
 from callcue.detector.v1 import detector_service_pb2_grpc as pb_grpc
 
@@ -37,30 +39,26 @@ async def export_file(
 
 
 async def list_playbooks(detector: pb_grpc.DetectorServiceAsyncStub) -> list[pb.Playbook]:
-    found: list[pb.Playbook] = []
-    token = ""
-    while True:
+    async def fetch(token: str) -> tuple[Sequence[pb.Playbook], str]:
         page = await detector.ListPlaybooks(
             pb.ListPlaybooksRequest(page_size=1000, page_token=token)
         )
-        found += page.playbooks
-        if not (token := page.next_page_token):
-            return found
+        return page.playbooks, page.next_page_token
+
+    return await every_page(fetch)
 
 
 async def list_keywords(
     detector: pb_grpc.DetectorServiceAsyncStub, playbook_id: str, query: str = ""
 ) -> list[pb.Keyword]:
-    found: list[pb.Keyword] = []
-    token = ""
-    while True:
+    async def fetch(token: str) -> tuple[Sequence[pb.Keyword], str]:
         request = pb.ListKeywordsRequest(
             playbook_id=playbook_id, query=query, page_size=1000, page_token=token
         )
         page = await detector.ListKeywords(request)
-        found += page.keywords
-        if not (token := page.next_page_token):
-            return found
+        return page.keywords, page.next_page_token
+
+    return await every_page(fetch)
 
 
 def keyword_line(keyword: pb.Keyword) -> str:

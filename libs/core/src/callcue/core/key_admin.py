@@ -7,24 +7,16 @@ acme``): it needs DATABASE_URL, not an existing key.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import sys
 from collections.abc import Sequence
 
-import psycopg
-
 from callcue.core import api_keys, database
-from callcue.core.log import configure_logging
+from callcue.core.admin_tool import add_database_flag, run_tool
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="callcue-keys", description=__doc__.splitlines()[0])
-    top.add_argument(
-        "--database-url",
-        default=os.environ.get("DATABASE_URL"),
-        help="PostgreSQL URL (default: $DATABASE_URL)",
-    )
+    add_database_flag(top)
     commands = top.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="create a key for a tenant (and the tenant)")
     create.add_argument("tenant")
@@ -73,15 +65,7 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parser().parse_args(argv)
-    configure_logging("warning", "console")  # the output is for a person, not a log pipeline
-    if not args.database_url:
-        parser().error("set DATABASE_URL or pass --database-url")
-    try:
-        raise SystemExit(asyncio.run(run(args)))
-    except (ValueError, OSError, psycopg.Error) as error:
-        print(f"callcue-keys: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+    run_tool("callcue-keys", parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -18,6 +18,7 @@ from callcue.core import errors
 
 Key = datetime | uuid.UUID | str
 R = TypeVar("R", bound=Mapping[str, Any])
+T = TypeVar("T")
 
 
 def encode_token(values: Sequence[Key]) -> str:
@@ -101,3 +102,19 @@ class Keyset:
             return rows, ""
         last = rows[size - 1]
         return rows[:size], encode_token([last[key] for key in self.keys])
+
+
+async def every_page(
+    fetch: Callable[[str], Awaitable[tuple[Sequence[T], str]]], *, limit: int | None = None
+) -> list[T]:
+    """A List RPC's items page after page, for its clients: ``fetch`` takes a page token
+    ("" for the first) and returns the page's items and the next token ("" after the
+    last). Stops early once ``limit`` items are in."""
+    found: list[T] = []
+    token = ""
+    while limit is None or len(found) < limit:
+        items, token = await fetch(token)
+        found.extend(items)
+        if not token:
+            break
+    return found

@@ -112,16 +112,22 @@ class GrpcServer:
         await self.server.stop(grace)
 
 
+def stop_signal() -> asyncio.Event:
+    """Set on the process's first SIGTERM or SIGINT: what every service waits for before it
+    turns not ready and drains."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    return stopping
+
+
 async def serve_until_signalled(
     server: GrpcServer, cleanups: Sequence[Callable[[], Awaitable[None]]] = ()
 ) -> None:
     """Runs until SIGTERM or SIGINT, then drains the server and runs the cleanups."""
     garbage_collection.freeze_startup_objects()
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stopping.set)
-    await stopping.wait()
+    await stop_signal().wait()
     log.info("shutdown requested")
     await server.stop()
     for cleanup in cleanups:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from callcue.console.settings import Settings
 from callcue.console.upload import Uploads
 from callcue.console.v1 import console_service_connect as connect
 from callcue.core import api_keys, database, garbage_collection
+from callcue.core.server import stop_signal
 
 log = structlog.get_logger("callcue.console")
 
@@ -225,11 +225,7 @@ async def serve(settings: Settings) -> None:
         readiness.ready = True
         log.info("serving", port=settings.server.port, static_dir=str(settings.static_dir))
         garbage_collection.freeze_startup_objects()
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stopping.set)
-        signalled = asyncio.ensure_future(stopping.wait())
+        signalled = asyncio.ensure_future(stop_signal().wait())
         await asyncio.wait([running, signalled], return_when=asyncio.FIRST_COMPLETED)
         signalled.cancel()
         log.info("shutdown requested")

@@ -12,7 +12,6 @@ from pathlib import Path
 import argon2
 from psycopg_pool import AsyncConnectionPool
 
-from callcue.console import app
 from callcue.console.people import PeopleStore, Role
 from callcue.core import api_keys, database
 
@@ -27,8 +26,7 @@ class Login:
 
 
 async def ensure_demo_users(database_url: str, kept: Path) -> list[Login]:
-    await database.migrate(database_url, api_keys.COMPONENT, api_keys.MIGRATIONS)
-    await database.migrate(database_url, app.COMPONENT, app.MIGRATIONS)
+    """Called once the console is serving: it has applied its migrations already."""
     pool = await database.open_pool(database_url, max_size=1)
     try:
         return await _ensure(pool, kept)

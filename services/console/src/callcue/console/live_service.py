@@ -6,7 +6,7 @@ or with a fresh wall), so these streams simply end when a service behind them fa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from callcue.call.v1 import call_pb2
@@ -15,6 +15,7 @@ from callcue.console.backend import Backend, Metadata, passed_on
 from callcue.console.metrics import BROWSER_STREAMS
 from callcue.console.people import Person, Role
 from callcue.console.v1 import console_service_pb2 as pb
+from callcue.core.pagination import every_page
 from callcue.gateway.v1 import gateway_service_pb2 as gateway_pb
 from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
 
@@ -78,20 +79,16 @@ class LiveService:
                     yield pb.WatchLiveCallsResponse(call=changed)
 
     async def _live_sessions(self, auth: Metadata) -> list[gateway_pb.Session]:
-        found: list[gateway_pb.Session] = []
-        token = ""
-        while len(found) < WALL_LIMIT:
+        async def fetch(token: str) -> tuple[Sequence[gateway_pb.Session], str]:
             page = await self._backend.gateway.ListSessions(
                 gateway_pb.ListSessionsRequest(
                     state=call_pb2.CALL_STATE_ACTIVE, page_size=200, page_token=token
                 ),
                 metadata=auth,
             )
-            found.extend(page.sessions)
-            token = page.next_page_token
-            if not token:
-                break
-        return found
+            return page.sessions, page.next_page_token
+
+        return await every_page(fetch, limit=WALL_LIMIT)
 
 
 async def visible_session(

@@ -4,7 +4,7 @@ pushes every change to running calls itself."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from connectrpc.code import Code
 from connectrpc.errors import ConnectError
@@ -12,9 +12,10 @@ from google.protobuf.duration_pb2 import Duration
 
 from callcue.call.v1 import call_pb2
 from callcue.console.access import Context, Gatekeeper
-from callcue.console.backend import Backend, passed_on
+from callcue.console.backend import Backend, Metadata, passed_on
 from callcue.console.people import Role
 from callcue.console.v1 import console_service_pb2 as pb
+from callcue.core.pagination import every_page
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 
 MAX_KEYWORDS_LISTED = 5000
@@ -28,49 +29,44 @@ class PlaybookAdminService:
         self._backend = backend
         self._gatekeeper = gatekeeper
 
-    async def _auth(self, ctx: Context) -> tuple[tuple[str, str], ...]:
+    async def _auth(self, ctx: Context) -> Metadata:
         person = await self._gatekeeper.person(ctx.request_headers(), at_least=Role.ADMIN)
-        return tuple(await self._backend.keys.metadata(person.tenant_id))
+        return await self._backend.keys.metadata(person.tenant_id)
 
     async def list_playbooks(
         self, request: pb.ListPlaybooksRequest, ctx: Context
     ) -> pb.ListPlaybooksResponse:
         auth = await self._auth(ctx)
-        found: list[detector_pb.Playbook] = []
-        token = ""
+
+        async def fetch(token: str) -> tuple[Sequence[detector_pb.Playbook], str]:
+            page = await self._backend.detector.ListPlaybooks(
+                detector_pb.ListPlaybooksRequest(page_size=1000, page_token=token),
+                metadata=auth,
+            )
+            return page.playbooks, page.next_page_token
+
         with passed_on():
-            while True:
-                page = await self._backend.detector.ListPlaybooks(
-                    detector_pb.ListPlaybooksRequest(page_size=1000, page_token=token),
-                    metadata=auth,
-                )
-                found.extend(page.playbooks)
-                token = page.next_page_token
-                if not token:
-                    break
-        return pb.ListPlaybooksResponse(playbooks=found)
+            return pb.ListPlaybooksResponse(playbooks=await every_page(fetch))
 
     async def list_keywords(
         self, request: pb.ListKeywordsRequest, ctx: Context
     ) -> pb.ListKeywordsResponse:
         auth = await self._auth(ctx)
-        found: list[detector_pb.Keyword] = []
-        token = ""
+
+        async def fetch(token: str) -> tuple[Sequence[detector_pb.Keyword], str]:
+            page = await self._backend.detector.ListKeywords(
+                detector_pb.ListKeywordsRequest(
+                    page_size=1000,
+                    page_token=token,
+                    playbook_id=request.playbook_id,
+                    query=request.text,
+                ),
+                metadata=auth,
+            )
+            return page.keywords, page.next_page_token
+
         with passed_on():
-            while len(found) < MAX_KEYWORDS_LISTED:
-                page = await self._backend.detector.ListKeywords(
-                    detector_pb.ListKeywordsRequest(
-                        page_size=1000,
-                        page_token=token,
-                        playbook_id=request.playbook_id,
-                        query=request.text,
-                    ),
-                    metadata=auth,
-                )
-                found.extend(page.keywords)
-                token = page.next_page_token
-                if not token:
-                    break
+            found = await every_page(fetch, limit=MAX_KEYWORDS_LISTED)
         return pb.ListKeywordsResponse(keywords=found)
 
     async def create_keyword(

@@ -9,28 +9,21 @@ standard input), never from the command line, where other users and shell histor
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
-import os
 import sys
 from collections.abc import Sequence
 
 import argon2
-import psycopg
 
 from callcue.console import app
 from callcue.console.people import InvalidPerson, PeopleStore, Role
 from callcue.core import api_keys, database
-from callcue.core.log import configure_logging
+from callcue.core.admin_tool import add_database_flag, run_tool
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="callcue users", description=__doc__.splitlines()[0])
-    top.add_argument(
-        "--database-url",
-        default=os.environ.get("DATABASE_URL"),
-        help="PostgreSQL URL (default: $DATABASE_URL)",
-    )
+    add_database_flag(top)
     commands = top.add_subparsers(dest="command", required=True)
     add = commands.add_parser("add", help="add a person to a tenant with a role")
     add.add_argument("username", help="for example an email address")
@@ -89,15 +82,8 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parser().parse_args(argv)
-    configure_logging("warning", "console")
-    if not args.database_url:
-        parser().error("set DATABASE_URL or pass --database-url")
-    try:
-        raise SystemExit(asyncio.run(run(args)))
-    except (InvalidPerson, ValueError, OSError, psycopg.Error) as error:
-        print(f"callcue users: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+    # InvalidPerson is a ValueError: a bad name or password ends as one line, code 2.
+    run_tool("callcue users", parser(), run, argv)
 
 
 if __name__ == "__main__":
