@@ -287,13 +287,19 @@ async def _dev_key(stack: devstack.DevStack, state_dir: Path) -> str:
 
 
 def cmd_admin_tool(tool: str, argv: list[str]) -> int:
-    """`callcue keys ...` is callcue-keys and `callcue users ...` callcue-users, pointed at
-    the local stack's database by default."""
+    """`callcue keys ...` is callcue-keys, `callcue users ...` callcue-users and
+    `callcue connectors ...` callcue-connectors, pointed at the local stack's database
+    (and its telephony secrets key) by default."""
     from callcue.console import user_admin
+    from callcue.telephony import connector_admin
 
     if "DATABASE_URL" not in os.environ and credentials_file.DEV_DATABASE_FILE.is_file():
         os.environ["DATABASE_URL"] = credentials_file.DEV_DATABASE_FILE.read_text().strip()
-    (key_admin.main if tool == "keys" else user_admin.main)(argv)
+    secrets_key = credentials_file.DEV_DATABASE_FILE.parent / devstack.SECRETS_KEY_FILE
+    if connector_admin.SECRETS_KEY not in os.environ and secrets_key.is_file():
+        os.environ[connector_admin.SECRETS_KEY] = secrets_key.read_text().strip()
+    tools = {"keys": key_admin.main, "users": user_admin.main, "connectors": connector_admin.main}
+    tools[tool](argv)
     return 0
 
 
@@ -312,10 +318,15 @@ async def cmd_dev_up(args: argparse.Namespace) -> int:
     state_dir = args.state_dir
     base = int(os.environ.get("CALLCUE_DEV_PORT_BASE", "50051"))
     console_port = int(os.environ.get("CALLCUE_DEV_CONSOLE_PORT", "8080"))
+    telephony_port = int(os.environ.get("CALLCUE_DEV_TELEPHONY_PORT", "8090"))
     database_url, postgres = await devstack.ensure_database(state_dir, say)
-    stack = devstack.DevStack(devstack.ports_from(base, console_port), database_url)
+    stack = devstack.DevStack(
+        devstack.ports_from(base, console_port, telephony_port),
+        database_url,
+        devstack.telephony_secrets_key(state_dir),
+    )
     started = time.monotonic()
-    services: tuple[str, ...] = devstack.SERVICES
+    services: tuple[str, ...] = (*devstack.SERVICES, devstack.TELEPHONY)
     if devstack.console_built(Path.cwd()):
         services = (*services, devstack.CONSOLE)
     processes = devstack.start_services(stack, state_dir / "logs", services)
@@ -324,6 +335,11 @@ async def cmd_dev_up(args: argparse.Namespace) -> int:
         for service in devstack.SERVICES:
             address = stack.address(service)
             say(f"  {service:<11} serving on {address}  (ready after {ready[service]:.1f} s)")
+        telephony = f"ws://localhost:{stack.ports[devstack.TELEPHONY]}"
+        say(
+            f"  telephony   {telephony}/{{twilio,audiohook,freeswitch}}/<connector>  "
+            f"(ready after {ready[devstack.TELEPHONY]:.1f} s; `uv run callcue connectors --help`)"
+        )
         elapsed = time.monotonic() - started
         say(f"all services ready in {elapsed:.1f} s; logs in {state_dir / 'logs'}")
         key = await _dev_key(stack, state_dir)
@@ -524,6 +540,11 @@ def parser() -> argparse.ArgumentParser:
         add_help=False,
         help="add, list and remove people who sign in to the console (callcue users --help)",
     )
+    commands.add_parser(
+        "connectors",
+        add_help=False,
+        help="add, list and remove phone-system connectors (callcue connectors --help)",
+    )
     return root
 
 
@@ -547,7 +568,7 @@ def _explain(error: grpc.aio.AioRpcError) -> str:
 
 
 def main() -> None:
-    if sys.argv[1:2] in (["keys"], ["users"]):
+    if sys.argv[1:2] in (["keys"], ["users"], ["connectors"]):
         raise SystemExit(cmd_admin_tool(sys.argv[1], sys.argv[2:]))
     args = parser().parse_args()
     try:

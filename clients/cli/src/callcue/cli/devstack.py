@@ -20,8 +20,17 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from callcue.core.postgres import can_connect, start_embedded_postgres
 
 SERVICES = ("notifier", "detector", "transcriber", "gateway")
-# The console speaks HTTP (its API, WebSocket and pages), not gRPC; it comes up last.
+# The console and telephony speak HTTP (APIs, WebSockets, pages), not gRPC; they come up
+# after the gateway they call.
 CONSOLE = "console"
+TELEPHONY = "telephony"
+HTTP_SERVICES = (TELEPHONY, CONSOLE)
+PORT_SETTINGS = {
+    CONSOLE: "CALLCUE_DEV_CONSOLE_PORT (default 8080)",
+    TELEPHONY: "CALLCUE_DEV_TELEPHONY_PORT (default 8090)",
+}
+# The key telephony seals connector secrets with, kept beside the other local state.
+SECRETS_KEY_FILE = "telephony-secrets-key"
 # Each service's Prometheus /metrics port is its gRPC port plus this.
 METRICS_OFFSET = 100
 
@@ -37,19 +46,33 @@ class ServiceProcess:
 class DevStack:
     ports: dict[str, int]
     database_url: str
+    telephony_secrets_key: str = ""
 
     def address(self, service: str) -> str:
         return f"localhost:{self.ports[service]}"
 
 
-def ports_from(base: int, console: int = 8080) -> dict[str, int]:
+def ports_from(base: int, console: int = 8080, telephony: int = 8090) -> dict[str, int]:
     return {
         "gateway": base,
         "transcriber": base + 1,
         "detector": base + 2,
         "notifier": base + 3,
         CONSOLE: console,
+        TELEPHONY: telephony,
     }
+
+
+def telephony_secrets_key(state_dir: Path) -> str:
+    """The local stack's key for sealing connector secrets: made once, kept (mode 600)."""
+    from callcue.telephony.sealing import new_key
+
+    path = state_dir / SECRETS_KEY_FILE
+    if not path.is_file():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(new_key() + "\n")
+    return path.read_text().strip()
 
 
 def console_built(repo: Path) -> bool:
@@ -102,11 +125,7 @@ def start_services(
             raise SystemExit(
                 f"callcue: port {stack.ports[service]} for the {service} is taken; "
                 "stop what uses it or set "
-                + (
-                    "CALLCUE_DEV_CONSOLE_PORT (default 8080)"
-                    if service == CONSOLE
-                    else "CALLCUE_DEV_PORT_BASE (default 50051)"
-                )
+                + PORT_SETTINGS.get(service, "CALLCUE_DEV_PORT_BASE (default 50051)")
             )
         env = {
             **os.environ,
@@ -121,6 +140,7 @@ def start_services(
             "CALLCUE_GATEWAY_ADDRESS": stack.address("gateway"),
             # http://localhost: a Secure cookie would not come back over plain HTTP.
             "CALLCUE_CONSOLE_SECURE_COOKIES": "false",
+            "CALLCUE_TELEPHONY_SECRETS_KEY": stack.telephony_secrets_key,
         }
         log = (log_dir / f"{service}.log").open("ab")
         process = subprocess.Popen(
@@ -140,8 +160,8 @@ async def wait_until_serving(
     processes: list[ServiceProcess],
     limit_seconds: float = 120,
 ) -> dict[str, float]:
-    """Seconds until each service said it is ready: gRPC health SERVING, or the console's
-    /readyz answering 200."""
+    """Seconds until each service said it is ready: gRPC health SERVING, or /readyz
+    answering 200 (the HTTP services)."""
     started = time.monotonic()
     ready: dict[str, float] = {}
     for running in processes:
@@ -163,7 +183,7 @@ async def wait_until_serving(
 
 
 async def _serving(service: str, port: int, health: health_pb2_grpc.HealthStub) -> bool:
-    if service == CONSOLE:
+    if service in HTTP_SERVICES:
         return await asyncio.to_thread(_answers, f"http://localhost:{port}/readyz")
     try:
         reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)

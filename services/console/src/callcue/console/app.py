@@ -21,7 +21,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from callcue.console.access import Gatekeeper
 from callcue.console.auth_service import AuthService
-from callcue.console.backend import Backend, TenantKeys
+from callcue.console.backend import Backend
 from callcue.console.browser_sessions import BrowserSessions
 from callcue.console.history_service import HistoryService
 from callcue.console.live_service import LiveService
@@ -34,6 +34,7 @@ from callcue.console.upload import Uploads
 from callcue.console.v1 import console_service_connect as connect
 from callcue.core import api_keys, database, garbage_collection
 from callcue.core.server import stop_signal
+from callcue.core.service_keys import ServiceKeys
 
 log = structlog.get_logger("callcue.console")
 
@@ -173,7 +174,7 @@ def _pages(static_dir: Path) -> Callable[[Request], Awaitable[Response]]:
 async def open_parts(settings: Settings) -> AsyncIterator[Parts]:
     pool = await database.open_pool(settings.database_url, max_size=10)
     try:
-        keys = TenantKeys(api_keys.ApiKeyStore(pool))
+        keys = ServiceKeys(api_keys.ApiKeyStore(pool), "console")
         async with Backend.connect(
             settings.gateway_address, settings.notifier_address, settings.detector_address, keys
         ) as backend:

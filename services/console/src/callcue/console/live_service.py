@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 
 from callcue.call.v1 import call_pb2
 from callcue.console.access import Context, Gatekeeper, may_see, refused, rep_of
-from callcue.console.backend import Backend, Metadata, passed_on
+from callcue.console.backend import Backend, passed_on
 from callcue.console.metrics import BROWSER_STREAMS
 from callcue.console.people import Person, Role
 from callcue.console.v1 import console_service_pb2 as pb
 from callcue.core.pagination import every_page
+from callcue.core.service_keys import Metadata
 from callcue.gateway.v1 import gateway_service_pb2 as gateway_pb
 from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
 

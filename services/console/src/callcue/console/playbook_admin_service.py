@@ -12,10 +12,11 @@ from google.protobuf.duration_pb2 import Duration
 
 from callcue.call.v1 import call_pb2
 from callcue.console.access import Context, Gatekeeper
-from callcue.console.backend import Backend, Metadata, passed_on
+from callcue.console.backend import Backend, passed_on
 from callcue.console.people import Role
 from callcue.console.v1 import console_service_pb2 as pb
 from callcue.core.pagination import every_page
+from callcue.core.service_keys import Metadata
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 
 MAX_KEYWORDS_LISTED = 5000
