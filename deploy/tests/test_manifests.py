@@ -19,8 +19,9 @@ ROOT = Path(__file__).parents[2]
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
 SERVICES = ("gateway", "transcriber", "detector", "notifier")
-# The console speaks HTTP to browsers, not gRPC; it is checked on its own below.
+# The console and telephony speak HTTP and WebSockets, not gRPC; checked on their own below.
 CONSOLE = "console"
+TELEPHONY = "telephony"
 KUBERNETES_VERSION = "1.33.0"
 WORKLOADS = ("Deployment", "StatefulSet")
 
@@ -91,7 +92,7 @@ def test_services_use_grpc_health_probes_headless_services_and_drain(name: str) 
     docs = overlay(name)
     deployments, services = named(docs, "Deployment"), named(docs, "Service")
     configs = named(docs, "ConfigMap")
-    assert set(deployments) == {*SERVICES, CONSOLE}
+    assert set(deployments) == {*SERVICES, CONSOLE, TELEPHONY}
     for service in SERVICES:
         pod = deployments[service]["spec"]["template"]["spec"]
         container = pod["containers"][0]
@@ -107,7 +108,7 @@ def test_services_use_grpc_health_probes_headless_services_and_drain(name: str) 
         assert pod["terminationGracePeriodSeconds"] > grace, service
         annotations = deployments[service]["spec"]["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/port"] == config["CALLCUE_METRICS_PORT"]
-    for service in ("gateway", "detector", CONSOLE):
+    for service in ("gateway", "detector", CONSOLE, TELEPHONY):
         init = deployments[service]["spec"]["template"]["spec"]["initContainers"][0]
         assert init["args"] == ["migrate"], "migrations run before the service starts"
 
@@ -125,6 +126,39 @@ def test_the_console_uses_http_probes_and_drains_within_its_grace(name: str) -> 
     assert config["CALLCUE_CONSOLE_SECURE_COOKIES"] == ("false" if name == "dev" else "true")
     service = named(docs, "Service")[CONSOLE]
     assert service["spec"]["ports"][0]["appProtocol"] == "http"
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_telephony_uses_http_probes_and_lets_calls_end_before_it_is_killed(name: str) -> None:
+    docs = overlay(name)
+    pod = named(docs, "Deployment")[TELEPHONY]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    config = named(docs, "ConfigMap")[TELEPHONY]["data"]
+    grace = float(config["CALLCUE_SHUTDOWN_GRACE_SECONDS"])
+    assert grace >= 60, "a phone call needs minutes, not seconds, to end"
+    assert pod["terminationGracePeriodSeconds"] > grace
+    secrets = {
+        v["name"]: v["valueFrom"]["secretKeyRef"] for v in container["env"] if "valueFrom" in v
+    }
+    # The dev overlay's generated Secret carries a content hash in its name.
+    reference = secrets["CALLCUE_TELEPHONY_SECRETS_KEY"]
+    assert reference["name"].startswith("callcue-telephony") and reference["key"] == "secrets-key"
+    assert named(docs, "Service")[TELEPHONY]["spec"]["ports"][0]["appProtocol"] == "http"
+
+
+def test_prod_routes_only_the_websocket_paths_to_telephony() -> None:
+    ingress = named(overlay("prod"), "Ingress")["callcue-telephony"]
+    assert ingress["spec"]["tls"][0]["secretName"] == "callcue-telephony-tls"
+    annotations = ingress["metadata"]["annotations"]
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
+    paths = ingress["spec"]["rules"][0]["http"]["paths"]
+    assert {p["path"] for p in paths} == {"/twilio/", "/audiohook/", "/freeswitch/"}
+    assert {p["backend"]["service"]["name"] for p in paths} == {TELEPHONY}
+    host = ingress["spec"]["rules"][0]["host"]
+    public = named(overlay("prod"), "ConfigMap")[TELEPHONY]["data"]["CALLCUE_TELEPHONY_PUBLIC_URL"]
+    assert public == f"wss://{host}", "Twilio signs the URL it was given"
 
 
 @pytest.mark.parametrize("name", OVERLAYS)
@@ -164,7 +198,7 @@ def test_prod_scales_references_external_secrets_and_exposes_grpc_with_tls() -> 
         for variable in container.get("env", [])
         if "valueFrom" in variable
     }
-    assert referenced == {"callcue-database", "callcue-redis"}
+    assert referenced == {"callcue-database", "callcue-redis", "callcue-telephony"}
     scalers = named(docs, "HorizontalPodAutoscaler")
     console = named(docs, "Ingress")["callcue-console"]
     assert console["spec"]["tls"][0]["secretName"] == "callcue-console-tls"
@@ -202,7 +236,7 @@ def test_one_hardened_multi_stage_dockerfile_builds_each_service() -> None:
     assert user and int(user.group(1)) != 0, "runs as a non-root user"
     assert 'ENTRYPOINT ["callcue-service"]' in final
     assert 'if [ "${SERVICE}" = console ]' in text, "only the console's image has the pages"
-    for service in (*SERVICES, CONSOLE):
+    for service in (*SERVICES, CONSOLE, TELEPHONY):
         # What the symlink points at must be a console script of the service's package.
         project = (ROOT / "services" / service / "pyproject.toml").read_text()
         assert f'callcue-{service} = "callcue.{service}' in project, service

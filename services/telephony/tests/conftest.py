@@ -26,9 +26,9 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from callcue.call.v1 import call_pb2
 from callcue.core import database
-from callcue.core.service_keys import ServiceKeys
 from callcue.core.api_keys import ApiKeyStore
 from callcue.core.channel import open_channel
+from callcue.core.service_keys import ServiceKeys
 from callcue.core.testing import Stack
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.gateway.v1 import gateway_service_pb2 as gateway_pb
@@ -171,9 +171,11 @@ REP, PROSPECT = 0, 1  # the sample's channels
 # --- what the call left behind --------------------------------------------------------
 
 
-async def session_of(stack: Stack, key: str, value: str, timeout: float = 30) -> gateway_pb.Session:
+async def session_of(
+    stack: Stack, key: str, value: str, patience: float = 30
+) -> gateway_pb.Session:
     """The one session whose metadata has key=value (waits for it to exist)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience
     while True:
         listed = await stack.gateway.ListSessions(gateway_pb.ListSessionsRequest(page_size=200))
         found = [s for s in listed.sessions if s.metadata.get(key) == value]
@@ -208,7 +210,7 @@ class Heard:
         }
 
 
-async def heard(stack: Stack, session_id: str, timeout: float = 120) -> Heard:
+async def heard(stack: Stack, session_id: str, patience: float = 120) -> Heard:
     """A separate notifier subscriber's view of the whole call, once it has ended."""
     finals: list[call_pb2.TranscriptSegment] = []
     detections: list[call_pb2.Detection] = []
@@ -226,7 +228,7 @@ async def heard(stack: Stack, session_id: str, timeout: float = 120) -> Heard:
             elif event.HasField("status"):
                 state = event.status.state
 
-    await asyncio.wait_for(read(), timeout)
+    await asyncio.wait_for(read(), patience)
     return Heard(finals, detections, state)
 
 
@@ -382,9 +384,9 @@ class AudioHookClient:
         }
         await self.ws.send(json.dumps(message))
 
-    async def expect(self, kind: str, timeout: float = 120) -> dict[str, Any]:
+    async def expect(self, kind: str, patience: float = 120) -> dict[str, Any]:
         while True:
-            raw = await asyncio.wait_for(self.ws.recv(), timeout)
+            raw = await asyncio.wait_for(self.ws.recv(), patience)
             message = json.loads(raw)
             self.received.append(message)
             self.serverseq = message["seq"]

@@ -143,10 +143,10 @@ async def test_bad_credentials_are_refused_with_401_before_the_socket_opens(
 
 
 async def _disconnect_reason(client: AudioHookClient) -> str:
-    message = await client.expect("disconnect", timeout=10)
+    message = await client.expect("disconnect", patience=10)
     assert message["parameters"]["reason"] == "error"
     await client.send("close", {"reason": "error"})
-    await client.expect("closed", timeout=10)
+    await client.expect("closed", patience=10)
     return str(message["parameters"]["info"])
 
 
