@@ -145,7 +145,9 @@ def test_telephony_uses_http_probes_and_lets_calls_end_before_it_is_killed(name:
     # The dev overlay's generated Secret carries a content hash in its name.
     reference = secrets["CALLCUE_TELEPHONY_SECRETS_KEY"]
     assert reference["name"].startswith("callcue-telephony") and reference["key"] == "secrets-key"
-    assert named(docs, "Service")[TELEPHONY]["spec"]["ports"][0]["appProtocol"] == "http"
+    ports = {p["name"]: p for p in named(docs, "Service")[TELEPHONY]["spec"]["ports"]}
+    assert ports["http"]["appProtocol"] == "http" and ports["grpc"]["appProtocol"] == "grpc"
+    assert int(config["CALLCUE_TELEPHONY_GRPC_PORT"]) == ports["grpc"]["port"]
 
 
 def test_prod_routes_only_the_websocket_paths_to_telephony() -> None:
@@ -220,6 +222,7 @@ def test_prod_scales_references_external_secrets_and_exposes_grpc_with_tls() -> 
     )
     paths = {p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
     assert "/callcue.gateway.v1.GatewayService" in paths
+    assert "/callcue.telephony.v1.ConnectorService" in paths
     assert not any("Transcriber" in path for path in paths), "the transcriber is internal"
 
 

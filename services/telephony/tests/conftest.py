@@ -5,14 +5,8 @@ as its documentation describes."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
-import json
-import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,30 +16,38 @@ import av
 import numpy as np
 import pytest
 import uvicorn
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 from callcue.call.v1 import call_pb2
 from callcue.core import database
 from callcue.core.api_keys import ApiKeyStore
+from callcue.core.auth import Authenticator
 from callcue.core.channel import open_channel
+from callcue.core.credentials import api_key
+from callcue.core.server import GrpcServer
 from callcue.core.service_keys import ServiceKeys
-from callcue.core.testing import Stack
+from callcue.core.settings import Environment, ServerSettings
+from callcue.core.testing import Stack, TenantKeys
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.gateway.v1 import gateway_service_pb2 as gateway_pb
 from callcue.gateway.v1 import gateway_service_pb2_grpc
 from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
-from callcue.telephony import app
+from callcue.telephony import app, testing
 from callcue.telephony.admission import Telephony
+from callcue.telephony.connector_service import ConnectorService
 from callcue.telephony.connectors import Connector, ConnectorStore, NewCredentials, Protocol
 from callcue.telephony.held_calls import HeldCalls
-from callcue.telephony.request_signatures import AUDIOHOOK_COMPONENTS, NonceCache
+from callcue.telephony.request_signatures import NonceCache
 from callcue.telephony.sealing import SecretBox, new_key
 from callcue.telephony.settings import Limits
+from callcue.telephony.v1.connector_service_pb2_grpc import (
+    ConnectorServiceStub,
+    add_ConnectorServiceServicer_to_server,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 STEREO = REPO / "samples" / "sales_call_stereo.flac"
-# How much faster than real time the tests stream (phone systems send in real time).
-PACE = 4.0
+PACE = testing.PACE
 TWILIO_TOKEN = "twilio-auth-token-" + "x" * 14
 # Limits that let the tests stream faster than real time.
 TEST_LIMITS = Limits(max_audio_lead_seconds=1000.0, max_messages_per_second=5000.0)
@@ -119,6 +121,29 @@ async def service(stack: Stack, database_url: str) -> AsyncIterator[Service]:
 
 
 @pytest.fixture(scope="session")
+async def connector_api(
+    service: Service, authenticator: Authenticator, tenant_keys: TenantKeys, database_url: str
+) -> AsyncIterator[tuple[ConnectorServiceStub, ConnectorServiceStub]]:
+    """The gRPC ConnectorService on loopback, and stubs of tenants acme and globex."""
+    env = Environment({"CALLCUE_HOST": "127.0.0.1", "DATABASE_URL": database_url})
+    settings = ServerSettings.from_env(env, default_port=0)
+    server = GrpcServer(settings, [app.SERVICE_NAME], authenticator)
+    add_ConnectorServiceServicer_to_server(
+        ConnectorService(service.telephony.connectors), server.server
+    )
+    port = await server.start()
+    await server.set_serving()
+    channels = [
+        open_channel(f"127.0.0.1:{port}", credentials=api_key(key))
+        for key in (tenant_keys.acme, tenant_keys.globex)
+    ]
+    yield ConnectorServiceStub(channels[0]), ConnectorServiceStub(channels[1])
+    for channel in channels:
+        await channel.close()
+    await server.stop(0)
+
+
+@pytest.fixture(scope="session")
 async def sales_playbook(stack: Stack) -> str:
     content = (REPO / "playbooks" / "sales.yaml").read_bytes()
     imported = await stack.detector.ImportPlaybook(
@@ -153,16 +178,6 @@ def sample_pcm(rate: int) -> np.ndarray:
         ]
         chunks += [c.to_ndarray().reshape(-1, 2) for c in resampler.resample(None)]
     return np.concatenate(chunks)
-
-
-def mulaw(pcm: np.ndarray) -> bytes:
-    """G.711 mu-law, as a phone network encodes it."""
-    value = pcm.astype(np.int32)
-    sign = (value < 0).astype(np.int32) << 7
-    magnitude = np.minimum(np.abs(value), 32635) + 0x84
-    exponent = np.clip(np.floor(np.log2(magnitude)).astype(np.int32) - 7, 0, 7)
-    mantissa = (magnitude >> (exponent + 3)) & 0x0F
-    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
 
 
 REP, PROSPECT = 0, 1  # the sample's channels
@@ -236,35 +251,16 @@ def seconds(duration: Any) -> float:
     return float(duration.seconds + duration.nanos / 1e9)
 
 
-# --- Twilio Media Streams -------------------------------------------------------------
-
-
-def twilio_signature(token: str, url: str) -> str:
-    return base64.b64encode(hmac.new(token.encode(), url.encode(), hashlib.sha1).digest()).decode()
+# --- the protocols' clients (callcue.telephony.testing), with the sample's channels ---------
 
 
 def twilio_media(pcm: np.ndarray) -> list[dict[str, Any]]:
-    """Both tracks in 20 ms chunks, as Twilio sends them: outbound the rep, inbound the
-    prospect, each with its own chunk count and the timestamp in ms."""
-    frames = []
-    for index, start in enumerate(range(0, len(pcm), 160)):
-        for track, channel in (("inbound", PROSPECT), ("outbound", REP)):
-            frames.append(
-                {
-                    "event": "media",
-                    "sequenceNumber": "0",
-                    "media": {
-                        "track": track,
-                        "chunk": str(index + 1),
-                        "timestamp": str(start // 8),
-                        "payload": base64.b64encode(
-                            mulaw(pcm[start : start + 160, channel])
-                        ).decode(),
-                    },
-                    "streamSid": "MZ" + "0" * 32,
-                }
-            )
-    return frames
+    """Outbound the rep, inbound the prospect."""
+    return testing.twilio_media(inbound=pcm[:, PROSPECT], outbound=pcm[:, REP])
+
+
+twilio_signature = testing.twilio_signature
+AudioHookClient = testing.AudioHookClient
 
 
 async def twilio_call(
@@ -276,212 +272,33 @@ async def twilio_call(
     custom: dict[str, str] | None = None,
     pace: float = PACE,
 ) -> ClientConnection:
-    headers = {"X-Twilio-Signature": twilio_signature(token, url)}
-    async with connect(url, additional_headers=headers) as ws:
-        sequence = iter(range(1, 10**9))
-        await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-        await ws.send(
-            json.dumps(
-                {
-                    "event": "start",
-                    "sequenceNumber": str(next(sequence)),
-                    "start": {
-                        "accountSid": "AC" + "1" * 32,
-                        "streamSid": "MZ" + "0" * 32,
-                        "callSid": call_sid,
-                        "tracks": ["inbound", "outbound"],
-                        "customParameters": custom or {},
-                        "mediaFormat": {
-                            "encoding": "audio/x-mulaw",
-                            "sampleRate": 8000,
-                            "channels": 1,
-                        },
-                    },
-                    "streamSid": "MZ" + "0" * 32,
-                }
-            )
-        )
-        started = time.monotonic()
-        for index, frame in enumerate(media):
-            await ws.send(json.dumps({**frame, "sequenceNumber": str(next(sequence))}))
-            # Two frames (one per track) every 20 ms of audio.
-            ahead = (index / 2) * 0.02 / pace - (time.monotonic() - started)
-            if ahead > 0:
-                await asyncio.sleep(ahead)
-        await ws.send(
-            json.dumps(
-                {
-                    "event": "stop",
-                    "sequenceNumber": str(next(sequence)),
-                    "stop": {"callSid": call_sid},
-                }
-            )
-        )
-        await ws.wait_closed()
-        return ws
-
-
-# --- Genesys AudioHook ----------------------------------------------------------------
+    return await testing.twilio_call(
+        url, media, call_sid=call_sid, token=token, custom=custom, pace=pace
+    )
 
 
 def audiohook_headers(
     url: str, registered: Registered, session_id: str, *, secret: str | None = None
 ) -> dict[str, str]:
-    """The handshake headers with an RFC 9421 signature, as Genesys Cloud signs them."""
-    path = "/" + url.split("/", 3)[3]
-    authority = url.split("/")[2]
-    headers = {
-        "audiohook-organization-id": str(uuid.uuid4()),
-        "audiohook-correlation-id": str(uuid.uuid4()),
-        "audiohook-session-id": session_id,
-        "x-api-key": registered.credentials.api_key,
-    }
-    now = int(time.time())
-    components = " ".join(f'"{c}"' for c in AUDIOHOOK_COMPONENTS)
-    params = (
-        f'({components});keyid="{headers["x-api-key"]}";nonce="{secrets.token_urlsafe(16)}";'
-        f'alg="hmac-sha256";created={now};expires={now + 60}'
+    credentials = registered.credentials
+    return testing.audiohook_headers(
+        url, credentials.api_key, secret or credentials.client_secret, session_id
     )
-    lines = []
-    for component in AUDIOHOOK_COMPONENTS:
-        value = {"@request-target": path, "@authority": authority}.get(component) or headers[
-            component
-        ]
-        lines.append(f'"{component}": {value}')
-    lines.append(f'"@signature-params": {params}')
-    key = base64.b64decode(secret or registered.credentials.client_secret)
-    signature = base64.b64encode(hmac.new(key, "\n".join(lines).encode(), hashlib.sha256).digest())
-    return {
-        **headers,
-        "signature-input": f"sig1={params}",
-        "signature": f"sig1=:{signature.decode()}:",
-    }
 
 
-class AudioHookClient:
-    """The client side of an AudioHook session: seq counting, positions, and the replies
-    the server owes (opened, pong, closed)."""
-
-    def __init__(self, ws: ClientConnection, session_id: str) -> None:
-        self.ws = ws
-        self.session_id = session_id
-        self.seq = 0
-        self.serverseq = 0
-        self.position = 0.0
-        self.received: list[dict[str, Any]] = []
-
-    async def send(self, kind: str, parameters: dict[str, Any], **extra: Any) -> None:
-        self.seq += 1
-        message = {
-            "version": "2",
-            "type": kind,
-            "seq": self.seq,
-            "serverseq": self.serverseq,
-            "id": self.session_id,
-            "position": f"PT{self.position:.3f}S",
-            "parameters": parameters,
-            **extra,
-        }
-        await self.ws.send(json.dumps(message))
-
-    async def expect(self, kind: str, patience: float = 120) -> dict[str, Any]:
-        while True:
-            raw = await asyncio.wait_for(self.ws.recv(), patience)
-            message = json.loads(raw)
-            self.received.append(message)
-            self.serverseq = message["seq"]
-            assert message["clientseq"] <= self.seq
-            if message["type"] == kind:
-                return dict(message)
-            assert message["type"] in ("pong",), f"expected {kind}, got {message}"
-
-    async def open(
-        self, conversation_id: str, *, continued: str | None = None, playbook: str = ""
-    ) -> dict[str, Any]:
-        parameters: dict[str, Any] = {
-            "organizationId": str(uuid.uuid4()),
-            "conversationId": conversation_id,
-            "participant": {
-                "id": str(uuid.uuid4()),
-                "ani": "+15551230001",
-                "aniName": "Jordan",
-                "dnis": "+15559870002",
-            },
-            "media": [
-                {"type": "audio", "format": "PCMU", "channels": ["external"], "rate": 8000},
-                {
-                    "type": "audio",
-                    "format": "PCMU",
-                    "channels": ["external", "internal"],
-                    "rate": 8000,
-                },
-            ],
-            "language": "en-US",
-        }
-        if playbook:
-            parameters["customConfig"] = {"playbook": playbook}
-        if continued:
-            parameters["continuedSessions"] = [{"id": continued, "serverseq": 2, "clientseq": 3}]
-        await self.send("open", parameters)
-        return await self.expect("opened")
-
-    async def audio(self, pcm: np.ndarray, *, pace: float = PACE, ping_every: float = 5.0) -> None:
-        """Stereo PCMU frames of 100 ms (external = prospect, internal = rep), pinging as
-        Genesys does."""
-        interleaved = np.stack([pcm[:, PROSPECT], pcm[:, REP]], axis=1).reshape(-1)
-        started, last_ping = time.monotonic(), 0.0
-        for start in range(0, len(pcm), 800):
-            frame = interleaved[start * 2 : (start + 800) * 2]
-            await self.ws.send(mulaw(frame))
-            self.position += len(frame) / 2 / 8000
-            if self.position - last_ping >= ping_every:
-                last_ping = self.position
-                await self.send("ping", {})
-            ahead = (start / 8000) / pace - (time.monotonic() - started)
-            if ahead > 0:
-                await asyncio.sleep(ahead)
-
-    async def close(self) -> dict[str, Any]:
-        await self.send("close", {"reason": "end"})
-        return await self.expect("closed")
-
-
-@contextlib.asynccontextmanager
-async def audiohook(
+def audiohook(
     url: str, registered: Registered, session_id: str | None = None
-) -> AsyncIterator[AudioHookClient]:
-    session_id = session_id or str(uuid.uuid4())
-    headers = audiohook_headers(url, registered, session_id)
-    async with connect(url, additional_headers=headers) as ws:
-        yield AudioHookClient(ws, session_id)
+) -> contextlib.AbstractAsyncContextManager[testing.AudioHookClient]:
+    credentials = registered.credentials
+    return testing.audiohook(url, credentials.api_key, credentials.client_secret, session_id)
 
 
-# --- FreeSWITCH mod_audio_stream --------------------------------------------------------
+async def send_sample(client: testing.AudioHookClient, pcm: np.ndarray, **options: Any) -> None:
+    """External (the customer) is the prospect, internal (the agent) the rep."""
+    await client.audio(pcm[:, PROSPECT], pcm[:, REP], **options)
 
 
-async def freeswitch_call(
-    url: str,
-    key: str,
-    metadata: dict[str, Any],
-    pcm: np.ndarray,
-    *,
-    pace: float = PACE,
-) -> ClientConnection:
-    """``uuid_audio_stream ... start <url> <mix> <rate> <metadata>``: the metadata first,
-    then L16 frames of 20 ms (the module's default)."""
-    rate = 16000 if "rate=16000" in url else 8000
-    frame = rate // 50
-    headers = {"Authorization": f"Bearer {key}"}
-    async with connect(url, additional_headers=headers) as ws:
-        await ws.send(json.dumps(metadata))
-        started = time.monotonic()
-        for start in range(0, len(pcm), frame):
-            await ws.send(pcm[start : start + frame].astype("<i2").tobytes())
-            ahead = (start / rate) / pace - (time.monotonic() - started)
-            if ahead > 0:
-                await asyncio.sleep(ahead)
-        await ws.close()
-        return ws
+freeswitch_call = testing.freeswitch_call
 
 
 def strict(service: Service, **limits: Any) -> Telephony:

@@ -34,7 +34,7 @@ async def test_a_stereo_l16_stream_at_16k_is_transcribed_by_speaker(
     assert session.metadata["rep"] == "dana"
     assert list(session.channel_roles) == [PROSPECT, REP]
     call = await heard(stack, session.session_id)
-    assert "acme" in call.text(REP)
+    assert "smaller teams" in call.text(REP)
     assert "salesforce" in call.text(PROSPECT)
     assert call_pb2.TALKING_POINT_CATEGORY_COMPETITOR in call.categories()
 

@@ -340,6 +340,7 @@ async def cmd_dev_up(args: argparse.Namespace) -> int:
             f"  telephony   {telephony}/{{twilio,audiohook,freeswitch}}/<connector>  "
             f"(ready after {ready[devstack.TELEPHONY]:.1f} s; `uv run callcue connectors --help`)"
         )
+        say(f"              ConnectorService (gRPC) on {stack.address(devstack.TELEPHONY_GRPC)}")
         elapsed = time.monotonic() - started
         say(f"all services ready in {elapsed:.1f} s; logs in {state_dir / 'logs'}")
         key = await _dev_key(stack, state_dir)

@@ -29,6 +29,8 @@ PORT_SETTINGS = {
     CONSOLE: "CALLCUE_DEV_CONSOLE_PORT (default 8080)",
     TELEPHONY: "CALLCUE_DEV_TELEPHONY_PORT (default 8090)",
 }
+# Telephony's gRPC API (ConnectorService) listens beside its WebSocket port.
+TELEPHONY_GRPC = "telephony-grpc"
 # The key telephony seals connector secrets with, kept beside the other local state.
 SECRETS_KEY_FILE = "telephony-secrets-key"
 # Each service's Prometheus /metrics port is its gRPC port plus this.
@@ -58,6 +60,7 @@ def ports_from(base: int, console: int = 8080, telephony: int = 8090) -> dict[st
         "transcriber": base + 1,
         "detector": base + 2,
         "notifier": base + 3,
+        TELEPHONY_GRPC: base + 4,
         CONSOLE: console,
         TELEPHONY: telephony,
     }
@@ -141,6 +144,7 @@ def start_services(
             # http://localhost: a Secure cookie would not come back over plain HTTP.
             "CALLCUE_CONSOLE_SECURE_COOKIES": "false",
             "CALLCUE_TELEPHONY_SECRETS_KEY": stack.telephony_secrets_key,
+            "CALLCUE_TELEPHONY_GRPC_PORT": str(stack.ports[TELEPHONY_GRPC]),
         }
         log = (log_dir / f"{service}.log").open("ab")
         process = subprocess.Popen(

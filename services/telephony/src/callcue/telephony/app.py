@@ -1,6 +1,7 @@
 """Builds and runs the telephony service: one WebSocket path per protocol
 (``/twilio/<connector>``, ``/audiohook/<connector>``, ``/freeswitch/<connector>``) and
-the health endpoints, on one HTTP port, served by uvicorn.
+the health endpoints on one HTTP port, served by uvicorn; and the gRPC ConnectorService
+(with health and reflection, as every service) on another.
 
 Uvicorn with the websockets (sans-I/O) protocol: it answers pings, bounds message sizes,
 allows a denial response with a status before the upgrade (which AudioHook's 401 needs),
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -25,22 +27,26 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from callcue.core import api_keys, database, garbage_collection
+from callcue.core.auth import Authenticator, open_authenticator
 from callcue.core.channel import open_channel
-from callcue.core.server import stop_signal
+from callcue.core.server import GrpcServer, stop_signal
 from callcue.core.service_keys import ServiceKeys
 from callcue.gateway.v1 import gateway_service_pb2_grpc
 from callcue.telephony import audiohook, freeswitch, twilio
 from callcue.telephony.admission import Telephony
+from callcue.telephony.connector_service import ConnectorService
 from callcue.telephony.connectors import ConnectorStore
 from callcue.telephony.held_calls import HeldCalls
 from callcue.telephony.request_signatures import NonceCache
 from callcue.telephony.sealing import SecretBox
 from callcue.telephony.settings import Settings
+from callcue.telephony.v1 import connector_service_pb2, connector_service_pb2_grpc
 
 log = structlog.get_logger("callcue.telephony")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 COMPONENT = "telephony"
+SERVICE_NAME = connector_service_pb2.DESCRIPTOR.services_by_name["ConnectorService"].full_name
 
 
 class Readiness:
@@ -74,6 +80,20 @@ def build_app(telephony: Telephony, readiness: Readiness) -> Starlette:
             WebSocketRoute("/freeswitch/{connector_id}", route(freeswitch.handle)),
         ]
     )
+
+
+def build_grpc_server(
+    settings: Settings, connectors: ConnectorStore, authenticator: Authenticator
+) -> GrpcServer:
+    server = GrpcServer(
+        dataclasses.replace(settings.server, port=settings.grpc_port),
+        [SERVICE_NAME],
+        authenticator,
+    )
+    connector_service_pb2_grpc.add_ConnectorServiceServicer_to_server(
+        ConnectorService(connectors), server.server
+    )
+    return server
 
 
 @contextlib.asynccontextmanager
@@ -144,7 +164,10 @@ async def serve(settings: Settings) -> None:
     await database.migrate(settings.database_url, api_keys.COMPONENT, api_keys.MIGRATIONS)
     await migrate(settings)
     readiness = Readiness()
+    authenticator, close_auth = await open_authenticator(settings.server.auth)
     async with open_parts(settings) as telephony:
+        admin = build_grpc_server(settings, telephony.connectors, authenticator)
+        await admin.start()
         server = _Server(uvicorn_config(build_app(telephony, readiness), settings))
         running = asyncio.create_task(server.serve())
         while not server.started:
@@ -153,13 +176,18 @@ async def serve(settings: Settings) -> None:
                 return
             await asyncio.sleep(0.05)
         readiness.ready = True
-        log.info("serving", port=settings.server.port)
+        await admin.set_serving()
+        log.info("serving", port=settings.server.port, grpc_port=admin.port)
         garbage_collection.freeze_startup_objects()
         signalled = asyncio.ensure_future(stop_signal().wait())
         await asyncio.wait([running, signalled], return_when=asyncio.FIRST_COMPLETED)
         signalled.cancel()
         log.info("shutdown requested")
-        await drain(telephony, readiness, settings.server.shutdown_grace_seconds)
+        await asyncio.gather(
+            drain(telephony, readiness, settings.server.shutdown_grace_seconds),
+            admin.stop(grace=5),  # unary admin calls; the phone calls get the full grace
+        )
         server.should_exit = True
         await running
-        log.info("stopped")
+    await close_auth()
+    log.info("stopped")

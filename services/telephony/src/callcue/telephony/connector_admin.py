@@ -105,7 +105,7 @@ async def run(args: argparse.Namespace) -> int:
                 print(f"  client secret  {credentials.client_secret}   (shown once)")
             return 0
         if args.command == "ls":
-            for c in await store.list(args.tenant):
+            for c in await store.every(args.tenant):
                 playbooks = ",".join(c.playbook_ids) or "-"
                 print(
                     f"{c.connector_id}\t{c.tenant_id}\t{c.protocol}\trep={c.rep_channel}\t"

@@ -14,6 +14,7 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from callcue.core.pagination import Keyset
 from callcue.telephony.sealing import SecretBox
 
 
@@ -33,6 +34,19 @@ REP_CHANNELS: dict[Protocol, tuple[str, ...]] = {
 }
 
 MAX_PLAYBOOKS = 20
+_PAGES = Keyset(
+    columns=("create_time", "connector_id"),
+    keys=("create_time", "connector_id"),
+    kinds=(datetime, str),
+)
+
+
+class ConnectorError(ValueError):
+    """A connector that cannot be made as asked; ``field`` names what is wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -89,20 +103,26 @@ class ConnectorStore:
         client secret) to configure the phone system with."""
         rep_channel = rep_channel or REP_CHANNELS[protocol][0]
         if rep_channel not in REP_CHANNELS[protocol]:
-            raise ValueError(
+            raise ConnectorError(
+                "rep_channel",
                 f"the rep channel of a {protocol} connector is one of "
-                f"{', '.join(REP_CHANNELS[protocol])}, not {rep_channel!r}"
+                f"{', '.join(REP_CHANNELS[protocol])}, not {rep_channel!r}",
             )
         if len(playbook_ids) > MAX_PLAYBOOKS:
-            raise ValueError(f"at most {MAX_PLAYBOOKS} playbooks")
-        if not tenant_id or "\x00" in tenant_id + display_name + account_id:
-            raise ValueError("a tenant id is required, and no text may hold NUL characters")
+            raise ConnectorError("playbook_ids", f"at most {MAX_PLAYBOOKS} playbooks")
+        texts = [tenant_id, display_name, account_id, *playbook_ids]
+        if not tenant_id or any("\x00" in text or len(text) > 200 for text in texts):
+            raise ConnectorError(
+                "connector", "a tenant id is required; texts are at most 200 characters, no NUL"
+            )
         credentials = NewCredentials()
         key_hash: bytes | None = None
         sealed: bytes | None = None
         if protocol is Protocol.TWILIO:
             if not auth_token:
-                raise ValueError("a Twilio connector needs the account's auth token")
+                raise ConnectorError(
+                    "twilio_auth_token", "a Twilio connector needs the account's auth token"
+                )
             sealed = self._box.seal(auth_token)
         else:
             credentials = NewCredentials(api_key="cck_" + secrets.token_urlsafe(24))
@@ -143,7 +163,7 @@ class ConnectorStore:
             row = await cursor.fetchone()
         return None if row is None else _connector(row)
 
-    async def list(self, tenant_id: str | None = None) -> list[Connector]:
+    async def every(self, tenant_id: str | None = None) -> list[Connector]:
         async with self._pool.connection() as conn:
             cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute(
@@ -154,6 +174,21 @@ class ConnectorStore:
             )
             rows = await cursor.fetchall()
         return [_connector(row) for row in rows]
+
+    async def page(
+        self, tenant_id: str, page_size: int, page_token: str
+    ) -> tuple[list[Connector], str]:
+        size = _PAGES.size(page_size)
+        condition, values = _PAGES.after(page_token)
+        async with self._pool.connection() as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(
+                f"SELECT * FROM telephony_connectors WHERE tenant_id = %s AND {condition} "
+                + _PAGES.order_by(),
+                (tenant_id, *values, _PAGES.limit(size)),
+            )
+            rows, token = _PAGES.page(await cursor.fetchall(), size)
+        return [_connector(row) for row in rows], token
 
     async def delete(self, connector_id: str) -> bool:
         async with self._pool.connection() as conn:

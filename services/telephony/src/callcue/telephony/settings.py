@@ -32,7 +32,10 @@ class Limits:
 
 @dataclass(frozen=True)
 class Settings:
+    # The WebSocket port phone systems connect to (CALLCUE_PORT) and how it logs and drains.
     server: ServerSettings
+    # The gRPC ConnectorService (with health and reflection) on its own port.
+    grpc_port: int
     gateway_address: str
     # Fernet key (url-safe base64 of 32 bytes) that seals connector secrets in the database.
     secrets_key: str
@@ -61,6 +64,7 @@ class Settings:
         defaults = Limits()
         return cls(
             server=server,
+            grpc_port=env.integer(f"{PREFIX}TELEPHONY_GRPC_PORT", 50055, minimum=0, maximum=65535),
             gateway_address=env.string(f"{PREFIX}GATEWAY_ADDRESS", "localhost:50051"),
             secrets_key=secrets_key,
             public_url=env.string(f"{PREFIX}TELEPHONY_PUBLIC_URL", "").rstrip("/"),
