@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
 import numpy as np
 import psutil
 from detector_quality import load_playbook
@@ -118,8 +119,7 @@ async def follow(
     confirmed: set[str] = set()
     async with open_channel(notifier, credentials=credentials) as channel:
         stub_n = notifier_service_pb2_grpc.NotifierServiceStub(channel)
-        async for response in stub_n.Subscribe(notifier_pb.SubscribeRequest(session_id=session_id)):
-            event = response.event
+        async for event in _events(stub_n, session_id):
             if event.HasField("transcript") and event.transcript.is_final:
                 finals.append(
                     (event.transcript.start_offset.ToNanoseconds(), event.transcript.text)
@@ -132,6 +132,25 @@ async def follow(
                     confirmed.add(detection.detection_id)
     delays = [first_seen[d][0] - (started + first_seen[d][1]) for d in confirmed]
     return " ".join(text for _, text in sorted(finals)), delays
+
+
+async def _events(
+    notifier: notifier_service_pb2_grpc.NotifierServiceAsyncStub, session_id: str
+) -> AsyncIterator[call_pb2.CallEvent]:
+    """Every event of the session; the notifier knows it once its first event is out."""
+    after = 0
+    for _ in range(100):
+        try:
+            request = notifier_pb.SubscribeRequest(session_id=session_id, after_sequence=after)
+            async for response in notifier.Subscribe(request):
+                after = response.event.sequence
+                yield response.event
+            return
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"the notifier never knew session {session_id}")
 
 
 async def main() -> None:

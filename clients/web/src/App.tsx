@@ -6,6 +6,7 @@ import { navigate, usePath } from "./router";
 import { Admin } from "./views/Admin";
 import { SessionDetail, SessionList } from "./views/History";
 import { LiveCall } from "./views/LiveCall";
+import { PhoneSystems } from "./views/PhoneSystems";
 import { Login } from "./views/Login";
 import { RepHome } from "./views/RepHome";
 import { Wall } from "./views/Wall";
@@ -17,16 +18,16 @@ function Screen({ path, user }: { path: string; user: User }) {
   if (session) return <SessionDetail sessionId={decodeURIComponent(session[1])} />;
   if (path === "/history") return <SessionList />;
   if (path === "/wall") return <Wall />;
-  if (path === "/admin") {
+  if (path === "/admin" || path === "/phone") {
     // The API refuses a rep too; this only spares them a screen of errors.
     if (user.role !== Role.ADMIN) {
       return (
         <p className="error" role="alert">
-          Playbooks are for admins; {user.username} is not one.
+          {path === "/admin" ? "Playbooks" : "Phone systems"} are for admins; {user.username} is not one.
         </p>
       );
     }
-    return <Admin />;
+    return path === "/admin" ? <Admin /> : <PhoneSystems />;
   }
   return <RepHome />;
 }
@@ -80,6 +81,7 @@ export function App() {
         {supervisor && link("/wall", "Live calls")}
         {link("/history", "History")}
         {user.role === Role.ADMIN && link("/admin", "Playbooks")}
+        {user.role === Role.ADMIN && link("/phone", "Phone systems")}
         <span className="who" data-testid="who">
           {user.displayName || user.username} · {Role[user.role].toLowerCase()} · {user.tenantId}
         </span>

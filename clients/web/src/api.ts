@@ -6,6 +6,7 @@ import {
   AuthService,
   HistoryService,
   LiveService,
+  PhoneConnectorService,
   PlaybookAdminService,
 } from "./gen/callcue/console/v1/console_service_pb";
 
@@ -33,3 +34,4 @@ export const auth = createClient(AuthService, transport);
 export const live = createClient(LiveService, transport);
 export const history = createClient(HistoryService, transport);
 export const playbooks = createClient(PlaybookAdminService, transport);
+export const phoneConnectors = createClient(PhoneConnectorService, transport);

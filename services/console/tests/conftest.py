@@ -22,10 +22,18 @@ from callcue.cli.text_view import CallReport, EventView
 from callcue.console import app
 from callcue.console.people import Role
 from callcue.console.settings import Settings
-from callcue.core.settings import Environment
+from callcue.core import database
+from callcue.core.auth import Authenticator
+from callcue.core.server import GrpcServer
+from callcue.core.settings import Environment, ServerSettings
 from callcue.core.testing import Stack
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.gateway.v1 import gateway_service_pb2 as gateway_pb
+from callcue.telephony import app as telephony_app
+from callcue.telephony.connector_service import ConnectorService
+from callcue.telephony.connectors import ConnectorStore
+from callcue.telephony.sealing import SecretBox, new_key
+from callcue.telephony.v1.connector_service_pb2_grpc import add_ConnectorServiceServicer_to_server
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLE = REPO / "samples" / "sales_call.wav"
@@ -51,7 +59,34 @@ class People:
 
 
 @pytest.fixture(scope="session")
-async def console(stack: Stack, database_url: str) -> AsyncIterator[Console]:
+async def connector_store(database_url: str) -> AsyncIterator[ConnectorStore]:
+    """Telephony's connectors, in the test database."""
+    await database.migrate(database_url, telephony_app.COMPONENT, telephony_app.MIGRATIONS)
+    pool = await database.open_pool(database_url, max_size=2)
+    yield ConnectorStore(pool, SecretBox(new_key()))
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def telephony_port(
+    connector_store: ConnectorStore, authenticator: Authenticator, database_url: str
+) -> AsyncIterator[int]:
+    """Telephony's ConnectorService over gRPC, which the console's admin pages call."""
+    env = Environment({"CALLCUE_HOST": "127.0.0.1", "DATABASE_URL": database_url})
+    server = GrpcServer(
+        ServerSettings.from_env(env, default_port=0), [telephony_app.SERVICE_NAME], authenticator
+    )
+    add_ConnectorServiceServicer_to_server(
+        ConnectorService(connector_store, "wss://calls.acme.test"), server.server
+    )
+    port = await server.start()
+    await server.set_serving()
+    yield port
+    await server.stop(0)
+
+
+@pytest.fixture(scope="session")
+async def console(stack: Stack, database_url: str, telephony_port: int) -> AsyncIterator[Console]:
     settings = Settings.from_env(
         Environment(
             {
@@ -61,6 +96,7 @@ async def console(stack: Stack, database_url: str) -> AsyncIterator[Console]:
                 "CALLCUE_GATEWAY_ADDRESS": f"127.0.0.1:{stack.gateway_port}",
                 "CALLCUE_NOTIFIER_ADDRESS": f"127.0.0.1:{stack.notifier_port}",
                 "CALLCUE_DETECTOR_ADDRESS": f"127.0.0.1:{stack.detector_port}",
+                "CALLCUE_TELEPHONY_ADDRESS": f"127.0.0.1:{telephony_port}",
                 "CALLCUE_CONSOLE_SECURE_COOKIES": "false",
                 "CALLCUE_CONSOLE_STATIC_DIR": str(DIST),
                 "CALLCUE_CONSOLE_MAX_UPLOAD_BYTES": str(4 * 1024 * 1024),

@@ -15,6 +15,7 @@ from callcue.cli.recording import read_recording
 from callcue.cli.text_view import EventView
 from callcue.core.testing import Stack
 from callcue.gateway.v1 import gateway_service_pb2 as gateway_pb
+from callcue.telephony.connectors import ConnectorStore
 
 from .conftest import SAMPLE, Console, FlakyLink, People, screenshot, signed_in, stream_sample
 
@@ -270,3 +271,40 @@ async def test_an_admin_tries_a_sentence_and_sees_import_errors_by_line(
         )
         await page.get_by_role("button", name="Import").click()
         await expect(page.get_by_test_id("import-error")).to_contain_text("line")
+
+
+async def test_an_admin_connects_a_phone_system_and_sees_its_credentials_once(
+    browser: Browser, console: Console, people: People, connector_store: ConnectorStore
+) -> None:
+    async with signed_in(browser, console, people.admin) as (_, page):
+        await page.get_by_role("link", name="Phone systems").click()
+        # A Twilio connector without the auth token it is signed with is refused, by field.
+        await page.get_by_test_id("add-connector").click()
+        await expect(page.get_by_role("alert")).to_contain_text("twilio_auth_token")
+        await page.get_by_test_id("connector-protocol").select_option(
+            label="Genesys Cloud AudioHook"
+        )
+        await page.get_by_test_id("connector-name").fill("Genesys EU")
+        await page.get_by_test_id("add-connector").click()
+        shown = page.get_by_test_id("new-credentials")
+        await expect(shown).to_be_visible()
+        api_key = await page.get_by_test_id("new-api-key").inner_text()
+        secret = await page.get_by_test_id("new-client-secret").inner_text()
+        url = await page.get_by_test_id("new-url").inner_text()
+        assert re.fullmatch(r"wss://calls\.acme\.test/audiohook/tc_\w+", url)
+        connector = await connector_store.get(url.rsplit("/", 1)[1])
+        assert connector is not None and connector.tenant_id == "acme"
+        assert connector.key_matches(api_key) and connector_store.secret(connector) == secret
+        await screenshot(page, "phone-systems")
+        # Shown once: a reload lists the connector without its credentials.
+        await page.reload()
+        row = page.get_by_test_id("connector").filter(has_text="Genesys EU")
+        await expect(row).to_contain_text("internal")
+        assert api_key not in await page.content()
+        page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+        await row.get_by_role("button", name="Delete").click()
+        await expect(row).to_have_count(0)
+        assert await connector_store.get(connector.connector_id) is None
+    async with signed_in(browser, console, people.rep) as (_, page):
+        await page.goto("/phone")
+        await expect(page.get_by_role("alert")).to_contain_text("for admins")

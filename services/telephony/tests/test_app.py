@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+import sys
 import urllib.request
 
 import numpy as np
@@ -24,6 +28,8 @@ def _status(url: str) -> int:
             return int(reply.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
+    except OSError:  # not listening (yet, or any more)
+        return 0
 
 
 async def test_draining_lets_the_running_call_finish_and_refuses_new_ones(
@@ -66,3 +72,60 @@ async def test_draining_lets_the_running_call_finish_and_refuses_new_ones(
 def seconds_of(session: object) -> float:
     duration = session.audio_duration  # type: ignore[attr-defined]
     return float(duration.seconds + duration.nanos / 1e9)
+
+
+async def test_sigterm_to_the_process_lets_a_running_call_end_first(
+    stack: Stack, service: Service, sales_playbook: str, pcm8k: np.ndarray, database_url: str
+) -> None:
+    registered = await register(service, Protocol.FREESWITCH, sales_playbook, rep_channel="mixed")
+    port, grpc_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CALLCUE_HOST": "127.0.0.1",
+        "CALLCUE_PORT": str(port),
+        "CALLCUE_TELEPHONY_GRPC_PORT": str(grpc_port),
+        "CALLCUE_METRICS_PORT": "0",
+        "CALLCUE_GATEWAY_ADDRESS": f"127.0.0.1:{stack.gateway_port}",
+        "CALLCUE_TELEPHONY_SECRETS_KEY": service.secrets_key,
+        "CALLCUE_SHUTDOWN_GRACE_SECONDS": "60",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "callcue.telephony", env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        http = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            if await asyncio.to_thread(_status, f"{http}/readyz") == 200:
+                break
+            await asyncio.sleep(0.1)
+        url = f"ws://127.0.0.1:{port}/freeswitch/{registered.connector.connector_id}"
+        mono = pcm8k[: 8 * 8000, 1].copy()
+        running = asyncio.create_task(
+            freeswitch_call(
+                url, registered.credentials.api_key, {"uuid": "fs-sigterm"}, mono, pace=1.0
+            )
+        )
+        await asyncio.sleep(2.0)
+        process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+        assert await asyncio.to_thread(_status, f"{http}/readyz") == 503
+        assert process.returncode is None, "it waits for the call"
+        ws = await running
+        assert ws.close_code == 1000
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    session = await session_of(stack, "uuid", "fs-sigterm")
+    call = await heard(stack, session.session_id)
+    assert call.state == call_pb2.CALL_STATE_ENDED
+    assert seconds_of(session) == pytest.approx(8.0, abs=0.05)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

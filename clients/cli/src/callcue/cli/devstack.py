@@ -145,6 +145,8 @@ def start_services(
             "CALLCUE_CONSOLE_SECURE_COOKIES": "false",
             "CALLCUE_TELEPHONY_SECRETS_KEY": stack.telephony_secrets_key,
             "CALLCUE_TELEPHONY_GRPC_PORT": str(stack.ports[TELEPHONY_GRPC]),
+            "CALLCUE_TELEPHONY_ADDRESS": stack.address(TELEPHONY_GRPC),
+            "CALLCUE_TELEPHONY_PUBLIC_URL": f"ws://localhost:{stack.ports[TELEPHONY]}",
         }
         log = (log_dir / f"{service}.log").open("ab")
         process = subprocess.Popen(

@@ -28,6 +28,7 @@ from callcue.console.live_service import LiveService
 from callcue.console.login_limiter import LoginLimiter
 from callcue.console.microphone import MicrophoneCalls
 from callcue.console.people import PeopleStore
+from callcue.console.phone_connector_service import PhoneConnectorService
 from callcue.console.playbook_admin_service import PlaybookAdminService
 from callcue.console.settings import Settings
 from callcue.console.upload import Uploads
@@ -95,6 +96,9 @@ def build_app(settings: Settings, parts: Parts, readiness: Readiness) -> ASGIApp
         connect.HistoryServiceASGIApplication(HistoryService(parts.backend, gatekeeper)),
         connect.PlaybookAdminServiceASGIApplication(
             PlaybookAdminService(parts.backend, gatekeeper)
+        ),
+        connect.PhoneConnectorServiceASGIApplication(
+            PhoneConnectorService(parts.backend, gatekeeper)
         ),
     ]
 
@@ -176,7 +180,11 @@ async def open_parts(settings: Settings) -> AsyncIterator[Parts]:
     try:
         keys = ServiceKeys(api_keys.ApiKeyStore(pool), "console")
         async with Backend.connect(
-            settings.gateway_address, settings.notifier_address, settings.detector_address, keys
+            settings.gateway_address,
+            settings.notifier_address,
+            settings.detector_address,
+            settings.telephony_address,
+            keys,
         ) as backend:
             yield Parts(
                 PeopleStore(pool, argon2.PasswordHasher()),

@@ -16,6 +16,7 @@ from callcue.core.service_keys import ServiceKeys
 from callcue.detector.v1 import detector_service_pb2_grpc
 from callcue.gateway.v1 import gateway_service_pb2_grpc
 from callcue.notifier.v1 import notifier_service_pb2_grpc
+from callcue.telephony.v1 import connector_service_pb2_grpc
 
 
 @dataclass(frozen=True)
@@ -23,19 +24,22 @@ class Backend:
     gateway: gateway_service_pb2_grpc.GatewayServiceAsyncStub
     notifier: notifier_service_pb2_grpc.NotifierServiceAsyncStub
     detector: detector_service_pb2_grpc.DetectorServiceAsyncStub
+    telephony: connector_service_pb2_grpc.ConnectorServiceAsyncStub
     keys: ServiceKeys
 
     @classmethod
     @contextlib.asynccontextmanager
     async def connect(
-        cls, gateway: str, notifier: str, detector: str, keys: ServiceKeys
+        cls, gateway: str, notifier: str, detector: str, telephony: str, keys: ServiceKeys
     ) -> AsyncIterator[Backend]:
-        channels = [open_channel(address) for address in (gateway, notifier, detector)]
+        addresses = (gateway, notifier, detector, telephony)
+        channels = [open_channel(address) for address in addresses]
         try:
             yield cls(
                 gateway_service_pb2_grpc.GatewayServiceStub(channels[0]),
                 notifier_service_pb2_grpc.NotifierServiceStub(channels[1]),
                 detector_service_pb2_grpc.DetectorServiceStub(channels[2]),
+                connector_service_pb2_grpc.ConnectorServiceStub(channels[3]),
                 keys,
             )
         finally:

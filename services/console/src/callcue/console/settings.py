@@ -15,6 +15,8 @@ class Settings:
     gateway_address: str
     notifier_address: str
     detector_address: str
+    # The telephony service's ConnectorService (phone-system connectors).
+    telephony_address: str
     # The built pages (clients/web/dist, from `make install`).
     static_dir: Path
     # Send the session cookie over HTTPS only. Off only for http://localhost development.
@@ -41,6 +43,7 @@ class Settings:
             gateway_address=env.string(f"{PREFIX}GATEWAY_ADDRESS", "localhost:50051"),
             notifier_address=env.string(f"{PREFIX}NOTIFIER_ADDRESS", "localhost:50054"),
             detector_address=env.string(f"{PREFIX}DETECTOR_ADDRESS", "localhost:50053"),
+            telephony_address=env.string(f"{PREFIX}TELEPHONY_ADDRESS", "localhost:50055"),
             static_dir=Path(env.string(f"{PREFIX}CONSOLE_STATIC_DIR", "clients/web/dist")),
             secure_cookies=env.boolean(f"{PREFIX}CONSOLE_SECURE_COOKIES", True),
             session_lifetime=timedelta(

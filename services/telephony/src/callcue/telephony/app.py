@@ -91,7 +91,7 @@ def build_grpc_server(
         authenticator,
     )
     connector_service_pb2_grpc.add_ConnectorServiceServicer_to_server(
-        ConnectorService(connectors), server.server
+        ConnectorService(connectors, settings.public_url), server.server
     )
     return server
 

@@ -222,6 +222,8 @@ class AudioHookSession:
         elif kind == "paused":
             if self._state == "active":
                 self._state = "paused"
+            if self._call is not None:
+                await self._call.flush()  # the words before the hold need not wait for it
         elif kind in ("resumed", "discarded"):
             if kind == "resumed" and self._state == "paused":
                 self._state = "active"

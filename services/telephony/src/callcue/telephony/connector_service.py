@@ -25,9 +25,10 @@ _PROTOCOLS = {
 _ENUMS = {protocol: value for value, protocol in _PROTOCOLS.items()}
 
 
-def to_message(connector: Connector) -> pb.Connector:
+def to_message(connector: Connector, public_url: str = "") -> pb.Connector:
     created = Timestamp()
     created.FromDatetime(connector.create_time)
+    path = f"/{connector.protocol}/{connector.connector_id}"
     return pb.Connector(
         connector_id=connector.connector_id,
         protocol=_ENUMS[connector.protocol],
@@ -36,13 +37,18 @@ def to_message(connector: Connector) -> pb.Connector:
         playbook_ids=list(connector.playbook_ids),
         account_id=connector.account_id,
         create_time=created,
-        path=f"/{connector.protocol}/{connector.connector_id}",
+        path=path,
+        url=f"{public_url}{path}" if public_url else "",
     )
 
 
 class ConnectorService(connector_service_pb2_grpc.ConnectorServiceServicer):
-    def __init__(self, store: ConnectorStore) -> None:
+    def __init__(self, store: ConnectorStore, public_url: str = "") -> None:
         self._store = store
+        self._public_url = public_url
+
+    def _message(self, connector: Connector) -> pb.Connector:
+        return to_message(connector, self._public_url)
 
     async def _own(self, connector_id: str) -> Connector:
         connector = await self._store.get(connector_id) if connector_id else None
@@ -76,7 +82,7 @@ class ConnectorService(connector_service_pb2_grpc.ConnectorServiceServicer):
             raise errors.invalid_argument(field, str(error)) from None
         log.info("connector created", connector_id=connector.connector_id, protocol=protocol.value)
         return pb.CreateConnectorResponse(
-            connector=to_message(connector),
+            connector=self._message(connector),
             api_key=credentials.api_key,
             client_secret=credentials.client_secret,
         )
@@ -84,7 +90,9 @@ class ConnectorService(connector_service_pb2_grpc.ConnectorServiceServicer):
     async def GetConnector(
         self, request: pb.GetConnectorRequest, context: Context
     ) -> pb.GetConnectorResponse:
-        return pb.GetConnectorResponse(connector=to_message(await self._own(request.connector_id)))
+        return pb.GetConnectorResponse(
+            connector=self._message(await self._own(request.connector_id))
+        )
 
     async def ListConnectors(
         self, request: pb.ListConnectorsRequest, context: Context
@@ -93,7 +101,7 @@ class ConnectorService(connector_service_pb2_grpc.ConnectorServiceServicer):
             auth.tenant_id(), request.page_size, request.page_token
         )
         return pb.ListConnectorsResponse(
-            connectors=[to_message(c) for c in connectors], next_page_token=token
+            connectors=[self._message(c) for c in connectors], next_page_token=token
         )
 
     async def DeleteConnector(

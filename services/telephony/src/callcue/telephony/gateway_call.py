@@ -12,6 +12,7 @@ import grpc
 import structlog
 
 from callcue.call.v1 import call_pb2
+from callcue.core.audio_format import bytes_per_second
 from callcue.core.service_keys import Metadata
 from callcue.gateway.v1 import gateway_service_pb2 as gateway_pb
 from callcue.gateway.v1 import gateway_service_pb2_grpc
@@ -20,6 +21,9 @@ log = structlog.get_logger("callcue.telephony.gateway_call")
 
 # The gateway's own limit is larger; 100 ms of audio is what it expects.
 MAX_CHUNK_BYTES = 16 * 1024
+# Phone systems send 20 ms frames; they go on to the gateway in chunks of this much audio,
+# a fifth of the messages (and of their CPU) for at most 80 ms more delay.
+CHUNK_SECONDS = 0.1
 MAX_METADATA = 32
 MAX_KEY, MAX_VALUE, MAX_TITLE = 64, 512, 200
 # Rep identity in metadata, as the console matches it (callcue.console.access).
@@ -80,6 +84,8 @@ class GatewayCall:
         self._audio: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=500)
         self._call: Any = None
         self._reader: asyncio.Task[None] | None = None
+        self._pending = bytearray()
+        self._chunk = max(1, int(bytes_per_second(config.audio_format) * CHUNK_SECONDS))
         self.session_id = ""
         self.events = 0
         self.bytes_sent = 0
@@ -113,12 +119,20 @@ class GatewayCall:
         if self._reader is not None and self._reader.done():
             self._raise_failure()
             raise GatewayError(grpc.StatusCode.ABORTED, "the gateway ended the call")
+        self._pending += audio
+        self.bytes_sent += len(audio)
+        if len(self._pending) >= self._chunk:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Sends what is waiting for a whole chunk (before a pause, say)."""
+        audio, self._pending = bytes(self._pending), bytearray()
         for start in range(0, len(audio), MAX_CHUNK_BYTES):
             await self._audio.put(audio[start : start + MAX_CHUNK_BYTES])
-        self.bytes_sent += len(audio)
 
     async def finish(self, patience: float = 60.0) -> None:
         """Ends the audio and waits for the call's last finals (at most ``patience`` s)."""
+        await self.flush()
         await self._audio.put(None)
         if self._reader is None:
             return

@@ -69,10 +69,26 @@ class Timeline:
             self._pending[channel][start] = data
             self._ends[channel] = max(self._ends[channel], start + count)
 
+    def _contiguous_end(self, channel: int, start: int) -> int:
+        """How far the channel's audio runs without a gap from ``start``."""
+        end = start
+        for piece in sorted(self._pending[channel]):
+            piece_end = piece + len(self._pending[channel][piece]) // self._width
+            if piece_end <= end:
+                continue
+            if piece > end:
+                break
+            end = piece_end
+        return end
+
     def take(self, *, final: bool = False) -> bytes:
-        """Interleaved audio from where the last take ended up to the reorder window
-        behind the furthest frame (up to the end of every channel when final)."""
-        horizon = max(self._ends) if final else max(self._ends) - self._window
+        """Interleaved audio from where the last take ended: as far as every channel has
+        arrived without a gap (no waiting while frames come in order), and past a gap once
+        the furthest frame is the reorder window beyond it (up to the end when final)."""
+        # Up to here a gap is given up on (silence); from here, what has come in order.
+        base = max(self.emitted, max(self._ends) - self._window)
+        ready = min(self._contiguous_end(channel, base) for channel in range(self._channels))
+        horizon = max(self._ends) if final else ready
         if horizon <= self.emitted:
             return b""
         length = horizon - self.emitted
