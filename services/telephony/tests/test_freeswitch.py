@@ -39,17 +39,21 @@ async def test_a_stereo_l16_stream_at_16k_is_transcribed_by_speaker(
     assert call_pb2.TALKING_POINT_CATEGORY_COMPETITOR in call.categories()
 
 
-async def test_a_mixed_mono_stream_at_8k_is_one_mixed_channel(
-    stack: Stack, service: Service, sales_playbook: str, pcm8k: np.ndarray
+async def test_a_mixed_mono_stream_at_8k_is_one_mixed_channel_with_the_playbook_it_names(
+    stack: Stack, service: Service, sales_playbook: str, playbook: str, pcm8k: np.ndarray
 ) -> None:
     registered = await register(service, Protocol.FREESWITCH, sales_playbook, rep_channel="mixed")
     url = f"{service.url}/freeswitch/{registered.connector.connector_id}"
     mono = (pcm8k.astype(np.int32).sum(axis=1) // 2).astype(np.int16)[: 23 * 8000]
-    await freeswitch_call(url, registered.credentials.api_key, {"uuid": "fs-mono-1"}, mono)
+    # The metadata names an empty playbook instead of the connector's sales playbook.
+    metadata = {"uuid": "fs-mono-1", "playbook": playbook}
+    await freeswitch_call(url, registered.credentials.api_key, metadata, mono)
     session = await session_of(stack, "uuid", "fs-mono-1")
     assert list(session.channel_roles) == [call_pb2.SPEAKER_ROLE_MIXED]
+    assert list(session.playbook_ids) == [playbook]
     call = await heard(stack, session.session_id)
     assert "salesforce" in call.text(call_pb2.SPEAKER_ROLE_MIXED)
+    assert not call.categories(), "no talking points from a playbook the call did not name"
 
 
 async def test_a_wrong_key_or_format_is_refused_and_a_torn_frame_closes_the_stream(
