@@ -16,6 +16,7 @@ from callcue.core.channel import open_channel
 from callcue.core.durations import seconds
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.detector.v1 import detector_service_pb2_grpc as detector_grpc
+from callcue.gateway import redaction
 from callcue.gateway.publisher import SessionPublisher
 from callcue.gateway.retries import GIVE_UP_AFTER, RETRYABLE
 from callcue.gateway.session_store import SessionStore
@@ -90,6 +91,8 @@ class CallSession:
         self._detect_config = detector_pb.DetectConfig(
             session_id=session_id, playbook_ids=playbook_ids, interim_results=interim
         )
+        # Segments that held a masked number: their detections' matched words are masked too.
+        self._redacted: set[str] = set()
         # Tentative detections not yet confirmed or retracted, by id.
         self._tentative: dict[str, call_pb2.Detection] = {}
         self._detector = downstream.detector
@@ -112,7 +115,12 @@ class CallSession:
         return await self._publisher.publish(event)
 
     def add_segment(self, segment: call_pb2.TranscriptSegment) -> None:
-        self._queue.put_nowait(call_pb2.CallEvent(transcript=segment))
+        # Card and social security numbers are masked in what is published and stored;
+        # the detector hears the words as said, in memory only.
+        shown = redaction.redact_segment(segment)
+        if shown is not segment:
+            self._redacted.add(segment.segment_id)
+        self._queue.put_nowait(call_pb2.CallEvent(transcript=shown))
         # With interim results the detector fires early on partials (TENTATIVE) and the
         # final confirms or retracts, so talking points show up before the words are final.
         if segment.is_final or self._interim:
@@ -188,6 +196,8 @@ class CallSession:
             return []
 
     def _add_detection(self, detection: call_pb2.Detection) -> None:
+        if detection.segment_id in self._redacted:
+            detection = redaction.redact_detection(detection)
         if detection.state == call_pb2.DETECTION_STATE_TENTATIVE:
             self._tentative[detection.detection_id] = detection
         else:

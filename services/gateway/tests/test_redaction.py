@@ -1,0 +1,139 @@
+"""Card and social security numbers masked before a transcript leaves memory."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+
+from callcue.call.v1 import call_pb2
+from callcue.core import database
+from callcue.detector.v1 import detector_service_pb2 as detector_pb
+from callcue.gateway import app as gateway_app
+from callcue.gateway.call_session import CallSession, Downstream
+from callcue.gateway.redaction import luhn_valid, redact_segment, redact_text
+from callcue.gateway.session_store import SessionStore
+from callcue.gateway.v1 import gateway_service_pb2 as pb
+from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
+
+if TYPE_CHECKING:
+    from callcue.core.testing import Stack
+
+
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        ("my card is 4111 1111 1111 1111, thanks", "my card is [CARD ****1111], thanks"),
+        ("It's 4111-1111-1111-1111.", "It's [CARD ****1111]."),
+        ("4111111111111111", "[CARD ****1111]"),
+        ("four one one one one one one one one one one one one one one one", "[CARD ****1111]"),
+        (
+            "Visa four one one one, one one one one, one one one one, one one one one.",
+            "Visa [CARD ****1111].",
+        ),
+        ("forty one eleven eleven eleven eleven eleven eleven eleven", "[CARD ****1111]"),
+        ("5555 5555 5555 4444 and it expires 12 26", "[CARD ****4444] and it expires 12 26"),
+        ("4111 1111 1111 1111 12 26", "[CARD ****1111] 12 26"),  # the expiry stays
+        ("3782 822463 10005", "[CARD ****0005]"),  # Amex, 15 digits
+        ("it is 4111. 1111. 1111. 1111.", "it is [CARD ****1111]."),
+        (
+            "my social is one two three four five six seven eight nine",
+            "my social is [SSN ***-**-6789]",
+        ),
+        ("SSN 123-45-6789.", "SSN [SSN ***-**-6789]."),
+        ("it's 123-45-6789", "it's [SSN ***-**-6789]"),
+    ],
+)
+def test_numbers_are_masked_as_written_and_as_said(said: str, shown: str) -> None:
+    assert redact_text(said) == shown
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "order 1234 5678 9012 3456",  # 16 digits, but not a card (Luhn)
+        "call me at 555 123 4567",
+        "the number is 123456789",  # nine digits, nothing about a social security number
+        "we have 10 seats for 20 percent off",
+        "I was born in nineteen eighty five",
+        "one of the two plans",
+    ],
+)
+def test_other_numbers_are_left_alone(said: str) -> None:
+    assert redact_text(said) == said
+
+
+def test_the_luhn_check() -> None:
+    assert luhn_valid("4111111111111111") and luhn_valid("378282246310005")
+    assert not luhn_valid("4111111111111112")
+
+
+def _word(text: str, start: float, end: float) -> call_pb2.Word:
+    word = call_pb2.Word(text=text, confidence=0.9)
+    word.start_offset.FromMilliseconds(int(start * 1000))
+    word.end_offset.FromMilliseconds(int(end * 1000))
+    return word
+
+
+def test_a_segments_words_become_one_masked_word_with_their_span() -> None:
+    words = ["My", "card", "is", "4111", "1111", "1111", "1111."]
+    segment = call_pb2.TranscriptSegment(
+        text=" ".join(words),
+        is_final=True,
+        words=[_word(w, i * 0.5, i * 0.5 + 0.4) for i, w in enumerate(words)],
+    )
+    redacted = redact_segment(segment)
+    assert redacted.text == "My card is [CARD ****1111]."
+    assert [w.text for w in redacted.words] == ["My", "card", "is", "[CARD ****1111]"]
+    masked = redacted.words[-1]
+    assert (
+        masked.start_offset.ToMilliseconds() == 1500 and masked.end_offset.ToMilliseconds() == 3400
+    )
+    assert "4111" in segment.text, "the original is untouched (the detector gets it)"
+    plain = call_pb2.TranscriptSegment(text="no numbers here")
+    assert redact_segment(plain) is plain
+
+
+async def test_numbers_never_reach_subscribers_or_the_database_but_keywords_still_fire(
+    stack: Stack, database_url: str, playbook: str
+) -> None:
+    await database.migrate(database_url, "gateway", gateway_app.MIGRATIONS)
+    pool = await database.open_pool(database_url, max_size=2)
+    store = SessionStore(pool)
+    # A keyword that only the unmasked words can fire.
+    await stack.detector.CreateKeyword(
+        detector_pb.CreateKeywordRequest(
+            keyword=detector_pb.Keyword(
+                playbook_id=playbook,
+                patterns=[r"\d{4} \d{4} \d{4} \d{4}"],
+                talking_point=call_pb2.TalkingPoint(title="Card read out: stop recording"),
+            )
+        )
+    )
+    session = await store.create("acme", pb.SESSION_SOURCE_LIVE, pb.CallConfig())
+    downstream = Downstream(transcriber=None, detector=stack.detector, notifier=stack.notifier)  # type: ignore[arg-type]
+    call = CallSession(session.session_id, [playbook], downstream, store)
+    first = await call.start("call started")
+    said = "Sure, it is 4111 1111 1111 1111 and my social is 123-45-6789."
+    call.add_segment(
+        call_pb2.TranscriptSegment(segment_id=str(uuid.uuid4()), text=said, is_final=True)
+    )
+    await call.finish(call_pb2.CallStatus(state=call_pb2.CALL_STATE_ENDED))
+    events = [first] + [event async for event in call.events()]
+    await call.close("over")
+    subscribed = [
+        r.event
+        async for r in stack.notifier.Subscribe(
+            notifier_pb.SubscribeRequest(session_id=session.session_id)
+        )
+    ]
+    segments, detections = await store.transcript("acme", session.session_id)
+    await pool.close()
+    shown = "Sure, it is [CARD ****1111] and my social is [SSN ***-**-6789]."
+    assert [e.transcript.text for e in events if e.HasField("transcript")] == [shown]
+    assert [s.text for s in segments] == [shown]
+    fired = [e.detection for e in events if e.HasField("detection")]
+    assert fired and fired[-1].talking_point.title == "Card read out: stop recording"
+    for seen in (str(events), str(subscribed), str(segments), str(detections)):
+        assert "4111" not in seen and "123-45" not in seen
