@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
@@ -201,6 +202,10 @@ async def session_of(
         await asyncio.sleep(0.2)
 
 
+def _squeezed(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
 @dataclass
 class Heard:
     finals: list[call_pb2.TranscriptSegment]
@@ -209,6 +214,11 @@ class Heard:
 
     def text(self, speaker: int) -> str:
         return " ".join(s.text for s in self.finals if s.speaker == speaker).lower()
+
+    def said(self, speaker: int, phrase: str) -> bool:
+        """Whether the speaker's finals hold the phrase, however Whisper spaced it
+        ("salesforce", "sales force")."""
+        return _squeezed(phrase) in _squeezed(self.text(speaker))
 
     def word(self, text: str) -> call_pb2.Word:
         for segment in self.finals:

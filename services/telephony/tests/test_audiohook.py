@@ -56,7 +56,7 @@ async def test_a_stereo_conversation_is_transcribed_by_speaker_with_its_talking_
     call = await heard(stack, session.session_id)
     assert call.state == call_pb2.CALL_STATE_ENDED
     assert "smaller teams" in call.text(REP)
-    assert "salesforce" in call.text(PROSPECT) and "expensive" in call.text(PROSPECT)
+    assert call.said(PROSPECT, "salesforce") and "expensive" in call.text(PROSPECT)
     assert {
         call_pb2.TALKING_POINT_CATEGORY_COMPETITOR,
         call_pb2.TALKING_POINT_CATEGORY_PRICING,
@@ -106,7 +106,7 @@ async def test_a_reconnect_mid_call_continues_the_same_session(
         await second.close()
     session = await session_of(stack, "conversation_id", conversation)  # one session
     call = await heard(stack, session.session_id)
-    assert "salesforce" in call.text(PROSPECT)  # said before the reconnect
+    assert call.said(PROSPECT, "salesforce")  # said before the reconnect
     assert "expensive" in call.text(PROSPECT)  # and after it
     # The lost 0.3 s keep their place on the call's clock.
     assert seconds(call.word("expensive").start_offset) >= 18.4

@@ -35,7 +35,7 @@ async def test_a_stereo_l16_stream_at_16k_is_transcribed_by_speaker(
     assert list(session.channel_roles) == [PROSPECT, REP]
     call = await heard(stack, session.session_id)
     assert "smaller teams" in call.text(REP)
-    assert "salesforce" in call.text(PROSPECT)
+    assert call.said(PROSPECT, "salesforce")
     assert call_pb2.TALKING_POINT_CATEGORY_COMPETITOR in call.categories()
 
 
@@ -52,7 +52,7 @@ async def test_a_mixed_mono_stream_at_8k_is_one_mixed_channel_with_the_playbook_
     assert list(session.channel_roles) == [call_pb2.SPEAKER_ROLE_MIXED]
     assert list(session.playbook_ids) == [playbook]
     call = await heard(stack, session.session_id)
-    assert "salesforce" in call.text(call_pb2.SPEAKER_ROLE_MIXED)
+    assert call.said(call_pb2.SPEAKER_ROLE_MIXED, "salesforce")
     assert not call.categories(), "no talking points from a playbook the call did not name"
 
 

@@ -91,8 +91,7 @@ class CallSession:
         self._detect_config = detector_pb.DetectConfig(
             session_id=session_id, playbook_ids=playbook_ids, interim_results=interim
         )
-        # Segments that held a masked number: their detections' matched words are masked too.
-        self._redacted: set[str] = set()
+        self._redactor = redaction.Redactor()
         # Tentative detections not yet confirmed or retracted, by id.
         self._tentative: dict[str, call_pb2.Detection] = {}
         self._detector = downstream.detector
@@ -117,10 +116,11 @@ class CallSession:
     def add_segment(self, segment: call_pb2.TranscriptSegment) -> None:
         # Card and social security numbers are masked in what is published and stored;
         # the detector hears the words as said, in memory only.
-        shown = redaction.redact_segment(segment)
-        if shown is not segment:
-            self._redacted.add(segment.segment_id)
-        self._queue.put_nowait(call_pb2.CallEvent(transcript=shown))
+        if segment.is_final:
+            for shown in self._redactor.final(segment):
+                self._queue.put_nowait(call_pb2.CallEvent(transcript=shown))
+        else:
+            self._queue.put_nowait(call_pb2.CallEvent(transcript=self._redactor.partial(segment)))
         # With interim results the detector fires early on partials (TENTATIVE) and the
         # final confirms or retracts, so talking points show up before the words are final.
         if segment.is_final or self._interim:
@@ -137,6 +137,8 @@ class CallSession:
         self._to_detector.put_nowait(None)
         if self._detections is not None:
             await self._detections
+        for shown in self._redactor.flush():
+            self._queue.put_nowait(call_pb2.CallEvent(transcript=shown))
         self.add_status(status)
         self._queue.put_nowait(_DONE)
 
@@ -196,7 +198,7 @@ class CallSession:
             return []
 
     def _add_detection(self, detection: call_pb2.Detection) -> None:
-        if detection.segment_id in self._redacted:
+        if self._redactor.touched(detection.segment_id):
             detection = redaction.redact_detection(detection)
         if detection.state == call_pb2.DETECTION_STATE_TENTATIVE:
             self._tentative[detection.detection_id] = detection

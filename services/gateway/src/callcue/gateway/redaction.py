@@ -13,8 +13,9 @@ PostgreSQL get is the masked copy.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from callcue.call.v1 import call_pb2
 
@@ -103,7 +104,7 @@ def _run(tokens: Sequence[str], index: int) -> list[tuple[int, str]]:
     return run
 
 
-def find(tokens: Sequence[str], *, ssn_context: bool = False) -> list[Span]:
+def find(tokens: Sequence[str], *, ssn_context: bool = False, **_: int) -> list[Span]:
     """The card and social security numbers among ``tokens`` (words as written). Within a
     run of digits (a card number and its expiry date, say) the longest stretch that is a
     card number is found."""
@@ -150,44 +151,152 @@ def _mask(digits: str, tokens: Sequence[str], ssn_context: bool) -> str | None:
 
 
 def redact_text(text: str) -> str:
-    tokens = text.split()
-    spans = find(tokens, ssn_context=bool(_SSN_CONTEXT.search(text)))
-    if not spans:
-        return text
-    out: list[str] = []
-    index = 0
+    segment = call_pb2.TranscriptSegment(text=text)
+    return redact_group([segment], find)[0].text
+
+
+Finder = Callable[..., list[Span]]
+
+
+def numbers(tokens: Sequence[str], *, ssn_context: bool = False, min_digits: int = 6) -> list[Span]:
+    """Every run of at least ``min_digits`` digits, whatever it is: for partial transcripts,
+    where a card number may still be half said."""
+    spans, index = [], 0
+    while index < len(tokens):
+        run = _run(tokens, index)
+        if run and sum(len(digits) for _, digits in run) >= min_digits:
+            spans.append(Span(run[0][0], run[-1][0] + 1, "[NUMBER]"))
+        index = run[-1][0] + 1 if run else index + 1
+    return spans
+
+
+def redact_group(
+    segments: Sequence[call_pb2.TranscriptSegment], finder: Finder, **options: int
+) -> list[call_pb2.TranscriptSegment]:
+    """Copies of consecutive segments of one channel with the numbers ``finder`` finds
+    masked, a number said across two of them included: its mask goes where it began, in
+    the text and in the words (one word spanning the words it was said in)."""
+    context = bool(_SSN_CONTEXT.search(" ".join(s.text for s in segments)))
+    texts = [segment.text.split() for segment in segments]
+    words = [list(segment.words) for segment in segments]
+    text_spans = finder([t for part in texts for t in part], ssn_context=context, **options)
+    word_spans = finder([w.text for part in words for w in part], ssn_context=context, **options)
+    if not text_spans and not word_spans:
+        return list(segments)
+    new_texts = _apply(texts, text_spans, lambda token, span: span.mask + _trailing(token))
+    new_words = _apply(words, word_spans, _masked_word)
+    out = []
+    for segment, text, kept in zip(segments, new_texts, new_words, strict=True):
+        redacted = call_pb2.TranscriptSegment()
+        redacted.CopyFrom(segment)
+        redacted.text = " ".join(text)
+        del redacted.words[:]
+        redacted.words.extend(kept)
+        out.append(redacted)
+    return out
+
+
+def _trailing(token: str) -> str:
+    return token[len(token.rstrip(_PUNCTUATION)) :]
+
+
+T = TypeVar("T")
+
+
+def _apply(
+    parts: list[list[T]], spans: list[Span], masked: Callable[[T, Span], T]
+) -> list[list[T]]:
+    """Each part's items with every span's items replaced by one masked item, in the part
+    where the span starts (built from the span's last item within that part)."""
+    owners = [(index, item) for index, part in enumerate(parts) for item in part]
+    out: list[list[T]] = [[] for _ in parts]
+    position = 0
     for span in spans:
-        out += tokens[index : span.start]
-        tail = tokens[span.end - 1][len(tokens[span.end - 1].rstrip(_PUNCTUATION)) :]
-        out.append(span.mask + tail)
-        index = span.end
-    out += tokens[index:]
-    return " ".join(out)
+        out_items = owners[position : span.start]
+        for owner, item in out_items:
+            out[owner].append(item)
+        first_owner = owners[span.start][0]
+        inside = [item for owner, item in owners[span.start : span.end] if owner == first_owner]
+        out[first_owner].append(masked(inside[-1] if inside else owners[span.start][1], span))
+        if isinstance(out[first_owner][-1], call_pb2.Word):
+            word = out[first_owner][-1]
+            word.start_offset.CopyFrom(owners[span.start][1].start_offset)  # type: ignore[attr-defined]
+        position = span.end
+    for owner, item in owners[position:]:
+        out[owner].append(item)
+    return out
+
+
+def _masked_word(word: call_pb2.Word, span: Span) -> call_pb2.Word:
+    masked = call_pb2.Word(text=span.mask + _trailing(word.text), confidence=word.confidence)
+    masked.end_offset.CopyFrom(word.end_offset)
+    return masked
 
 
 def redact_segment(segment: call_pb2.TranscriptSegment) -> call_pb2.TranscriptSegment:
-    """A copy of ``segment`` with its numbers masked in the text and the words (a masked
-    number becomes one word spanning the words it was said in)."""
-    context = bool(_SSN_CONTEXT.search(segment.text))
-    word_spans = find([w.text for w in segment.words], ssn_context=context)
-    text = redact_text(segment.text)
-    if text == segment.text and not word_spans:
-        return segment
-    redacted = call_pb2.TranscriptSegment()
-    redacted.CopyFrom(segment)
-    redacted.text = text
-    if word_spans:
-        del redacted.words[:]
-        index = 0
-        for span in word_spans:
-            redacted.words.extend(segment.words[index : span.start])
-            first, last = segment.words[span.start], segment.words[span.end - 1]
-            word = redacted.words.add(text=span.mask, confidence=first.confidence)
-            word.start_offset.CopyFrom(first.start_offset)
-            word.end_offset.CopyFrom(last.end_offset)
-            index = span.end
-        redacted.words.extend(segment.words[index:])
-    return redacted
+    """A copy of ``segment`` with its card and social security numbers masked (``segment``
+    itself when it holds none)."""
+    return redact_group([segment], find)[0]
+
+
+def _open_number(segment: call_pb2.TranscriptSegment) -> bool:
+    """Whether the segment ends inside a run of digits that the next one may continue."""
+    tokens = segment.text.split()
+    start = len(tokens)
+    while start and (
+        _word_digits(tokens[start - 1]) is not None
+        or tokens[start - 1].strip(_PUNCTUATION).lower() in (*_REPEAT, *_JOINERS)
+    ):
+        start -= 1
+    if start == len(tokens):
+        return False
+    tail = tokens[start:]
+    if tail[-1].endswith((".", "?", "!")) and any(s.end == len(tail) for s in find(tail)):
+        return False  # a whole card or social security number, and the sentence ends
+    digits = sum(len(d) for _, d in _run(tokens, start))
+    return 0 < digits < 19
+
+
+class Redactor:
+    """One call's masking. A final that ends inside what may be a number read out in
+    groups waits for its channel's next final, so a number split across segments is
+    masked whole; partials, which may hold half a number, have every long run of digits
+    masked (every run at all while a final of their channel waits)."""
+
+    MAX_HELD = 4
+
+    def __init__(self) -> None:
+        self._held: dict[int, list[call_pb2.TranscriptSegment]] = {}
+        self._touched: set[str] = set()
+
+    def final(self, segment: call_pb2.TranscriptSegment) -> list[call_pb2.TranscriptSegment]:
+        group = [*self._held.pop(segment.channel, []), segment]
+        if _open_number(segment) and len(group) < self.MAX_HELD:
+            self._held[segment.channel] = group
+            self._touched.add(segment.segment_id)
+            return []
+        return self._release(group)
+
+    def partial(self, segment: call_pb2.TranscriptSegment) -> call_pb2.TranscriptSegment:
+        waiting = segment.channel in self._held
+        (shown,) = redact_group([segment], numbers, min_digits=1 if waiting else 6)
+        return shown
+
+    def flush(self) -> list[call_pb2.TranscriptSegment]:
+        """What still waits, at the end of the call."""
+        held, self._held = self._held, {}
+        return [segment for group in held.values() for segment in self._release(group)]
+
+    def touched(self, segment_id: str) -> bool:
+        """Whether the segment held (or may hold) a masked number."""
+        return segment_id in self._touched
+
+    def _release(self, group: list[call_pb2.TranscriptSegment]) -> list[call_pb2.TranscriptSegment]:
+        shown = redact_group(group, find)
+        for before, after in zip(group, shown, strict=True):
+            if before is not after:
+                self._touched.add(before.segment_id)
+        return shown
 
 
 def redact_detection(detection: call_pb2.Detection) -> call_pb2.Detection:
