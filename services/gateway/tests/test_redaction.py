@@ -13,7 +13,13 @@ from callcue.core import database
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.gateway import app as gateway_app
 from callcue.gateway.call_session import CallSession, Downstream
-from callcue.gateway.redaction import Redactor, luhn_valid, redact_segment, redact_text
+from callcue.gateway.redaction import (
+    Redactor,
+    card_length,
+    luhn_valid,
+    redact_segment,
+    redact_text,
+)
 from callcue.gateway.session_store import SessionStore
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
@@ -34,8 +40,17 @@ if TYPE_CHECKING:
             "Visa [CARD ****1111].",
         ),
         ("forty one eleven eleven eleven eleven eleven eleven eleven", "[CARD ****1111]"),
-        ("5555 5555 5555 4444 and it expires 12 26", "[CARD ****4444] and it expires 12 26"),
-        ("4111 1111 1111 1111 12 26", "[CARD ****1111] 12 26"),  # the expiry stays
+        ("5555 5555 5555 4444 and it expires 12 26", "[CARD ****4444] and it expires [NUMBER]"),
+        ("4111 1111 1111 1111 12 26", "[CARD ****1111] 12 26"),  # no card words: it stays
+        # Said about a card, a misheard digit (the Luhn check fails) is masked all the same.
+        (
+            "The card is 55, 0, 1, 10, 10, until 43, 41, 92, 54.",
+            "The card is [NUMBER], until [NUMBER].",
+        ),
+        ("my visa is 4111 1111 1111 1112", "my visa is [NUMBER]"),
+        # Thirteen digits or more are never shown: no phone number is that long.
+        ("order 1234 5678 9012 3456", "order [NUMBER]"),
+        ("Okay, 5-1, 7, 8, 1, 2, 8, 6, 5, 7, 0, 7, 0, 4, 9.", "Okay, [NUMBER]."),
         ("3782 822463 10005", "[CARD ****0005]"),  # Amex, 15 digits
         ("it is 4111. 1111. 1111. 1111.", "it is [CARD ****1111]."),
         (
@@ -53,7 +68,7 @@ def test_numbers_are_masked_as_written_and_as_said(said: str, shown: str) -> Non
 @pytest.mark.parametrize(
     "said",
     [
-        "order 1234 5678 9012 3456",  # 16 digits, but not a card (Luhn)
+        "order 1234 5678 9012",  # twelve digits, not a card
         "call me at 555 123 4567",
         "the number is 123456789",  # nine digits, nothing about a social security number
         "we have 10 seats for 20 percent off",
@@ -65,9 +80,11 @@ def test_other_numbers_are_left_alone(said: str) -> None:
     assert redact_text(said) == said
 
 
-def test_the_luhn_check() -> None:
+def test_the_luhn_check_and_the_networks_lengths() -> None:
     assert luhn_valid("4111111111111111") and luhn_valid("378282246310005")
     assert not luhn_valid("4111111111111112")
+    assert luhn_valid("411111111111116") and not card_length("411111111111116")  # Visa: 15
+    assert card_length("378282246310005") and not card_length("3782822463100055")
 
 
 def _word(text: str, start: float, end: float) -> call_pb2.Word:

@@ -35,6 +35,17 @@ _REPEAT = {"double": 2, "triple": 3}
 # Said between the groups of a number without ending it.
 _JOINERS = {"dash", "-", "and"}
 _SSN_CONTEXT = re.compile(r"\b(social|ssn|s\.s\.n)\b", re.I)
+# Words that say payment or identity data is being read out: then any run of four digits
+# or more is masked, whatever it looks like, since a misheard digit breaks the Luhn check.
+_CONTEXT = re.compile(
+    r"\b(card|credit|debit|visa|master ?card|amex|american express|discover|cvv|cvc|"
+    r"expir\w*|social|security|ssn|s\.?s\.?n)\b",
+    re.I,
+)
+CONTEXT_MIN_DIGITS = 4
+# No phone number is this long: a run of this many digits is masked whatever the words
+# around it (a card number with a misheard digit, or its context word misheard).
+ALWAYS_MIN_DIGITS = 13
 _SSN_WRITTEN = re.compile(r"^\d{3}-\d{2}-\d{4}$")
 _PUNCTUATION = ".,;:!?\"'()"
 
@@ -104,10 +115,13 @@ def _run(tokens: Sequence[str], index: int) -> list[tuple[int, str]]:
     return run
 
 
-def find(tokens: Sequence[str], *, ssn_context: bool = False, **_: int) -> list[Span]:
+def find(
+    tokens: Sequence[str], *, ssn_context: bool = False, context: bool = False, **_: int
+) -> list[Span]:
     """The card and social security numbers among ``tokens`` (words as written). Within a
     run of digits (a card number and its expiry date, say) the longest stretch that is a
-    card number is found."""
+    card number is found. Any other run of 13 digits or more is masked as ``[NUMBER]``,
+    and with ``context`` (the words speak of a card or an SSN) any of four or more."""
     spans: list[Span] = []
     index = 0
     while index < len(tokens):
@@ -117,8 +131,15 @@ def find(tokens: Sequence[str], *, ssn_context: bool = False, **_: int) -> list[
             continue
         found = _best(tokens, run, ssn_context)
         if found is None:
+            count = sum(len(d) for _, d in run)
+            if count >= ALWAYS_MIN_DIGITS or (context and count >= CONTEXT_MIN_DIGITS):
+                spans.append(Span(run[0][0], run[-1][0] + 1, "[NUMBER]"))
             index = run[-1][0] + 1
             continue
+        if context and found.start > run[0][0]:
+            digits_before = sum(len(d) for position, d in run if position < found.start)
+            if digits_before >= CONTEXT_MIN_DIGITS:
+                spans.append(Span(run[0][0], found.start, "[NUMBER]"))
         spans.append(found)
         index = found.end
     return spans
@@ -141,8 +162,25 @@ def _best(tokens: Sequence[str], run: list[tuple[int, str]], ssn_context: bool) 
     return best
 
 
+def card_length(digits: str) -> bool:
+    """Whether a card of the network these digits start with has this many (Visa 13, 16 or
+    19; Mastercard 16; Amex 15; Discover, JCB, UnionPay 16 to 19; Diners 14)."""
+    length = len(digits)
+    if digits.startswith("4"):
+        return length in (13, 16, 19)
+    if digits[:2] in ("34", "37"):
+        return length == 15
+    if digits[:2] in ("30", "36", "38"):
+        return length == 14
+    if "51" <= digits[:2] <= "55" or "2221" <= digits[:4] <= "2720":
+        return length == 16
+    if digits[:1] == "6" or digits[:2] == "35":
+        return 16 <= length <= 19
+    return False
+
+
 def _mask(digits: str, tokens: Sequence[str], ssn_context: bool) -> str | None:
-    if 13 <= len(digits) <= 19 and luhn_valid(digits):
+    if card_length(digits) and luhn_valid(digits):
         return f"[CARD ****{digits[-4:]}]"
     written = len(tokens) == 1 and _SSN_WRITTEN.match(tokens[0].strip(_PUNCTUATION))
     if len(digits) == 9 and (written or ssn_context):
@@ -158,7 +196,7 @@ def redact_text(text: str) -> str:
 Finder = Callable[..., list[Span]]
 
 
-def numbers(tokens: Sequence[str], *, ssn_context: bool = False, min_digits: int = 6) -> list[Span]:
+def numbers(tokens: Sequence[str], *, min_digits: int = 6, **_: bool) -> list[Span]:
     """Every run of at least ``min_digits`` digits, whatever it is: for partial transcripts,
     where a card number may still be half said."""
     spans, index = [], 0
@@ -176,11 +214,12 @@ def redact_group(
     """Copies of consecutive segments of one channel with the numbers ``finder`` finds
     masked, a number said across two of them included: its mask goes where it began, in
     the text and in the words (one word spanning the words it was said in)."""
-    context = bool(_SSN_CONTEXT.search(" ".join(s.text for s in segments)))
+    said = " ".join(s.text for s in segments)
+    flags = {"ssn_context": bool(_SSN_CONTEXT.search(said)), "context": bool(_CONTEXT.search(said))}
     texts = [segment.text.split() for segment in segments]
     words = [list(segment.words) for segment in segments]
-    text_spans = finder([t for part in texts for t in part], ssn_context=context, **options)
-    word_spans = finder([w.text for part in words for w in part], ssn_context=context, **options)
+    text_spans = finder([t for part in texts for t in part], **flags, **options)
+    word_spans = finder([w.text for part in words for w in part], **flags, **options)
     if not text_spans and not word_spans:
         return list(segments)
     new_texts = _apply(texts, text_spans, lambda token, span: span.mask + _trailing(token))
