@@ -243,3 +243,62 @@ def test_one_hardened_multi_stage_dockerfile_builds_each_service() -> None:
         # What the symlink points at must be a console script of the service's package.
         project = (ROOT / "services" / service / "pyproject.toml").read_text()
         assert f'callcue-{service} = "callcue.{service}' in project, service
+
+
+def _sources(rule: dict[str, Any]) -> set[str]:
+    """Who an ingress rule lets in: pod names, or "ns:<namespace>"."""
+    found = set()
+    for peer in rule.get("from", []):
+        if "podSelector" in peer and "namespaceSelector" not in peer:
+            found.add(peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
+        elif "namespaceSelector" in peer:
+            found.add(
+                "ns:" + peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            )
+    return found
+
+
+def _allowed(docs: tuple[dict[str, Any], ...], target: str) -> dict[int, set[str]]:
+    """Port -> who may reach it, for the pods named ``target``."""
+    ports: dict[int, set[str]] = {}
+    for policy in named(docs, "NetworkPolicy").values():
+        selector = policy["spec"]["podSelector"].get("matchLabels", {})
+        if selector and selector.get("app.kubernetes.io/name") != target:
+            continue
+        for rule in policy["spec"].get("ingress", []):
+            for port in rule.get("ports", []):
+                ports.setdefault(port["port"], set()).update(_sources(rule))
+    return ports
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_network_policies_deny_by_default_and_open_only_what_each_service_needs(name: str) -> None:
+    docs = overlay(name)
+    policies = named(docs, "NetworkPolicy")
+    deny = policies["default-deny"]["spec"]
+    assert (
+        deny["podSelector"] == {} and deny["policyTypes"] == ["Ingress"] and "ingress" not in deny
+    )
+    ingress, monitoring = "ns:ingress-nginx", "ns:monitoring"
+    # Only the gateway reaches the transcriber; nothing from outside the namespace.
+    assert _allowed(docs, "transcriber") == {50052: {"gateway"}, 9090: {monitoring}}
+    assert _allowed(docs, "gateway")[50051] == {ingress, "console", "telephony"}
+    assert _allowed(docs, "detector")[50053] == {ingress, "gateway", "console"}
+    assert _allowed(docs, "notifier")[50054] == {ingress, "gateway", "console"}
+    assert _allowed(docs, "console") == {8080: {ingress}, 9090: {monitoring}}
+    assert _allowed(docs, "telephony")[8090] == {ingress}
+    assert _allowed(docs, "telephony")[50055] == {ingress, "console"}
+    # Every port a workload listens on is let in by a policy (or nothing could reach it),
+    # and every pod a policy names exists.
+    workload_names = {w["metadata"]["name"] for w in workloads(docs)}
+    for workload in workloads(docs):
+        target = workload["metadata"]["name"]
+        allowed = _allowed(docs, target)
+        for container in workload["spec"]["template"]["spec"]["containers"]:
+            for port in container.get("ports", []):
+                assert port["containerPort"] in allowed, (target, port)
+        for sources in allowed.values():
+            assert {s for s in sources if not s.startswith("ns:")} <= workload_names
+    if name == "dev":
+        assert _allowed(docs, "redis") == {6379: {"notifier"}}
+        assert _allowed(docs, "postgres")[5432] == set(SERVICES) | {CONSOLE, TELEPHONY}
