@@ -133,13 +133,25 @@ def test_a_number_read_out_across_two_finals_is_masked_whole() -> None:
 def test_partials_never_show_a_long_run_of_digits() -> None:
     redactor = Redactor()
     partial = call_pb2.TranscriptSegment(text="it is 4111 1111 11", channel=0)
-    assert redactor.partial(partial).text == "it is [NUMBER]"
+    assert [s.text for s in redactor.partial(partial)] == ["it is [NUMBER]"]
     short = call_pb2.TranscriptSegment(text="we have 10 seats", channel=0)
-    assert redactor.partial(short).text == "we have 10 seats"
+    assert [s.text for s in redactor.partial(short)] == ["we have 10 seats"]
     redactor.final(_final("my card is 4111 1111"))  # held
-    assert redactor.partial(call_pb2.TranscriptSegment(text="1111 and", channel=0)).text == (
-        "[NUMBER] and"
-    )
+    later = call_pb2.TranscriptSegment(text="1111 and", channel=0)
+    assert [s.text for s in redactor.partial(later)] == ["[NUMBER] and"]
+
+
+def test_a_waiting_final_is_let_go_once_the_call_moves_on() -> None:
+    redactor = Redactor()
+    held = _final("I can do it for 20")
+    held.end_offset.FromSeconds(10)
+    assert redactor.final(held) == []
+    soon = _final("Okay.", channel=1)
+    soon.start_offset.FromSeconds(11)
+    assert [s.text for s in redactor.final(soon)] == ["Okay."]  # still waiting
+    later = call_pb2.TranscriptSegment(text="so", channel=1)
+    later.start_offset.FromSeconds(14)
+    assert [s.text for s in redactor.partial(later)] == ["I can do it for 20", "so"]
 
 
 def test_what_waits_at_the_end_of_the_call_is_released_masked() -> None:

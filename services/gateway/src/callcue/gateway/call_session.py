@@ -120,7 +120,8 @@ class CallSession:
             for shown in self._redactor.final(segment):
                 self._queue.put_nowait(call_pb2.CallEvent(transcript=shown))
         else:
-            self._queue.put_nowait(call_pb2.CallEvent(transcript=self._redactor.partial(segment)))
+            for shown in self._redactor.partial(segment):
+                self._queue.put_nowait(call_pb2.CallEvent(transcript=shown))
         # With interim results the detector fires early on partials (TENTATIVE) and the
         # final confirms or retracts, so talking points show up before the words are final.
         if segment.is_final or self._interim:

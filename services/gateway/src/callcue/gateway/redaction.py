@@ -303,23 +303,44 @@ class Redactor:
     masked (every run at all while a final of their channel waits)."""
 
     MAX_HELD = 4
+    # Nobody pauses this long inside a number they read out: a final still waiting when the
+    # call has gone on this far past it is let go.
+    PAUSE_SECONDS = 3.0
 
     def __init__(self) -> None:
         self._held: dict[int, list[call_pb2.TranscriptSegment]] = {}
         self._touched: set[str] = set()
 
     def final(self, segment: call_pb2.TranscriptSegment) -> list[call_pb2.TranscriptSegment]:
+        """What may be published now: waiting finals the call has moved past, then this
+        one (with any of its channel's that waited for it), unless it waits in turn."""
+        released = self._past(segment, keep=segment.channel)
         group = [*self._held.pop(segment.channel, []), segment]
         if _open_number(segment) and len(group) < self.MAX_HELD:
             self._held[segment.channel] = group
             self._touched.add(segment.segment_id)
-            return []
-        return self._release(group)
+            return released
+        return released + self._release(group)
 
-    def partial(self, segment: call_pb2.TranscriptSegment) -> call_pb2.TranscriptSegment:
+    def partial(self, segment: call_pb2.TranscriptSegment) -> list[call_pb2.TranscriptSegment]:
+        """Waiting finals the call has moved past, then the partial, masked."""
+        released = self._past(segment)
         waiting = segment.channel in self._held
         (shown,) = redact_group([segment], numbers, min_digits=1 if waiting else 6)
-        return shown
+        return [*released, shown]
+
+    def _past(
+        self, segment: call_pb2.TranscriptSegment, keep: int | None = None
+    ) -> list[call_pb2.TranscriptSegment]:
+        now = segment.start_offset.ToMilliseconds() / 1000
+        released = []
+        for channel, group in list(self._held.items()):
+            if (
+                channel != keep
+                and group[-1].end_offset.ToMilliseconds() / 1000 + self.PAUSE_SECONDS < now
+            ):
+                released += self._release(self._held.pop(channel))
+        return released
 
     def flush(self) -> list[call_pb2.TranscriptSegment]:
         """What still waits, at the end of the call."""
