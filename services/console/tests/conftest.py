@@ -22,18 +22,15 @@ from callcue.cli.text_view import CallReport, EventView
 from callcue.console import app
 from callcue.console.people import Role
 from callcue.console.settings import Settings
-from callcue.core import database
+from callcue.core import database, http_server
 from callcue.core.auth import Authenticator
-from callcue.core.server import GrpcServer
 from callcue.core.settings import Environment, ServerSettings
 from callcue.core.testing import Stack
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.gateway.v1 import gateway_service_pb2 as gateway_pb
 from callcue.telephony import app as telephony_app
-from callcue.telephony.connector_service import ConnectorService
 from callcue.telephony.connectors import ConnectorStore
 from callcue.telephony.sealing import SecretBox, new_key
-from callcue.telephony.v1.connector_service_pb2_grpc import add_ConnectorServiceServicer_to_server
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLE = REPO / "samples" / "sales_call.wav"
@@ -73,11 +70,11 @@ async def telephony_port(
 ) -> AsyncIterator[int]:
     """Telephony's ConnectorService over gRPC, which the console's admin pages call."""
     env = Environment({"CALLCUE_HOST": "127.0.0.1", "DATABASE_URL": database_url})
-    server = GrpcServer(
-        ServerSettings.from_env(env, default_port=0), [telephony_app.SERVICE_NAME], authenticator
-    )
-    add_ConnectorServiceServicer_to_server(
-        ConnectorService(connector_store, "wss://calls.acme.test"), server.server
+    server = telephony_app.build_grpc_server(
+        ServerSettings.from_env(env, default_port=0),
+        connector_store,
+        authenticator,
+        "wss://calls.acme.test",
     )
     port = await server.start()
     await server.set_serving()
@@ -125,14 +122,11 @@ async def console(stack: Stack, database_url: str, telephony_port: int) -> Async
             # Browser streams still open at the end are cut, not waited for.
             timeout_graceful_shutdown=2,
         )
-        server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        running = asyncio.create_task(server.serve())
-        while not server.started:
-            assert not running.done(), "the console did not start"
-            await asyncio.sleep(0.02)
+        server = http_server.UvicornServer(config)
+        running = await http_server.start(server)
+        assert running is not None, "the console did not start"
         readiness.ready = True
-        port = server.servers[0].sockets[0].getsockname()[1]
+        port = http_server.bound_port(server)
         yield Console(f"http://127.0.0.1:{port}", port)
         server.should_exit = True
         await running

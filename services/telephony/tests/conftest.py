@@ -20,12 +20,11 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection
 
 from callcue.call.v1 import call_pb2
-from callcue.core import database
+from callcue.core import database, http_server
 from callcue.core.api_keys import ApiKeyStore
 from callcue.core.auth import Authenticator
 from callcue.core.channel import open_channel
 from callcue.core.credentials import api_key
-from callcue.core.server import GrpcServer
 from callcue.core.service_keys import ServiceKeys
 from callcue.core.settings import Environment, ServerSettings
 from callcue.core.testing import Stack, TenantKeys
@@ -35,7 +34,6 @@ from callcue.gateway.v1 import gateway_service_pb2_grpc
 from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
 from callcue.telephony import app, testing
 from callcue.telephony.admission import Telephony
-from callcue.telephony.connector_service import ConnectorService
 from callcue.telephony.connectors import Connector, ConnectorStore, NewCredentials, Protocol
 from callcue.telephony.held_calls import HeldCalls
 from callcue.telephony.request_signatures import NonceCache
@@ -43,7 +41,6 @@ from callcue.telephony.sealing import SecretBox, new_key
 from callcue.telephony.settings import Limits
 from callcue.telephony.v1.connector_service_pb2_grpc import (
     ConnectorServiceStub,
-    add_ConnectorServiceServicer_to_server,
 )
 
 REPO = Path(__file__).resolve().parents[3]
@@ -83,14 +80,11 @@ async def serving(
         ws_max_size=telephony.limits.max_message_bytes,
         timeout_graceful_shutdown=2,
     )
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    running = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not running.done(), "the telephony service did not start"
-        await asyncio.sleep(0.02)
+    server = http_server.UvicornServer(config)
+    running = await http_server.start(server)
+    assert running is not None, "the telephony service did not start"
     readiness.ready = True
-    port = server.servers[0].sockets[0].getsockname()[1]
+    port = http_server.bound_port(server)
     yield f"ws://127.0.0.1:{port}"
     server.should_exit = True
     await running
@@ -128,10 +122,7 @@ async def connector_api(
     """The gRPC ConnectorService on loopback, and stubs of tenants acme and globex."""
     env = Environment({"CALLCUE_HOST": "127.0.0.1", "DATABASE_URL": database_url})
     settings = ServerSettings.from_env(env, default_port=0)
-    server = GrpcServer(settings, [app.SERVICE_NAME], authenticator)
-    add_ConnectorServiceServicer_to_server(
-        ConnectorService(service.telephony.connectors), server.server
-    )
+    server = app.build_grpc_server(settings, service.telephony.connectors, authenticator)
     port = await server.start()
     await server.set_serving()
     channels = [

@@ -33,7 +33,8 @@ from callcue.console.playbook_admin_service import PlaybookAdminService
 from callcue.console.settings import Settings
 from callcue.console.upload import Uploads
 from callcue.console.v1 import console_service_connect as connect
-from callcue.core import api_keys, database, garbage_collection
+from callcue.core import api_keys, database, garbage_collection, http_server
+from callcue.core.http_server import Readiness
 from callcue.core.server import stop_signal
 from callcue.core.service_keys import ServiceKeys
 
@@ -61,11 +62,6 @@ SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
 }
-
-
-class Readiness:
-    def __init__(self) -> None:
-        self.ready = False
 
 
 @dataclass(frozen=True)
@@ -199,15 +195,6 @@ async def migrate(settings: Settings) -> None:
     await database.migrate(settings.database_url, COMPONENT, MIGRATIONS)
 
 
-class _Server(uvicorn.Server):
-    """Uvicorn without its own signal handling: this process marks itself not ready first,
-    then asks uvicorn to drain."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Any:
-        yield
-
-
 async def serve(settings: Settings) -> None:
     await database.migrate(settings.database_url, api_keys.COMPONENT, api_keys.MIGRATIONS)
     await migrate(settings)
@@ -224,13 +211,10 @@ async def serve(settings: Settings) -> None:
             ws="websockets-sansio",
             timeout_graceful_shutdown=int(settings.server.shutdown_grace_seconds) or None,
         )
-        server = _Server(config)
-        running = asyncio.create_task(server.serve())
-        while not server.started:
-            if running.done():
-                await running  # raises what stopped it (a port in use, say)
-                return
-            await asyncio.sleep(0.05)
+        server = http_server.UvicornServer(config)
+        running = await http_server.start(server)
+        if running is None:
+            return
         readiness.ready = True
         log.info("serving", port=settings.server.port, static_dir=str(settings.static_dir))
         garbage_collection.freeze_startup_objects()

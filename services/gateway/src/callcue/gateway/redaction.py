@@ -222,7 +222,7 @@ def redact_group(
     word_spans = finder([w.text for part in words for w in part], **flags, **options)
     if not text_spans and not word_spans:
         return list(segments)
-    new_texts = _apply(texts, text_spans, lambda token, span: span.mask + _trailing(token))
+    new_texts = _apply(texts, text_spans, lambda first, last, span: span.mask + _trailing(last))
     new_words = _apply(words, word_spans, _masked_word)
     out = []
     for segment, text, kept in zip(segments, new_texts, new_words, strict=True):
@@ -243,32 +243,29 @@ T = TypeVar("T")
 
 
 def _apply(
-    parts: list[list[T]], spans: list[Span], masked: Callable[[T, Span], T]
+    parts: list[list[T]], spans: list[Span], masked: Callable[[T, T, Span], T]
 ) -> list[list[T]]:
     """Each part's items with every span's items replaced by one masked item, in the part
-    where the span starts (built from the span's last item within that part)."""
+    where the span starts, made from the span's first item and its last within that part."""
     owners = [(index, item) for index, part in enumerate(parts) for item in part]
     out: list[list[T]] = [[] for _ in parts]
     position = 0
     for span in spans:
-        out_items = owners[position : span.start]
-        for owner, item in out_items:
+        for owner, item in owners[position : span.start]:
             out[owner].append(item)
-        first_owner = owners[span.start][0]
-        inside = [item for owner, item in owners[span.start : span.end] if owner == first_owner]
-        out[first_owner].append(masked(inside[-1] if inside else owners[span.start][1], span))
-        if isinstance(out[first_owner][-1], call_pb2.Word):
-            word = out[first_owner][-1]
-            word.start_offset.CopyFrom(owners[span.start][1].start_offset)  # type: ignore[attr-defined]
+        first_owner, first = owners[span.start]
+        last = [item for owner, item in owners[span.start : span.end] if owner == first_owner][-1]
+        out[first_owner].append(masked(first, last, span))
         position = span.end
     for owner, item in owners[position:]:
         out[owner].append(item)
     return out
 
 
-def _masked_word(word: call_pb2.Word, span: Span) -> call_pb2.Word:
-    masked = call_pb2.Word(text=span.mask + _trailing(word.text), confidence=word.confidence)
-    masked.end_offset.CopyFrom(word.end_offset)
+def _masked_word(first: call_pb2.Word, last: call_pb2.Word, span: Span) -> call_pb2.Word:
+    masked = call_pb2.Word(text=span.mask + _trailing(last.text), confidence=last.confidence)
+    masked.start_offset.CopyFrom(first.start_offset)
+    masked.end_offset.CopyFrom(last.end_offset)
     return masked
 
 

@@ -16,7 +16,6 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import structlog
 import uvicorn
@@ -26,11 +25,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from callcue.core import api_keys, database, garbage_collection
+from callcue.core import api_keys, database, garbage_collection, http_server
 from callcue.core.auth import Authenticator, open_authenticator
 from callcue.core.channel import open_channel
+from callcue.core.http_server import Readiness
 from callcue.core.server import GrpcServer, stop_signal
 from callcue.core.service_keys import ServiceKeys
+from callcue.core.settings import ServerSettings
 from callcue.gateway.v1 import gateway_service_pb2_grpc
 from callcue.telephony import audiohook, freeswitch, twilio
 from callcue.telephony.admission import Telephony
@@ -47,11 +48,6 @@ log = structlog.get_logger("callcue.telephony")
 MIGRATIONS = Path(__file__).parent / "migrations"
 COMPONENT = "telephony"
 SERVICE_NAME = connector_service_pb2.DESCRIPTOR.services_by_name["ConnectorService"].full_name
-
-
-class Readiness:
-    def __init__(self) -> None:
-        self.ready = False
 
 
 def build_app(telephony: Telephony, readiness: Readiness) -> Starlette:
@@ -83,15 +79,14 @@ def build_app(telephony: Telephony, readiness: Readiness) -> Starlette:
 
 
 def build_grpc_server(
-    settings: Settings, connectors: ConnectorStore, authenticator: Authenticator
+    server_settings: ServerSettings,
+    connectors: ConnectorStore,
+    authenticator: Authenticator,
+    public_url: str = "",
 ) -> GrpcServer:
-    server = GrpcServer(
-        dataclasses.replace(settings.server, port=settings.grpc_port),
-        [SERVICE_NAME],
-        authenticator,
-    )
+    server = GrpcServer(server_settings, [SERVICE_NAME], authenticator)
     connector_service_pb2_grpc.add_ConnectorServiceServicer_to_server(
-        ConnectorService(connectors, settings.public_url), server.server
+        ConnectorService(connectors, public_url), server.server
     )
     return server
 
@@ -121,15 +116,6 @@ async def open_parts(settings: Settings) -> AsyncIterator[Telephony]:
 
 async def migrate(settings: Settings) -> None:
     await database.migrate(settings.database_url, COMPONENT, MIGRATIONS)
-
-
-class _Server(uvicorn.Server):
-    """Uvicorn without its own signal handling: this process drains first (uvicorn's
-    shutdown would close every call's socket at once)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Any:
-        yield
 
 
 def uvicorn_config(app: Starlette, settings: Settings) -> uvicorn.Config:
@@ -166,15 +152,19 @@ async def serve(settings: Settings) -> None:
     readiness = Readiness()
     authenticator, close_auth = await open_authenticator(settings.server.auth)
     async with open_parts(settings) as telephony:
-        admin = build_grpc_server(settings, telephony.connectors, authenticator)
+        admin = build_grpc_server(
+            dataclasses.replace(settings.server, port=settings.grpc_port),
+            telephony.connectors,
+            authenticator,
+            settings.public_url,
+        )
         await admin.start()
-        server = _Server(uvicorn_config(build_app(telephony, readiness), settings))
-        running = asyncio.create_task(server.serve())
-        while not server.started:
-            if running.done():
-                await running  # raises what stopped it (a port in use, say)
-                return
-            await asyncio.sleep(0.05)
+        server = http_server.UvicornServer(
+            uvicorn_config(build_app(telephony, readiness), settings)
+        )
+        running = await http_server.start(server)
+        if running is None:
+            return
         readiness.ready = True
         await admin.set_serving()
         log.info("serving", port=settings.server.port, grpc_port=admin.port)

@@ -30,7 +30,6 @@ from callcue.telephony.admission import Refused, Telephony, connector_for, refus
 from callcue.telephony.connectors import Connector, Protocol
 from callcue.telephony.flood import Flood, FloodGuard
 from callcue.telephony.gateway_call import (
-    REP_METADATA,
     GatewayCall,
     GatewayError,
     call_config,
@@ -44,6 +43,7 @@ from callcue.telephony.metrics import (
     SILENCE_SECONDS,
 )
 from callcue.telephony.request_signatures import SignatureError, verify_audiohook
+from callcue.telephony.stream_end import CLOSE_NORMAL, close
 from callcue.telephony.timeline import silence
 
 log = structlog.get_logger("callcue.telephony.audiohook")
@@ -335,7 +335,7 @@ class AudioHookSession:
         call = GatewayCall(self._telephony.gateway, config, auth)
         session_id = await call.start()
         self._log = self._log.bind(session_id=session_id, conversation_id=conversation)
-        self._log.info("call started", media=media, rep=metadata.get(REP_METADATA, ""))
+        self._log.info("call started", media=media)
         return call
 
     async def _audio(self, data: bytes) -> None:
@@ -378,7 +378,7 @@ class AudioHookSession:
             await asyncio.wait_for(self._until_disconnect(), timeout=5)
         except TimeoutError:
             pass
-        await self._websocket_close(1000, "closed")
+        await close(self._websocket, CLOSE_NORMAL, "closed")
 
     async def _until_disconnect(self) -> None:
         while (await self._websocket.receive())["type"] != "websocket.disconnect":
@@ -393,7 +393,7 @@ class AudioHookSession:
             await asyncio.wait_for(self._await_close(), timeout=5)
         except (TimeoutError, WebSocketDisconnect, RuntimeError):
             pass
-        await self._websocket_close(1000, "disconnected")
+        await close(self._websocket, CLOSE_NORMAL, "disconnected")
 
     async def _await_close(self) -> None:
         while True:
@@ -424,9 +424,3 @@ class AudioHookSession:
                 }
             )
         )
-
-    async def _websocket_close(self, code: int, reason: str) -> None:
-        try:
-            await self._websocket.close(code, reason)
-        except (RuntimeError, WebSocketDisconnect):
-            pass

@@ -21,22 +21,22 @@ from callcue.telephony.admission import Refused, Telephony, connector_for, refus
 from callcue.telephony.connectors import Connector, Protocol
 from callcue.telephony.flood import Flood, FloodGuard
 from callcue.telephony.gateway_call import GatewayCall, GatewayError, call_config, clean_metadata
-from callcue.telephony.metrics import AUDIO_BYTES, MESSAGES, PROTOCOL_ERRORS
+from callcue.telephony.metrics import AUDIO_BYTES, MESSAGES
+from callcue.telephony.stream_end import (
+    CLOSE_MALFORMED,
+    CLOSE_NORMAL,
+    CLOSE_POLICY,
+    StreamError,
+    close,
+    fail,
+)
 
 log = structlog.get_logger("callcue.telephony.freeswitch")
 
 PROTOCOL = Protocol.FREESWITCH
 RATES = {"8k": 8000, "8000": 8000, "16k": 16000, "16000": 16000}
 MIXES = ("stereo", "mono", "mixed")
-CLOSE_MALFORMED, CLOSE_POLICY, CLOSE_ERROR = 1007, 1008, 1011
 METADATA_WAIT_SECONDS = 10
-
-
-class StreamError(Exception):
-    def __init__(self, code: int, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
 
 
 async def handle(telephony: Telephony, websocket: WebSocket) -> None:
@@ -98,14 +98,9 @@ class FreeSwitchStream:
             assert self._call is not None
             await self._call.finish()
             self._log.info("call ended", audio_seconds=round(self._seconds, 2))
-            await self._close(1000, "call ended")
-        except StreamError as error:
-            PROTOCOL_ERRORS.labels(PROTOCOL.value, error.reason).inc()
-            self._log.warning("stream ended for a protocol error", reason=error.reason)
-            await self._close(error.code, str(error))
-        except GatewayError as error:
-            self._log.warning("the gateway ended the call", code=error.code.name)
-            await self._close(CLOSE_ERROR, f"callcue could not take the call: {error.details}")
+            await close(self._websocket, CLOSE_NORMAL, "call ended")
+        except (StreamError, GatewayError) as error:
+            await fail(self._websocket, PROTOCOL, self._log, error)
         finally:
             if self._call is not None:
                 await self._call.aclose()
@@ -116,7 +111,7 @@ class FreeSwitchStream:
         except TimeoutError:
             raise StreamError(CLOSE_POLICY, "silent", "nothing sent after connecting") from None
         if message["type"] == "websocket.disconnect":
-            raise StreamError(1000, "hung up", "closed before any audio")
+            raise StreamError(CLOSE_NORMAL, "hung up", "closed before any audio")
         return dict(message)
 
     async def _start(self, text: str | None) -> None:
@@ -195,9 +190,3 @@ class FreeSwitchStream:
         assert self._call is not None
         await self._call.send(data)
         self._seconds += seconds
-
-    async def _close(self, code: int, reason: str) -> None:
-        try:
-            await self._websocket.close(code, reason[:120])
-        except (RuntimeError, WebSocketDisconnect):
-            pass

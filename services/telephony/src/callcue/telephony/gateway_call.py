@@ -26,8 +26,6 @@ MAX_CHUNK_BYTES = 16 * 1024
 CHUNK_SECONDS = 0.1
 MAX_METADATA = 32
 MAX_KEY, MAX_VALUE, MAX_TITLE = 64, 512, 200
-# Rep identity in metadata, as the console matches it (callcue.console.access).
-REP_METADATA = "rep"
 
 
 class GatewayError(Exception):

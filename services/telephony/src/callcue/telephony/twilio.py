@@ -26,7 +26,6 @@ from callcue.telephony.admission import (
 from callcue.telephony.connectors import Connector, Protocol
 from callcue.telephony.flood import Flood, FloodGuard
 from callcue.telephony.gateway_call import (
-    REP_METADATA,
     GatewayCall,
     GatewayError,
     call_config,
@@ -35,10 +34,18 @@ from callcue.telephony.gateway_call import (
 from callcue.telephony.metrics import (
     AUDIO_BYTES,
     MESSAGES,
-    PROTOCOL_ERRORS,
     SILENCE_SECONDS,
 )
 from callcue.telephony.request_signatures import twilio_signature_valid
+from callcue.telephony.stream_end import (
+    CLOSE_MALFORMED,
+    CLOSE_NORMAL,
+    CLOSE_POLICY,
+    CLOSE_UNSUPPORTED,
+    StreamError,
+    close,
+    fail,
+)
 from callcue.telephony.timeline import PositionError, Timeline
 
 log = structlog.get_logger("callcue.telephony.twilio")
@@ -47,16 +54,6 @@ PROTOCOL = Protocol.TWILIO
 RATE = 8000
 SAMPLES_PER_MS = RATE // 1000
 TRACKS = ("inbound", "outbound")
-# RFC 6455 close codes: 1003 data it cannot take, 1007 malformed data, 1008 policy
-# (a flood), 1011 a failure on this side.
-CLOSE_UNSUPPORTED, CLOSE_MALFORMED, CLOSE_POLICY, CLOSE_ERROR = 1003, 1007, 1008, 1011
-
-
-class StreamError(Exception):
-    def __init__(self, code: int, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
 
 
 async def handle(telephony: Telephony, websocket: WebSocket) -> None:
@@ -90,14 +87,9 @@ class TwilioStream:
         try:
             await self._receive()
             await self._end()
-            await self._close(1000, "stream ended")
-        except StreamError as error:
-            PROTOCOL_ERRORS.labels(PROTOCOL.value, error.reason).inc()
-            self._log.warning("stream ended for a protocol error", reason=error.reason)
-            await self._close(error.code, str(error))
-        except GatewayError as error:
-            self._log.warning("the gateway ended the call", code=error.code.name)
-            await self._close(CLOSE_ERROR, f"callcue could not take the call: {error.details}")
+            await close(self._websocket, CLOSE_NORMAL, "stream ended")
+        except (StreamError, GatewayError) as error:
+            await fail(self._websocket, PROTOCOL, self._log, error)
         finally:
             if self._call is not None:
                 await self._call.aclose()
@@ -209,7 +201,7 @@ class TwilioStream:
         self._call = GatewayCall(self._telephony.gateway, config, auth)
         session_id = await self._call.start()
         self._log = self._log.bind(session_id=session_id, call_sid=call_sid)
-        self._log.info("call started", tracks=ordered, rep=metadata.get(REP_METADATA, ""))
+        self._log.info("call started", tracks=ordered)
 
     async def _media(self, event: dict[str, Any]) -> None:
         if self._call is None or self._timeline is None:
@@ -261,9 +253,3 @@ class TwilioStream:
             late_seconds=round(self._timeline.late_samples / RATE, 3),
             filled_seconds=round(self._timeline.filled_samples / RATE, 3),
         )
-
-    async def _close(self, code: int, reason: str) -> None:
-        try:
-            await self._websocket.close(code, reason[:120])
-        except (RuntimeError, WebSocketDisconnect):
-            pass  # Twilio went first
