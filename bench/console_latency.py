@@ -36,7 +36,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from callcue.call.v1 import call_pb2
 from callcue.cli import devstack
 from callcue.console.people import PeopleStore, Role
-from callcue.core import api_keys, database
+from callcue.core import api_keys, database, scopes
 from callcue.core.channel import open_channel
 from callcue.core.credentials import api_key
 from callcue.core.postgres import create_database, drop_database
@@ -202,13 +202,13 @@ async def main() -> None:
     try:
         await devstack.wait_until_serving(stack, processes)
         pool = await database.open_pool(url, max_size=1)
-        _, key = await api_keys.ApiKeyStore(pool).create_key(TENANT)
+        _, key = await api_keys.ApiKeyStore(pool).create_key(TENANT, "bench", [scopes.ADMIN])
         await PeopleStore(pool, argon2.PasswordHasher()).add(
             SUPERVISOR, TENANT, Role.SUPERVISOR, PASSWORD
         )
         await pool.close()
         async with open_channel(stack.address("detector"), credentials=api_key(key)) as channel:
-            detector = detector_service_pb2_grpc.DetectorServiceStub(channel)
+            detector = detector_service_pb2_grpc.PlaybookServiceStub(channel)
             playbook = detector_pb.Playbook(playbook_id="hvb-bank")
             await detector.CreatePlaybook(detector_pb.CreatePlaybookRequest(playbook=playbook))
             for keyword in load_playbook():

@@ -32,7 +32,7 @@ from evaldata import Call, hvb_calls
 
 from callcue.call.v1 import call_pb2
 from callcue.cli import devstack
-from callcue.core import api_keys, database
+from callcue.core import api_keys, database, scopes
 from callcue.core.channel import open_channel
 from callcue.core.credentials import api_key
 from callcue.core.postgres import create_database, drop_database
@@ -101,7 +101,7 @@ async def one_call(call: Recording, addresses: dict[str, str], key: str) -> Call
 
     async def subscribe(session_id: str) -> None:
         async with open_channel(addresses["notifier"], credentials=credentials) as channel:
-            stub = notifier_service_pb2_grpc.NotifierServiceStub(channel)
+            stub = notifier_service_pb2_grpc.SubscriberServiceStub(channel)
             request = notifier_pb.SubscribeRequest(session_id=session_id)
             async for response in stub.Subscribe(request):
                 if response.event.WhichOneof("event") == "detection":
@@ -185,7 +185,7 @@ class System:
     async def new_key(self, tenant: str) -> str:
         pool = await database.open_pool(self.database_url, max_size=1)
         try:
-            return (await api_keys.ApiKeyStore(pool).create_key(tenant))[1]
+            return (await api_keys.ApiKeyStore(pool).create_key(tenant, "bench", [scopes.ADMIN]))[1]
         finally:
             await pool.close()
 
@@ -210,7 +210,7 @@ async def running_system(postgres: str, redis: str, port_base: int) -> AsyncIter
         system.key = await system.new_key("bench")
         credentials = api_key(system.key)
         async with open_channel(system.addresses["detector"], credentials=credentials) as channel:
-            detector = detector_service_pb2_grpc.DetectorServiceStub(channel)
+            detector = detector_service_pb2_grpc.PlaybookServiceStub(channel)
             playbook = detector_pb.Playbook(playbook_id="hvb-bank")
             await detector.CreatePlaybook(detector_pb.CreatePlaybookRequest(playbook=playbook))
             for keyword in load_playbook():

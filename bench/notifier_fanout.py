@@ -62,7 +62,7 @@ def sent_at(received: call_pb2.CallEvent) -> float:
 
 async def publish(address: str, session: str, count: int, rate: float, start: float) -> None:
     async with grpc.aio.insecure_channel(address) as channel:
-        stub = pb_grpc.NotifierServiceStub(channel)
+        stub = pb_grpc.SubscriberServiceStub(channel)
 
         async def requests() -> AsyncIterator[pb.PublishRequest]:
             for sequence in range(1, count + 1):
@@ -77,7 +77,7 @@ async def subscribe_all(
     address: str, sessions: list[str], per_session: int, warm_up: int, deadline: float
 ) -> tuple[list[float], int, int, list[int]]:
     channels = [grpc.aio.insecure_channel(address) for _ in range(CHANNELS_PER_CLIENT)]
-    stubs = [pb_grpc.NotifierServiceStub(channel) for channel in channels]
+    stubs = [pb_grpc.SubscriberServiceStub(channel) for channel in channels]
     delays: list[float] = []
     errors = 0
     stalled: list[int] = []  # the last sequence of each subscriber still open at the deadline

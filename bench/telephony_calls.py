@@ -32,7 +32,7 @@ from evaldata import Call, hvb_calls, percentile, wer
 
 from callcue.call.v1 import call_pb2
 from callcue.cli import devstack
-from callcue.core import api_keys, database
+from callcue.core import api_keys, database, scopes
 from callcue.core.channel import open_channel
 from callcue.core.credentials import api_key
 from callcue.core.postgres import create_database, drop_database
@@ -118,7 +118,7 @@ async def follow(
     first_seen: dict[str, tuple[float, float]] = {}
     confirmed: set[str] = set()
     async with open_channel(notifier, credentials=credentials) as channel:
-        stub_n = notifier_service_pb2_grpc.NotifierServiceStub(channel)
+        stub_n = notifier_service_pb2_grpc.SubscriberServiceStub(channel)
         async for event in _events(stub_n, session_id):
             if event.HasField("transcript") and event.transcript.is_final:
                 finals.append(
@@ -135,7 +135,7 @@ async def follow(
 
 
 async def _events(
-    notifier: notifier_service_pb2_grpc.NotifierServiceAsyncStub, session_id: str
+    notifier: notifier_service_pb2_grpc.SubscriberServiceAsyncStub, session_id: str
 ) -> AsyncIterator[call_pb2.CallEvent]:
     """Every event of the session; the notifier knows it once its first event is out."""
     after = 0
@@ -173,7 +173,7 @@ async def main() -> None:
         await devstack.wait_until_serving(stack, processes)
         telephony = psutil.Process(processes[-1].process.pid)
         pool = await database.open_pool(url, max_size=2)
-        key = (await api_keys.ApiKeyStore(pool).create_key("bench"))[1]
+        key = (await api_keys.ApiKeyStore(pool).create_key("bench", "bench", [scopes.ADMIN]))[1]
         store = ConnectorStore(pool, SecretBox(secrets_key))
         connectors = {
             Protocol.TWILIO: await store.create(
@@ -188,7 +188,7 @@ async def main() -> None:
         }
         await pool.close()
         async with open_channel(stack.address("detector"), credentials=api_key(key)) as channel:
-            detector = detector_service_pb2_grpc.DetectorServiceStub(channel)
+            detector = detector_service_pb2_grpc.PlaybookServiceStub(channel)
             await detector.CreatePlaybook(
                 detector_pb.CreatePlaybookRequest(
                     playbook=detector_pb.Playbook(playbook_id=PLAYBOOK)

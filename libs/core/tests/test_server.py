@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from callcue.core import auth, errors
+from callcue.core import auth, errors, scopes
 from callcue.core.auth import ApiKeyAuthenticator
 from callcue.core.channel import open_channel
 from callcue.core.credentials import api_key
@@ -30,9 +30,11 @@ from callcue.core.settings import Environment, ServerSettings
 from callcue.notifier.v1 import notifier_service_pb2, notifier_service_pb2_grpc
 
 if TYPE_CHECKING:
-    from callcue.core.testing import TenantKeys
+    from callcue.core.testing import ServiceTrust, TenantKeys
 
 SERVICE = "test.Echo"
+# Any key with calls:read may call the test service.
+RULES = {SERVICE: dict.fromkeys(("Fail", "Stream", "Whoami", "Hold"), scopes.CALLS_READ)}
 
 
 class Echo:
@@ -63,7 +65,7 @@ async def server(
         Environment({"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "CALLCUE_AUTH": "none"}),
         default_port=0,
     )
-    server = GrpcServer(settings, [SERVICE], authenticator)
+    server = GrpcServer(settings, [SERVICE], authenticator, RULES)
     echo = Echo()
     identity = (lambda b: b, lambda b: b)
     handlers = {
@@ -179,14 +181,14 @@ async def test_sigterm_drains_and_exits_cleanly_and_metrics_are_served() -> None
                         break
                 except grpc.aio.AioRpcError:
                     await asyncio.sleep(0.1)
-            stub = notifier_service_pb2_grpc.NotifierServiceStub(channel)
+            stub = notifier_service_pb2_grpc.SubscriberServiceStub(channel)
             with pytest.raises(grpc.aio.AioRpcError):
                 await stub.Subscribe(notifier_service_pb2.SubscribeRequest()).read()
             url = f"http://127.0.0.1:{metrics_port}/metrics"
             metrics = await asyncio.to_thread(lambda: urllib.request.urlopen(url).read().decode())
             assert (
                 'callcue_rpc_duration_seconds_count{code="INVALID_ARGUMENT",'
-                'method="/callcue.notifier.v1.NotifierService/Subscribe"} 1.0'
+                'method="/callcue.notifier.v1.SubscriberService/Subscribe"} 1.0'
             ) in metrics
             assert "callcue_notifier_lag_seconds_bucket" in metrics
             frozen = re.search(r"^callcue_gc_frozen_objects ([0-9.e+]+)$", metrics, re.M)
@@ -231,12 +233,14 @@ def test_missing_database_url_is_named() -> None:
     assert "DATABASE_URL is required" in result.stderr
 
 
-def test_migrate_applies_the_migrations_and_exits(postgres_admin_url: str) -> None:
+def test_migrate_applies_the_migrations_and_exits(
+    postgres_admin_url: str, service_trust: ServiceTrust
+) -> None:
     """What the Kubernetes init container runs, on an empty database."""
     name = f"callcue_migrate_{uuid.uuid4().hex[:8]}"
     url = asyncio.run(create_database(postgres_admin_url, name))
     try:
-        env = {**os.environ, "DATABASE_URL": url}
+        env = {**os.environ, "DATABASE_URL": url, **service_trust.environment()}
         for service in ("gateway", "detector"):
             result = subprocess.run(
                 [sys.executable, "-m", f"callcue.{service}", "migrate"],
@@ -306,7 +310,7 @@ async def test_rpcs_beyond_the_process_limit_are_resource_exhausted(
         ),
         default_port=0,
     )
-    server = GrpcServer(settings, [SERVICE], authenticator)
+    server = GrpcServer(settings, [SERVICE], authenticator, RULES)
     release = asyncio.Event()
 
     async def hold(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 
-from callcue.core import auth
+from callcue.core import auth, scopes
 from callcue.core.auth import ApiKeyAuthenticator
 from callcue.core.channel import open_channel
 from callcue.core.credentials import api_key
@@ -59,7 +59,12 @@ async def serve(
     }
     if mutual:
         environ["CALLCUE_TLS_CLIENT_CA_FILE"] = str(folder / "ca.pem")
-    server = GrpcServer(ServerSettings.from_env(Environment(environ), 0), [SERVICE], authenticator)
+    server = GrpcServer(
+        ServerSettings.from_env(Environment(environ), 0),
+        [SERVICE],
+        authenticator,
+        {SERVICE: {"Whoami": scopes.CALLS_READ}},
+    )
     identity = (lambda b: b, lambda b: b)
     handler = grpc.unary_unary_rpc_method_handler(whoami, *identity)
     server.server.add_generic_rpc_handlers(

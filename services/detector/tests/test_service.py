@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="module")
 async def stub(
     database_url: str, authenticator: ApiKeyAuthenticator, tenant_keys: TenantKeys
-) -> AsyncIterator[pb_grpc.DetectorServiceStub]:
+) -> AsyncIterator[pb_grpc.PlaybookServiceStub]:
     await database.migrate(database_url, "detector", Path(MIGRATIONS))
     pool = await database.open_pool(database_url, max_size=4)
     settings = Settings.from_env(
@@ -48,7 +48,7 @@ async def stub(
     port = await server.start()
     credentials = api_key(tenant_keys.acme)
     async with open_channel(f"127.0.0.1:{port}", credentials=credentials) as channel:
-        stub = pb_grpc.DetectorServiceStub(channel)
+        stub = pb_grpc.PlaybookServiceStub(channel)
         for playbook in PLAYBOOKS:
             await stub.CreatePlaybook(
                 pb.CreatePlaybookRequest(playbook=pb.Playbook(playbook_id=playbook))
@@ -77,12 +77,12 @@ def new_keyword(playbook: str, phrase: str, *aliases: str) -> pb.Keyword:
     )
 
 
-async def create(stub: pb_grpc.DetectorServiceStub, keyword: pb.Keyword) -> pb.Keyword:
+async def create(stub: pb_grpc.PlaybookServiceStub, keyword: pb.Keyword) -> pb.Keyword:
     response = await stub.CreateKeyword(pb.CreateKeywordRequest(keyword=keyword))
     return response.keyword
 
 
-async def test_create_get_update_delete(stub: pb_grpc.DetectorServiceStub) -> None:
+async def test_create_get_update_delete(stub: pb_grpc.PlaybookServiceStub) -> None:
     created = await create(stub, new_keyword("crud", "HubSpot", "hub spot"))
     assert created.keyword_id and created.create_time.seconds > 0
     fetched = (await stub.GetKeyword(pb.GetKeywordRequest(keyword_id=created.keyword_id))).keyword
@@ -103,7 +103,7 @@ async def test_create_get_update_delete(stub: pb_grpc.DetectorServiceStub) -> No
     assert error.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-async def test_list_pages_through_one_playbook(stub: pb_grpc.DetectorServiceStub) -> None:
+async def test_list_pages_through_one_playbook(stub: pb_grpc.PlaybookServiceStub) -> None:
     for index in range(5):
         await create(stub, new_keyword("paging", f"phrase {index}"))
     await create(stub, new_keyword("other", "phrase 0"))
@@ -135,7 +135,7 @@ async def test_list_pages_through_one_playbook(stub: pb_grpc.DetectorServiceStub
     ],
 )
 async def test_invalid_keywords_name_the_field(
-    stub: pb_grpc.DetectorServiceStub, keyword: pb.Keyword, field: str
+    stub: pb_grpc.PlaybookServiceStub, keyword: pb.Keyword, field: str
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await create(stub, keyword)
@@ -143,14 +143,14 @@ async def test_invalid_keywords_name_the_field(
     assert (error.value.details() or "").startswith(field)
 
 
-async def test_duplicate_phrase_in_a_playbook(stub: pb_grpc.DetectorServiceStub) -> None:
+async def test_duplicate_phrase_in_a_playbook(stub: pb_grpc.PlaybookServiceStub) -> None:
     await create(stub, new_keyword("dupes", "Too expensive"))
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await create(stub, new_keyword("dupes", "too EXPENSIVE!"))
     assert error.value.code() == grpc.StatusCode.ALREADY_EXISTS
 
 
-async def test_unknown_keyword_ids(stub: pb_grpc.DetectorServiceStub) -> None:
+async def test_unknown_keyword_ids(stub: pb_grpc.PlaybookServiceStub) -> None:
     for keyword_id in ("not-a-uuid", "00000000-0000-0000-0000-000000000000"):
         with pytest.raises(grpc.aio.AioRpcError) as error:
             await stub.DeleteKeyword(pb.DeleteKeywordRequest(keyword_id=keyword_id))
@@ -164,7 +164,7 @@ def final(text: str) -> pb.DetectRequest:
 
 
 async def test_detect_streams_detections_for_the_call_playbook(
-    stub: pb_grpc.DetectorServiceStub,
+    stub: pb_grpc.PlaybookServiceStub,
 ) -> None:
     await create(stub, new_keyword("detect", "Salesforce", "sales force"))
     await create(stub, new_keyword("detect", "too expensive"))
@@ -187,14 +187,14 @@ async def test_detect_streams_detections_for_the_call_playbook(
     assert responses[0].talking_point.title == "Heard Salesforce"
 
 
-async def test_segment_before_config_is_invalid(stub: pb_grpc.DetectorServiceStub) -> None:
+async def test_segment_before_config_is_invalid(stub: pb_grpc.PlaybookServiceStub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as error:
         [r async for r in stub.Detect(iter([final("hello")]))]
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "config" in (error.value.details() or "")
 
 
-async def test_playbook_crud_and_listing(stub: pb_grpc.DetectorServiceStub) -> None:
+async def test_playbook_crud_and_listing(stub: pb_grpc.PlaybookServiceStub) -> None:
     created = (
         await stub.CreatePlaybook(
             pb.CreatePlaybookRequest(
@@ -234,7 +234,7 @@ async def test_playbook_crud_and_listing(stub: pb_grpc.DetectorServiceStub) -> N
 
 
 async def test_bad_playbooks_and_keywords_in_unknown_playbooks(
-    stub: pb_grpc.DetectorServiceStub,
+    stub: pb_grpc.PlaybookServiceStub,
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await stub.CreatePlaybook(
@@ -276,7 +276,7 @@ async def test_bad_playbooks_and_keywords_in_unknown_playbooks(
     ],
 )
 async def test_trigger_options_are_validated(
-    stub: pb_grpc.DetectorServiceStub, keyword: pb.Keyword, code: grpc.StatusCode, field: str
+    stub: pb_grpc.PlaybookServiceStub, keyword: pb.Keyword, code: grpc.StatusCode, field: str
 ) -> None:
     keyword.playbook_id = "crud"
     with pytest.raises(grpc.aio.AioRpcError) as error:
@@ -285,7 +285,7 @@ async def test_trigger_options_are_validated(
     assert (error.value.details() or "").startswith(field)
 
 
-async def test_duplicate_names_in_a_playbook(stub: pb_grpc.DetectorServiceStub) -> None:
+async def test_duplicate_names_in_a_playbook(stub: pb_grpc.PlaybookServiceStub) -> None:
     first = new_keyword("dupes", "budget")
     first.display_name = "Money talk"
     await create(stub, first)
@@ -311,13 +311,13 @@ keywords:
 """
 
 
-async def keyword_names(stub: pb_grpc.DetectorServiceStub, playbook: str) -> list[str]:
+async def keyword_names(stub: pb_grpc.PlaybookServiceStub, playbook: str) -> list[str]:
     page = await stub.ListKeywords(pb.ListKeywordsRequest(playbook_id=playbook, page_size=100))
     return [k.display_name for k in page.keywords]
 
 
 async def test_import_is_all_or_nothing_and_exports_back(
-    stub: pb_grpc.DetectorServiceStub,
+    stub: pb_grpc.PlaybookServiceStub,
 ) -> None:
     broken = IMPORT + b"  - phrase: x\n    patterns: ['(']\n    talking_point: {title: t}\n"
     with pytest.raises(grpc.aio.AioRpcError) as error:
@@ -354,7 +354,7 @@ async def test_import_is_all_or_nothing_and_exports_back(
 
 
 async def test_detect_with_an_unknown_playbook_is_not_found(
-    stub: pb_grpc.DetectorServiceStub,
+    stub: pb_grpc.PlaybookServiceStub,
 ) -> None:
     requests = [pb.DetectRequest(config=pb.DetectConfig(playbook_ids=["no-such-playbook"]))]
     with pytest.raises(grpc.aio.AioRpcError) as error:
@@ -367,7 +367,7 @@ class LiveCall:
     """A Detect stream kept open: segments are sent whenever the test wants, and the
     detections gathered as they come."""
 
-    def __init__(self, stub: pb_grpc.DetectorServiceStub, playbook: str) -> None:
+    def __init__(self, stub: pb_grpc.PlaybookServiceStub, playbook: str) -> None:
         self._queue: asyncio.Queue[pb.DetectRequest | None] = asyncio.Queue()
         self._queue.put_nowait(pb.DetectRequest(config=pb.DetectConfig(playbook_ids=[playbook])))
         self.responses: list[pb.DetectResponse] = []
@@ -377,7 +377,7 @@ class LiveCall:
         while (request := await self._queue.get()) is not None:
             yield request
 
-    async def _read(self, stub: pb_grpc.DetectorServiceStub) -> None:
+    async def _read(self, stub: pb_grpc.PlaybookServiceStub) -> None:
         async for response in stub.Detect(self._requests()):
             if response.HasField("detection"):
                 self.responses.append(response)
@@ -401,7 +401,7 @@ class LiveCall:
 
 
 async def test_edits_reach_a_running_call_within_a_second(
-    stub: pb_grpc.DetectorServiceStub,
+    stub: pb_grpc.PlaybookServiceStub,
 ) -> None:
     await stub.CreatePlaybook(pb.CreatePlaybookRequest(playbook=pb.Playbook(playbook_id="live")))
     call = LiveCall(stub, "live")
@@ -416,7 +416,7 @@ async def test_edits_reach_a_running_call_within_a_second(
 
 
 async def test_the_listener_reconnects_and_catches_up(
-    stub: pb_grpc.DetectorServiceStub, database_url: str
+    stub: pb_grpc.PlaybookServiceStub, database_url: str
 ) -> None:
     """PostgreSQL drops the LISTEN connection (a failover, a restart): the detector
     reconnects, reloads what changed meanwhile, and running calls keep up."""

@@ -192,7 +192,7 @@ async def test_published_events_survive_the_loss_of_the_notifier_replica_taking_
         await server.start()
     target = "ipv4:" + ",".join(f"127.0.0.1:{server.port}" for server, _ in replicas)
     channel = open_channel(target, credentials=credentials.api_key(stack.api_key))
-    publisher = SessionPublisher(notifier_service_pb2_grpc.NotifierServiceStub(channel), "s-1")
+    publisher = SessionPublisher(notifier_service_pb2_grpc.SubscriberServiceStub(channel), "s-1")
     publisher.start()
     for number in range(1, 41):
         event = call_pb2.CallEvent(

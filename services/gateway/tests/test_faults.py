@@ -145,7 +145,7 @@ async def test_redis_stopping_for_ten_seconds_loses_nothing(
 
     # After the outage a subscriber reads the whole call from the log: all of it, once.
     async with open_channel(f"127.0.0.1:{notifier_port}", credentials=acme) as channel:
-        subscriber = notifier_service_pb2_grpc.NotifierServiceStub(channel)
+        subscriber = notifier_service_pb2_grpc.SubscriberServiceStub(channel)
         request = notifier_pb.SubscribeRequest(session_id=caller[0].session_id)
         stored = [r.event async for r in subscriber.Subscribe(request, timeout=60)]
     assert stored == caller
@@ -230,8 +230,8 @@ async def test_postgres_restarting_mid_call_loses_nothing_acknowledged(
     ]
     downstream = Downstream(
         transcriber=transcriber_service_pb2_grpc.TranscriberServiceStub(channels[0]),
-        detector=detector_service_pb2_grpc.DetectorServiceStub(channels[1]),
-        notifier=notifier_service_pb2_grpc.NotifierServiceStub(channels[2]),
+        detector=detector_service_pb2_grpc.PlaybookServiceStub(channels[1]),
+        notifier=notifier_service_pb2_grpc.SubscriberServiceStub(channels[2]),
     )
     gateway, _ = gateway_app.build_server(
         GatewaySettings.from_env(env),

@@ -130,7 +130,7 @@ async def test_calls_on_two_gateways_reach_subscribers_on_either_notifier(
         killed = False
         for address in (notifier_b.address, notifier_a.address):
             async with open_channel(address, credentials=credentials) as channel:
-                stub = notifier_service_pb2_grpc.NotifierServiceStub(channel)
+                stub = notifier_service_pb2_grpc.SubscriberServiceStub(channel)
                 after = seen[-1].sequence if seen else 0
                 request = notifier_pb.SubscribeRequest(session_id=session_id, after_sequence=after)
                 try:
@@ -169,7 +169,7 @@ async def test_calls_on_two_gateways_reach_subscribers_on_either_notifier(
 
     async def supervise() -> None:
         async with open_channel(notifier_a.address, credentials=credentials) as channel:
-            stub = notifier_service_pb2_grpc.NotifierServiceStub(channel)
+            stub = notifier_service_pb2_grpc.SubscriberServiceStub(channel)
             async for response in stub.SubscribeAll(notifier_pb.SubscribeAllRequest()):
                 supervised.setdefault(response.event.session_id, []).append(response.event)
 
@@ -206,7 +206,7 @@ async def test_a_gateway_killed_mid_call(stack: Stack, replicas: Replicas) -> No
 
     async def follow(session_id: str) -> list[call_pb2.CallEvent]:
         async with open_channel(notifier_b.address, credentials=credentials) as channel:
-            stub = notifier_service_pb2_grpc.NotifierServiceStub(channel)
+            stub = notifier_service_pb2_grpc.SubscriberServiceStub(channel)
             request = notifier_pb.SubscribeRequest(session_id=session_id)
             return [response.event async for response in stub.Subscribe(request, timeout=60)]
 

@@ -126,8 +126,8 @@ async def test_another_tenants_key_finds_nothing_of_acme(
         open_channel(f"127.0.0.1:{stack.notifier_port}", credentials=globex) as n,
     ):
         gateway = gateway_service_pb2_grpc.GatewayServiceStub(g)
-        detector = detector_service_pb2_grpc.DetectorServiceStub(d)
-        notifier = notifier_service_pb2_grpc.NotifierServiceStub(n)
+        detector = detector_service_pb2_grpc.PlaybookServiceStub(d)
+        notifier = notifier_service_pb2_grpc.SubscriberServiceStub(n)
 
         # Sessions.
         assert await denied(gateway.GetSession(pb.GetSessionRequest(session_id=session_id))) == (

@@ -184,7 +184,7 @@ async def test_two_replicas_see_one_log(
     ports = [await server.start() for server in servers]
     credentials = api_key(tenant_keys.acme)
     channels = [open_channel(f"127.0.0.1:{port}", credentials=credentials) for port in ports]
-    a, b = (pb_grpc.NotifierServiceStub(channel) for channel in channels)
+    a, b = (pb_grpc.SubscriberServiceStub(channel) for channel in channels)
     published = [transcript("call", n) for n in range(1, 60)] + [ended("call", 60)]
 
     async def publish() -> None:
@@ -222,7 +222,7 @@ async def test_without_redis_publishers_get_unavailable_not_a_crash() -> None:
     server = build_server(SETTINGS, log, SingleTenant())
     port = await server.start()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = pb_grpc.NotifierServiceStub(channel)
+        stub = pb_grpc.SubscriberServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as error:
             async for _ in stub.Publish(iter([pb.PublishRequest(event=transcript("s", 1))])):
                 pass

@@ -35,10 +35,10 @@ async def port(authenticator: ApiKeyAuthenticator) -> AsyncIterator[int]:
 
 
 @pytest.fixture
-async def stub(port: int, tenant_keys: TenantKeys) -> AsyncIterator[pb_grpc.NotifierServiceStub]:
+async def stub(port: int, tenant_keys: TenantKeys) -> AsyncIterator[pb_grpc.SubscriberServiceStub]:
     credentials = api_key(tenant_keys.acme)
     async with open_channel(f"127.0.0.1:{port}", credentials=credentials) as channel:
-        yield pb_grpc.NotifierServiceStub(channel)
+        yield pb_grpc.SubscriberServiceStub(channel)
 
 
 def event(session: str, sequence: int, last: bool = False) -> call_pb2.CallEvent:
@@ -55,18 +55,20 @@ def event(session: str, sequence: int, last: bool = False) -> call_pb2.CallEvent
     )
 
 
-async def publish(stub: pb_grpc.NotifierServiceStub, events: list[call_pb2.CallEvent]) -> list[int]:
+async def publish(
+    stub: pb_grpc.SubscriberServiceStub, events: list[call_pb2.CallEvent]
+) -> list[int]:
     call = stub.Publish(pb.PublishRequest(event=e) for e in events)
     return [ack.sequence async for ack in call]
 
 
-async def subscribe(stub: pb_grpc.NotifierServiceStub, session: str, after: int = 0) -> list[str]:
+async def subscribe(stub: pb_grpc.SubscriberServiceStub, session: str, after: int = 0) -> list[str]:
     call = stub.Subscribe(pb.SubscribeRequest(session_id=session, after_sequence=after))
     return [f"{r.event.sequence}:{r.event.WhichOneof('event')}" async for r in call]
 
 
 async def test_every_subscriber_gets_every_event_in_order(
-    stub: pb_grpc.NotifierServiceStub,
+    stub: pb_grpc.SubscriberServiceStub,
 ) -> None:
     assert await publish(stub, [event("call-1", 1)]) == [1]
     subscribers = [asyncio.create_task(subscribe(stub, "call-1")) for _ in range(5)]
@@ -80,7 +82,7 @@ async def test_every_subscriber_gets_every_event_in_order(
     assert await asyncio.wait_for(late, 5) == expected[40:]
 
 
-async def test_unknown_session_is_not_found(stub: pb_grpc.NotifierServiceStub) -> None:
+async def test_unknown_session_is_not_found(stub: pb_grpc.SubscriberServiceStub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await subscribe(stub, "no-such-call")
     assert error.value.code() == grpc.StatusCode.NOT_FOUND
@@ -88,7 +90,7 @@ async def test_unknown_session_is_not_found(stub: pb_grpc.NotifierServiceStub) -
 
 
 async def test_event_without_session_is_invalid_with_field_details(
-    stub: pb_grpc.NotifierServiceStub,
+    stub: pb_grpc.SubscriberServiceStub,
 ) -> None:
     call = stub.Publish(iter([pb.PublishRequest(event=call_pb2.CallEvent(sequence=1))]))
     with pytest.raises(grpc.aio.AioRpcError) as error:
@@ -101,7 +103,7 @@ async def test_event_without_session_is_invalid_with_field_details(
     assert bad_request.field_violations[0].field == "event.session_id"
 
 
-async def test_sequence_gap_is_a_failed_precondition(stub: pb_grpc.NotifierServiceStub) -> None:
+async def test_sequence_gap_is_a_failed_precondition(stub: pb_grpc.SubscriberServiceStub) -> None:
     await publish(stub, [event("call-2", 1)])
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await publish(stub, [event("call-2", 3)])
@@ -110,12 +112,12 @@ async def test_sequence_gap_is_a_failed_precondition(stub: pb_grpc.NotifierServi
 
 
 async def test_a_session_is_visible_only_to_its_tenant(
-    stub: pb_grpc.NotifierServiceStub, port: int, tenant_keys: TenantKeys
+    stub: pb_grpc.SubscriberServiceStub, port: int, tenant_keys: TenantKeys
 ) -> None:
     await publish(stub, [event("shared-id", 1)])
     credentials = api_key(tenant_keys.globex)
     async with open_channel(f"127.0.0.1:{port}", credentials=credentials) as channel:
-        globex = pb_grpc.NotifierServiceStub(channel)
+        globex = pb_grpc.SubscriberServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as error:
             await subscribe(globex, "shared-id")
         assert error.value.code() == grpc.StatusCode.NOT_FOUND
@@ -127,7 +129,7 @@ async def test_a_session_is_visible_only_to_its_tenant(
 
 
 async def test_a_supervisor_follows_every_call_of_its_tenant_and_resumes(
-    stub: pb_grpc.NotifierServiceStub, port: int, tenant_keys: TenantKeys
+    stub: pb_grpc.SubscriberServiceStub, port: int, tenant_keys: TenantKeys
 ) -> None:
     seen: list[tuple[str, str, int]] = []
 
@@ -143,7 +145,7 @@ async def test_a_supervisor_follows_every_call_of_its_tenant_and_resumes(
     await asyncio.sleep(0.2)
     credentials = api_key(tenant_keys.globex)
     async with open_channel(f"127.0.0.1:{port}", credentials=credentials) as channel:
-        await publish(pb_grpc.NotifierServiceStub(channel), [event("theirs", 1)])
+        await publish(pb_grpc.SubscriberServiceStub(channel), [event("theirs", 1)])
     await publish(stub, [event("call-a", 1), event("call-a", 2)])
     await publish(stub, [event("call-b", 1), event("call-a", 3), event("call-b", 2)])
     await asyncio.wait_for(supervisor, 5)

@@ -20,7 +20,7 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection
 
 from callcue.call.v1 import call_pb2
-from callcue.core import database, http_server
+from callcue.core import database, http_server, scopes
 from callcue.core.api_keys import ApiKeyStore
 from callcue.core.auth import Authenticator
 from callcue.core.channel import open_channel
@@ -96,7 +96,7 @@ async def service(stack: Stack, database_url: str) -> AsyncIterator[Service]:
     pool = await database.open_pool(database_url, max_size=4)
     key = new_key()
     channel = open_channel(f"127.0.0.1:{stack.gateway_port}")
-    keys = ServiceKeys(ApiKeyStore(pool), "telephony tests")
+    keys = ServiceKeys(ApiKeyStore(pool), "telephony tests", [scopes.CALLS_STREAM])
     held = HeldCalls(TEST_LIMITS.reconnect_grace_seconds)
     telephony = Telephony(
         connectors=ConnectorStore(pool, SecretBox(key)),

@@ -140,7 +140,7 @@ async def cmd_sessions(args: argparse.Namespace) -> int:
 
 async def cmd_playbook(args: argparse.Namespace) -> int:
     async with ClientConfig.resolve(args).channel("detector") as channel:
-        detector = detector_service_pb2_grpc.DetectorServiceStub(channel)
+        detector = detector_service_pb2_grpc.PlaybookServiceStub(channel)
         if args.action == "export":
             content = await playbook.export_file(detector, args.playbook_id, args.format)
             if args.output is None:
@@ -174,7 +174,7 @@ async def cmd_playbook(args: argparse.Namespace) -> int:
 
 async def cmd_keyword(args: argparse.Namespace) -> int:
     async with ClientConfig.resolve(args).channel("detector") as channel:
-        detector = detector_service_pb2_grpc.DetectorServiceStub(channel)
+        detector = detector_service_pb2_grpc.PlaybookServiceStub(channel)
         if args.action == "ls":
             for keyword in await playbook.list_keywords(detector, args.playbook, args.query):
                 print(as_json(keyword) if args.json else playbook.keyword_line(keyword))
@@ -206,7 +206,7 @@ async def cmd_keyword(args: argparse.Namespace) -> int:
 async def cmd_playbook_load(args: argparse.Namespace) -> int:
     async with ClientConfig.resolve(args).channel("detector") as channel:
         result = await playbook.import_file(
-            detector_service_pb2_grpc.DetectorServiceStub(channel),
+            detector_service_pb2_grpc.PlaybookServiceStub(channel),
             Path(args.file),
             replace=args.replace,
         )
@@ -219,7 +219,7 @@ async def cmd_playbook_load(args: argparse.Namespace) -> int:
 
 async def _subscribe(stack: devstack.DevStack, key: str, session_id: str) -> list[int]:
     async with _channel(stack.address("notifier"), key) as channel:
-        notifier = notifier_service_pb2_grpc.NotifierServiceStub(channel)
+        notifier = notifier_service_pb2_grpc.SubscriberServiceStub(channel)
         request = notifier_pb.SubscribeRequest(session_id=session_id)
         return [response.event.sequence async for response in notifier.Subscribe(request)]
 
@@ -227,7 +227,7 @@ async def _subscribe(stack: devstack.DevStack, key: str, session_id: str) -> lis
 async def _demo(stack: devstack.DevStack, key: str, args: argparse.Namespace) -> None:
     async with _channel(stack.address("detector"), key) as channel:
         result = await playbook.import_file(
-            detector_service_pb2_grpc.DetectorServiceStub(channel),
+            detector_service_pb2_grpc.PlaybookServiceStub(channel),
             Path(args.playbook_file),
             replace=True,
         )

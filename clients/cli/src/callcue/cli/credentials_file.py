@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from callcue.core import scopes
 from callcue.core.api_keys import DEFAULT_TENANT, ApiKeyStore
 
 DEV_KEY_FILE = Path(".run") / "api-key"
@@ -24,9 +25,9 @@ async def dev_key(keys: ApiKeyStore, state_dir: Path) -> str:
     path = state_dir / DEV_KEY_FILE.name
     if path.is_file():
         kept = path.read_text().strip()
-        if await keys.tenant_of(kept) is not None:
+        if await keys.grant_of(kept) is not None:
             return kept
-    _, key = await keys.create_key(DEFAULT_TENANT, "callcue dev up")
+    _, key = await keys.create_key(DEFAULT_TENANT, "callcue dev up", [scopes.ADMIN])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
     path.write_text(key + "\n")

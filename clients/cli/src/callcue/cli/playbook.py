@@ -18,7 +18,7 @@ def file_format(path: Path) -> pb.PlaybookFormat.ValueType:
 
 
 async def import_file(
-    detector: pb_grpc.DetectorServiceAsyncStub, path: Path, *, replace: bool
+    detector: pb_grpc.PlaybookServiceAsyncStub, path: Path, *, replace: bool
 ) -> pb.ImportPlaybookResponse:
     """Creates the playbook in ``path`` (or, with ``replace``, replaces it): all or nothing."""
     content = await asyncio.to_thread(path.read_bytes)
@@ -28,7 +28,7 @@ async def import_file(
 
 
 async def export_file(
-    detector: pb_grpc.DetectorServiceAsyncStub, playbook_id: str, file_format: str
+    detector: pb_grpc.PlaybookServiceAsyncStub, playbook_id: str, file_format: str
 ) -> bytes:
     request = pb.ExportPlaybookRequest(
         playbook_id=playbook_id,
@@ -38,7 +38,7 @@ async def export_file(
     return response.content
 
 
-async def list_playbooks(detector: pb_grpc.DetectorServiceAsyncStub) -> list[pb.Playbook]:
+async def list_playbooks(detector: pb_grpc.PlaybookServiceAsyncStub) -> list[pb.Playbook]:
     async def fetch(token: str) -> tuple[Sequence[pb.Playbook], str]:
         page = await detector.ListPlaybooks(
             pb.ListPlaybooksRequest(page_size=1000, page_token=token)
@@ -49,7 +49,7 @@ async def list_playbooks(detector: pb_grpc.DetectorServiceAsyncStub) -> list[pb.
 
 
 async def list_keywords(
-    detector: pb_grpc.DetectorServiceAsyncStub, playbook_id: str, query: str = ""
+    detector: pb_grpc.PlaybookServiceAsyncStub, playbook_id: str, query: str = ""
 ) -> list[pb.Keyword]:
     async def fetch(token: str) -> tuple[Sequence[pb.Keyword], str]:
         request = pb.ListKeywordsRequest(

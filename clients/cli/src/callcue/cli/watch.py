@@ -23,7 +23,7 @@ ChannelFactory = Callable[[], grpc.aio.Channel]
 
 
 async def _resuming(
-    open_stream: Callable[[pb_grpc.NotifierServiceAsyncStub], AsyncIterator[call_pb2.CallEvent]],
+    open_stream: Callable[[pb_grpc.SubscriberServiceAsyncStub], AsyncIterator[call_pb2.CallEvent]],
     channel: ChannelFactory,
     err: Output,
     view: CallView | None = None,
@@ -32,7 +32,7 @@ async def _resuming(
     while True:
         try:
             async with channel() as opened:
-                async for event in open_stream(pb_grpc.NotifierServiceStub(opened)):
+                async for event in open_stream(pb_grpc.SubscriberServiceStub(opened)):
                     failures = 0
                     yield event
                 return
@@ -59,7 +59,7 @@ async def watch_session(
     """Every event of the session after ``after``, until the session ends."""
     last = after
 
-    def subscribe(stub: pb_grpc.NotifierServiceAsyncStub) -> AsyncIterator[call_pb2.CallEvent]:
+    def subscribe(stub: pb_grpc.SubscriberServiceAsyncStub) -> AsyncIterator[call_pb2.CallEvent]:
         request = pb.SubscribeRequest(session_id=session_id, after_sequence=last)
         return _events(stub.Subscribe(request))
 
@@ -87,7 +87,7 @@ async def watch_tenant(
     views: dict[str, EventView] = {}
 
     async def subscribe(
-        stub: pb_grpc.NotifierServiceAsyncStub,
+        stub: pb_grpc.SubscriberServiceAsyncStub,
     ) -> AsyncIterator[call_pb2.CallEvent]:
         nonlocal cursor
         async for response in stub.SubscribeAll(pb.SubscribeAllRequest(after_cursor=cursor)):

@@ -10,12 +10,16 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
+
+from callcue.core import scopes
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 COMPONENT = "auth"
@@ -33,10 +37,19 @@ class Tenant:
 
 
 @dataclass(frozen=True)
+class Grant:
+    """What a live key proves: its tenant, and what it may do there."""
+
+    tenant: Tenant
+    scopes: frozenset[str]
+
+
+@dataclass(frozen=True)
 class KeyInfo:
     key_id: str
     tenant_id: str
     display_name: str
+    scopes: tuple[str, ...]
     create_time: datetime
     revoke_time: datetime | None
 
@@ -68,9 +81,16 @@ class ApiKeyStore:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    async def create_key(self, tenant_id: str, display_name: str = "") -> tuple[KeyInfo, str]:
-        """A new key for the tenant (created if new); the key itself is only returned here."""
+    async def create_key(
+        self,
+        tenant_id: str,
+        display_name: str = "",
+        key_scopes: Iterable[str] = scopes.DEFAULT,
+    ) -> tuple[KeyInfo, str]:
+        """A new key for the tenant (created if new) with these scopes; the key itself is
+        only returned here."""
         check_tenant_id(tenant_id)
+        granted = list(scopes.checked(key_scopes))
         key_id = secrets.token_hex(6)
         key = f"cc_{key_id}_{secrets.token_urlsafe(32)}"
         async with self._pool.connection() as conn, conn.transaction():
@@ -79,25 +99,25 @@ class ApiKeyStore:
             )
             cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute(
-                "INSERT INTO api_keys (key_id, tenant_id, key_hash, display_name) "
-                "VALUES (%s, %s, %s, %s) "
-                "RETURNING key_id, tenant_id, display_name, create_time, revoke_time",
-                (key_id, tenant_id, _hash(key), display_name),
+                "INSERT INTO api_keys (key_id, tenant_id, key_hash, display_name, scopes) "
+                "VALUES (%s, %s, %s, %s, %s) "
+                f"RETURNING {_INFO}",
+                (key_id, tenant_id, _hash(key), display_name, granted),
             )
             row = await cursor.fetchone()
         assert row is not None
-        return KeyInfo(**row), key
+        return _info(row), key
 
     async def list_keys(self, tenant_id: str | None = None) -> list[KeyInfo]:
         async with self._pool.connection() as conn:
             cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute(
-                "SELECT key_id, tenant_id, display_name, create_time, revoke_time FROM api_keys "
+                f"SELECT {_INFO} FROM api_keys "
                 "WHERE %(tenant)s::text IS NULL OR tenant_id = %(tenant)s "
                 "ORDER BY tenant_id, create_time",
                 {"tenant": tenant_id},
             )
-            return [KeyInfo(**row) for row in await cursor.fetchall()]
+            return [_info(row) for row in await cursor.fetchall()]
 
     async def revoke(self, key_id: str) -> bool:
         """True if the key existed and was live."""
@@ -118,14 +138,14 @@ class ApiKeyStore:
                 (tenant_id, max_concurrent_calls),
             )
 
-    async def tenant_of(self, key: str) -> Tenant | None:
-        """The tenant a live key belongs to; None for an unknown, revoked or malformed key."""
+    async def grant_of(self, key: str) -> Grant | None:
+        """What a live key may do, and where; None for an unknown, revoked or malformed key."""
         key_id = key_id_of(key)
         if key_id is None:
             return None
         async with self._pool.connection() as conn:
             cursor = await conn.execute(
-                "SELECT k.key_hash, k.tenant_id, t.max_concurrent_calls "
+                "SELECT k.key_hash, k.tenant_id, t.max_concurrent_calls, k.scopes "
                 "FROM api_keys k JOIN tenants t USING (tenant_id) "
                 "WHERE k.key_id = %s AND k.revoke_time IS NULL",
                 (key_id,),
@@ -133,4 +153,11 @@ class ApiKeyStore:
             row = await cursor.fetchone()
         if row is None or not hmac.compare_digest(bytes(row[0]), _hash(key)):
             return None
-        return Tenant(row[1], row[2])
+        return Grant(Tenant(row[1], row[2]), frozenset(row[3]))
+
+
+_INFO = "key_id, tenant_id, display_name, scopes, create_time, revoke_time"
+
+
+def _info(row: dict[str, Any]) -> KeyInfo:
+    return KeyInfo(**{**row, "scopes": tuple(row["scopes"])})

@@ -7,7 +7,7 @@ from typing import Any
 
 import grpc
 
-from callcue.core.auth import AUTHORIZATION, current_caller
+from callcue.core.auth import AUTHORIZATION
 
 MetadataSource = Callable[[], Sequence[tuple[str, str]]]
 
@@ -16,11 +16,6 @@ def api_key(key: str) -> MetadataSource:
     """Always the same key: a client acting for itself."""
     metadata = ((AUTHORIZATION, f"Bearer {key}"),)
     return lambda: metadata
-
-
-def forwarded() -> Sequence[tuple[str, str]]:
-    """The credentials of the caller being served: a service calling another on its behalf."""
-    return current_caller().credentials
 
 
 def interceptors(source: MetadataSource) -> list[grpc.aio.ClientInterceptor]:

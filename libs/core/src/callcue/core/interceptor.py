@@ -1,4 +1,5 @@
-"""Per-RPC authentication, logging context and error translation for every service."""
+"""Per-RPC authentication, authorization, logging context and error translation for every
+service."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import psycopg
 import structlog
 from google.protobuf.message import Message
 
+from callcue.core import access
 from callcue.core.auth import Authenticator, bind_caller
 from callcue.core.errors import RpcError
 from callcue.core.metrics import ACTIVE_STREAMS, RPC_SECONDS
@@ -23,12 +25,12 @@ _QUIET_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 
 
 class RpcInterceptor(grpc.aio.ServerInterceptor):
-    """Authenticates the caller, binds the method and tenant to the log context, logs
-    each RPC's outcome, and turns a raised ``RpcError`` into its status; any other
-    exception becomes INTERNAL, never a crash."""
+    """Authenticates the caller, checks the access rules allow it the method, binds the
+    method and tenant to the log context, logs each RPC's outcome, and turns a raised
+    ``RpcError`` into its status; any other exception becomes INTERNAL, never a crash."""
 
-    def __init__(self, authenticator: Authenticator) -> None:
-        self._auth = authenticator
+    def __init__(self, authenticator: Authenticator, rules: access.Rules = access.RULES) -> None:
+        self._auth = _Checks(authenticator, rules)
 
     async def intercept_service(
         self,
@@ -74,12 +76,21 @@ def _begin(method: str, context: grpc.aio.ServicerContext[Any, Any]) -> float:
     return time.perf_counter()
 
 
+class _Checks:
+    def __init__(self, authenticator: Authenticator, rules: access.Rules) -> None:
+        self.authenticator = authenticator
+        self.rules = rules
+
+
 async def _authenticate(
-    authenticator: Authenticator, context: grpc.aio.ServicerContext[Any, Any]
+    method: str, checks: _Checks, context: grpc.aio.ServicerContext[Any, Any]
 ) -> None:
-    caller = await authenticator.authenticate(tuple(context.invocation_metadata() or ()))
+    caller = await checks.authenticator.authenticate(tuple(context.invocation_metadata() or ()))
     bind_caller(caller)
     structlog.contextvars.bind_contextvars(tenant=caller.tenant_id, key_id=caller.key_id)
+    if caller.service:
+        structlog.contextvars.bind_contextvars(via=caller.service)
+    access.authorize(checks.rules, method, caller)
 
 
 def _finish(method: str, started: float, code: grpc.StatusCode, message: str = "") -> None:
@@ -117,12 +128,12 @@ async def _fail(
 
 
 def _unary(
-    method: str, authenticator: Authenticator, behaviour: Callable[..., Awaitable[Any]]
+    method: str, checks: _Checks, behaviour: Callable[..., Awaitable[Any]]
 ) -> Callable[..., Awaitable[Any]]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         started = _begin(method, context)
         try:
-            await _authenticate(authenticator, context)
+            await _authenticate(method, checks, context)
             if isinstance(request, Message):
                 reject_nul(request)
             response = await behaviour(request, context)
@@ -137,7 +148,7 @@ def _unary(
 
 
 def _streaming(
-    method: str, authenticator: Authenticator, behaviour: Callable[..., AsyncIterator[Any]]
+    method: str, checks: _Checks, behaviour: Callable[..., AsyncIterator[Any]]
 ) -> Callable[..., AsyncIterator[Any]]:
     async def wrapped(
         request: Any, context: grpc.aio.ServicerContext[Any, Any]
@@ -146,7 +157,7 @@ def _streaming(
         streams = ACTIVE_STREAMS.labels(method)
         streams.inc()
         try:
-            await _authenticate(authenticator, context)
+            await _authenticate(method, checks, context)
             async for response in behaviour(request, context):
                 yield response
         except (RpcError, Exception) as error:

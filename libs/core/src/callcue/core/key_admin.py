@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from callcue.core import api_keys, database
+from callcue.core import api_keys, database, scopes
 from callcue.core.admin_tool import add_database_flag, run_tool
 
 
@@ -21,7 +21,19 @@ def parser() -> argparse.ArgumentParser:
     create = commands.add_parser("create", help="create a key for a tenant (and the tenant)")
     create.add_argument("tenant")
     create.add_argument("--name", default="", help="what the key is for, shown in listings")
-    listing = commands.add_parser("list", help="list keys (never the keys themselves)")
+    create.add_argument(
+        "--scope",
+        action="append",
+        choices=scopes.ALL,
+        metavar="SCOPE",
+        help="what the key may do; repeat for more (default: "
+        + " ".join(scopes.DEFAULT)
+        + "). "
+        + "; ".join(f"{name}: {what}" for name, what in scopes.DESCRIPTIONS.items()),
+    )
+    listing = commands.add_parser(
+        "list", aliases=["ls"], help="list keys and their scopes (never the keys themselves)"
+    )
     listing.add_argument("--tenant")
     revoke = commands.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
@@ -38,15 +50,18 @@ async def run(args: argparse.Namespace) -> int:
     keys = api_keys.ApiKeyStore(pool)
     try:
         if args.command == "create":
-            info, key = await keys.create_key(args.tenant, args.name)
-            print(f"created key {info.key_id} for tenant {info.tenant_id}; it is shown only once:")
+            info, key = await keys.create_key(args.tenant, args.name, args.scope or scopes.DEFAULT)
+            print(
+                f"created key {info.key_id} for tenant {info.tenant_id} "
+                f"({' '.join(info.scopes)}); it is shown only once:"
+            )
             print(key)
-        elif args.command == "list":
+        elif args.command in ("list", "ls"):
             for info in await keys.list_keys(args.tenant):
                 state = f"revoked {info.revoke_time:%Y-%m-%d}" if info.revoke_time else "live"
                 print(
                     f"{info.key_id}  {info.tenant_id:<20} {info.create_time:%Y-%m-%d %H:%M}  "
-                    f"{state:<18} {info.display_name}"
+                    f"{state:<18} {','.join(info.scopes):<40} {info.display_name}"
                 )
         elif args.command == "revoke":
             if not await keys.revoke(args.key_id):

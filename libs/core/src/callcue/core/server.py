@@ -14,8 +14,9 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from callcue.core import garbage_collection
-from callcue.core.auth import Authenticator, open_authenticator
+from callcue.core import access, garbage_collection
+from callcue.core.auth import Authenticator
+from callcue.core.doors import open_authenticator
 from callcue.core.interceptor import RpcInterceptor
 from callcue.core.settings import ServerSettings
 
@@ -39,6 +40,7 @@ class GrpcServer:
         settings: ServerSettings,
         service_names: Sequence[str],
         authenticator: Authenticator,
+        rules: access.Rules = access.RULES,
     ) -> None:
         self.settings = settings
         self.service_names = tuple(service_names)
@@ -58,7 +60,7 @@ class GrpcServer:
                 ),
             ]
         self.server = grpc.aio.server(
-            interceptors=[RpcInterceptor(authenticator)],
+            interceptors=[RpcInterceptor(authenticator, rules)],
             options=options,
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 import structlog
@@ -23,22 +23,26 @@ Metadata = Sequence[tuple[str, str]]
 
 
 class KeyIssuer(Protocol):
-    async def create_key(self, tenant_id: str, display_name: str = "") -> tuple[object, str]: ...
+    async def create_key(
+        self, tenant_id: str, display_name: str = "", key_scopes: Iterable[str] = ...
+    ) -> tuple[object, str]: ...
 
     async def revoke(self, key_id: str) -> bool: ...
 
 
 class ServiceKeys:
-    """One API key per tenant served, in memory, revoked on close."""
+    """One API key per tenant served, with the scopes the service needs, in memory, revoked
+    on close."""
 
-    def __init__(self, issuer: KeyIssuer, service: str) -> None:
+    def __init__(self, issuer: KeyIssuer, service: str, key_scopes: Sequence[str]) -> None:
         self._issuer = issuer
+        self._scopes = tuple(key_scopes)
         self._keys: dict[str, tuple[str, str]] = {}
         self._name = f"{service} {socket.gethostname()} pid {os.getpid()}"
 
     async def metadata(self, tenant_id: str) -> Metadata:
         if tenant_id not in self._keys:
-            info, key = await self._issuer.create_key(tenant_id, self._name)
+            info, key = await self._issuer.create_key(tenant_id, self._name, self._scopes)
             key_id = str(getattr(info, "key_id", ""))
             # Another request of the same tenant may have created one meanwhile: keep one.
             if tenant_id in self._keys:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from callcue.core.api_keys import DEFAULT_TENANT, check_tenant_id
+from callcue.core.service_tokens import ServiceKeyError, private_key, read_trusted
 
 T = TypeVar("T")
 
@@ -88,21 +90,44 @@ class Environment:
 
 
 @dataclass(frozen=True)
+class Doors:
+    """Who a service serves, and whether it calls internal RPCs itself: what its
+    authentication settings must then hold."""
+
+    # The service's name: the audience of the service credentials it accepts, the issuer
+    # of those it signs.
+    service: str = "callcue"
+    # Public RPCs: tenant API keys, checked against DATABASE_URL.
+    public: bool = True
+    # Internal RPCs: credentials of the services in CALLCUE_TRUSTED_SERVICES_DIR.
+    internal: bool = False
+    # Calls internal RPCs: signs with CALLCUE_SERVICE_KEY_FILE.
+    signs: bool = False
+
+
+@dataclass(frozen=True)
 class AuthSettings:
     """How callers prove who they are."""
 
-    # "api-keys" (checked against DATABASE_URL) or "none" (one tenant, no keys).
+    # "api-keys" (tenant keys and service credentials) or "none" (one tenant, no checks).
     mode: str
     # May hold a password: kept out of repr, and so out of logs.
     database_url: str | None = field(repr=False)
     cache_seconds: float
     single_tenant: str
+    service: str = "callcue"
+    public: bool = True
+    # Public keys (PEM) of the services whose credentials this one accepts, by name.
+    trusted_services: dict[str, bytes] | None = None
+    # This service's private key (PEM) for the credentials it signs.
+    service_key: bytes | None = field(default=None, repr=False)
 
     @classmethod
-    def from_env(cls, env: Environment) -> AuthSettings:
+    def from_env(cls, env: Environment, doors: Doors | None = None) -> AuthSettings:
+        doors = doors or Doors()
         mode = env.choice(f"{PREFIX}AUTH", "api-keys", ("api-keys", "none"))
         database_url = env.optional("DATABASE_URL")
-        if mode == "api-keys" and database_url is None:
+        if mode == "api-keys" and doors.public and database_url is None:
             raise SettingsError(
                 f"DATABASE_URL is required to check API keys ({PREFIX}AUTH=api-keys); "
                 f"set {PREFIX}AUTH=none for a single-tenant setup without keys"
@@ -112,6 +137,24 @@ class AuthSettings:
             check_tenant_id(tenant)
         except ValueError as error:
             raise SettingsError(f"{PREFIX}SINGLE_TENANT: {error}") from None
+        trusted_name, key_name = f"{PREFIX}TRUSTED_SERVICES_DIR", f"{PREFIX}SERVICE_KEY_FILE"
+        trusted_dir, key_file = env.optional(trusted_name), env.optional(key_name)
+        if mode == "api-keys" and doors.internal and trusted_dir is None:
+            raise SettingsError(
+                f"{trusted_name} is required: the directory of the public keys "
+                f"(<service>.pub) of the services allowed to call {doors.service}"
+            )
+        if mode == "api-keys" and doors.signs and key_file is None:
+            raise SettingsError(
+                f"{key_name} is required: {doors.service}'s Ed25519 private key (PEM), "
+                "which signs its calls to internal services"
+            )
+        trusted = None
+        if trusted_dir is not None and doors.internal:
+            try:
+                trusted = read_trusted(Path(trusted_dir))
+            except ServiceKeyError as error:
+                raise SettingsError(f"{trusted_name}: {error}") from None
         return cls(
             mode=mode,
             database_url=database_url,
@@ -119,7 +162,20 @@ class AuthSettings:
                 f"{PREFIX}AUTH_CACHE_SECONDS", 30.0, minimum=0.0, maximum=3600.0
             ),
             single_tenant=tenant,
+            service=doors.service,
+            public=doors.public,
+            trusted_services=trusted,
+            service_key=_service_key(key_name, key_file) if key_file and doors.signs else None,
         )
+
+
+def _service_key(name: str, path: str) -> bytes:
+    pem = _read(name, path)
+    try:
+        private_key(pem, path)
+    except ServiceKeyError as error:
+        raise SettingsError(f"{name}: {error}") from None
+    return pem
 
 
 @dataclass(frozen=True)
@@ -179,7 +235,9 @@ class ServerSettings:
     tls: TlsSettings | None
 
     @classmethod
-    def from_env(cls, env: Environment, default_port: int) -> ServerSettings:
+    def from_env(
+        cls, env: Environment, default_port: int, doors: Doors | None = None
+    ) -> ServerSettings:
         return cls(
             host=env.string(f"{PREFIX}HOST", "[::]"),
             port=env.integer(f"{PREFIX}PORT", default_port, minimum=0, maximum=65535),
@@ -203,6 +261,6 @@ class ServerSettings:
                 f"{PREFIX}MAX_CONCURRENT_RPCS", 10_000, minimum=0, maximum=1_000_000
             ),
             metrics_port=env.integer(f"{PREFIX}METRICS_PORT", 9090, minimum=0, maximum=65535),
-            auth=AuthSettings.from_env(env),
+            auth=AuthSettings.from_env(env, doors),
             tls=TlsSettings.from_env(env),
         )

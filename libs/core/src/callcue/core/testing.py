@@ -13,11 +13,13 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from callcue.core import api_keys, credentials, database
-from callcue.core.auth import ApiKeyAuthenticator
+from callcue.core import api_keys, credentials, database, scopes, service_tokens
+from callcue.core.api_keys import Tenant
+from callcue.core.auth import ApiKeyAuthenticator, Authenticator, Caller, CallerAuthenticator
 from callcue.core.channel import open_channel
 from callcue.core.postgres import (
     can_connect,
@@ -25,6 +27,7 @@ from callcue.core.postgres import (
     drop_database,
     start_embedded_postgres,
 )
+from callcue.core.service_tokens import ServiceSigner, ServiceVerifier, public_key
 from callcue.core.settings import Environment
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.detector.v1 import detector_service_pb2_grpc
@@ -75,16 +78,57 @@ async def key_store(database_url: str) -> AsyncIterator[api_keys.ApiKeyStore]:
 
 @pytest.fixture(scope="session")
 async def tenant_keys(key_store: api_keys.ApiKeyStore) -> TenantKeys:
-    _, acme = await key_store.create_key("acme", "tests")
-    _, globex = await key_store.create_key("globex", "tests")
-    revoked_info, revoked = await key_store.create_key("acme", "revoked in tests")
+    _, acme = await key_store.create_key("acme", "tests", [scopes.ADMIN])
+    _, globex = await key_store.create_key("globex", "tests", [scopes.ADMIN])
+    revoked_info, revoked = await key_store.create_key("acme", "revoked in tests", [scopes.ADMIN])
     await key_store.revoke(revoked_info.key_id)
     return TenantKeys(acme, globex, revoked)
 
 
 @pytest.fixture(scope="session")
 async def authenticator(key_store: api_keys.ApiKeyStore) -> ApiKeyAuthenticator:
+    """Tenant keys only: the door of a public service."""
     return ApiKeyAuthenticator(key_store)
+
+
+@dataclass(frozen=True)
+class ServiceTrust:
+    """A gateway key pair made for the test run, as the dev stack and deployments have one:
+    the gateway signs with it, the internal services trust its public half."""
+
+    directory: Path
+    signer: ServiceSigner
+
+    def doors(self, audience: str, keys: Authenticator | None) -> CallerAuthenticator:
+        """What ``audience`` opens: the gateway's credentials, and tenant keys if ``keys``."""
+        trusted = {"gateway": public_key((self.directory / "gateway.pub").read_bytes(), "test")}
+        return CallerAuthenticator(
+            keys, ServiceVerifier(audience, trusted), service_tokens.SERVICE_CREDENTIAL
+        )
+
+    def environment(self) -> dict[str, str]:
+        """The settings of a service that signs as the gateway and trusts the gateway."""
+        return {
+            "CALLCUE_SERVICE_KEY_FILE": str(self.directory / "gateway.key"),
+            "CALLCUE_TRUSTED_SERVICES_DIR": str(self.directory),
+        }
+
+    def as_gateway(self, tenant_id: str, audience: str) -> credentials.MetadataSource:
+        """The metadata the gateway sends to ``audience`` when it serves a caller of
+        ``tenant_id``: for tests that play the gateway."""
+        caller = Caller(Tenant(tenant_id), "test", frozenset({scopes.ADMIN}))
+        return lambda: ((service_tokens.SERVICE_CREDENTIAL, self.signer.token(caller, audience)),)
+
+
+@pytest.fixture(scope="session")
+def service_trust(tmp_path_factory: pytest.TempPathFactory) -> ServiceTrust:
+    directory = tmp_path_factory.mktemp("service-keys")
+    private, public = service_tokens.new_key_pair()
+    (directory / "gateway.key").write_bytes(private)
+    (directory / "gateway.pub").write_bytes(public)
+    return ServiceTrust(
+        directory, ServiceSigner("gateway", service_tokens.private_key(private, "test"))
+    )
 
 
 @dataclass(frozen=True)
@@ -94,15 +138,18 @@ class Stack:
     detector_port: int
     transcriber_port: int
     gateway: gateway_service_pb2_grpc.GatewayServiceAsyncStub
-    detector: detector_service_pb2_grpc.DetectorServiceAsyncStub
-    notifier: notifier_service_pb2_grpc.NotifierServiceAsyncStub
+    detector: detector_service_pb2_grpc.PlaybookServiceAsyncStub
+    notifier: notifier_service_pb2_grpc.SubscriberServiceAsyncStub
     # The tenant the stubs above act for.
     api_key: str
 
 
 @pytest.fixture(scope="session")
 async def stack(
-    database_url: str, authenticator: ApiKeyAuthenticator, tenant_keys: TenantKeys
+    database_url: str,
+    authenticator: ApiKeyAuthenticator,
+    tenant_keys: TenantKeys,
+    service_trust: ServiceTrust,
 ) -> AsyncIterator[Stack]:
     # Imported here, not at the top: a suite that needs no stack must not need every service.
     from callcue.detector import app as detector_app
@@ -120,19 +167,30 @@ async def stack(
     from callcue.transcriber import app as transcriber_app
     from callcue.transcriber.settings import Settings as TranscriberSettings
 
-    base = {"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "DATABASE_URL": database_url}
+    base = {
+        "CALLCUE_HOST": "127.0.0.1",
+        "CALLCUE_PORT": "0",
+        "DATABASE_URL": database_url,
+        **service_trust.environment(),
+    }
     env = Environment({**base, "CALLCUE_MAX_CHUNK_BYTES": "65536"})
     await database.migrate(database_url, "detector", detector_app.MIGRATIONS)
     await database.migrate(database_url, "gateway", gateway_app.MIGRATIONS)
     pool = await database.open_pool(database_url, max_size=8)
 
     notifier = notifier_app.build_server(
-        NotifierSettings.from_env(env), MemoryEventLog(10_000, 100), authenticator
+        NotifierSettings.from_env(env),
+        MemoryEventLog(10_000, 100),
+        service_trust.doors("notifier", authenticator),
     )
     keywords = KeywordStore(pool)
     matchers = LiveMatchers(keywords, None)
     detector = detector_app.build_server(
-        DetectorSettings.from_env(env), keywords, PlaybookStore(pool), matchers, authenticator
+        DetectorSettings.from_env(env),
+        keywords,
+        PlaybookStore(pool),
+        matchers,
+        service_trust.doors("detector", authenticator),
     )
     # Playbook edits reach running calls, as in the service.
     listening = asyncio.Event()
@@ -140,10 +198,15 @@ async def stack(
     await listening.wait()
     transcriber_settings = TranscriberSettings.from_env(env)
     engine = transcriber_app.load_engine(transcriber_settings)
-    transcriber = transcriber_app.build_server(transcriber_settings, engine, authenticator)
+    transcriber = transcriber_app.build_server(
+        transcriber_settings, engine, service_trust.doors("transcriber", None)
+    )
     ports = [await server.start() for server in (notifier, detector, transcriber)]
     downstream, channels = Downstream.connect(
-        f"127.0.0.1:{ports[2]}", f"127.0.0.1:{ports[1]}", f"127.0.0.1:{ports[0]}"
+        f"127.0.0.1:{ports[2]}",
+        f"127.0.0.1:{ports[1]}",
+        f"127.0.0.1:{ports[0]}",
+        signer=service_trust.signer,
     )
     gateway, _ = gateway_app.build_server(
         GatewaySettings.from_env(env), downstream, SessionStore(pool), authenticator
@@ -164,8 +227,8 @@ async def stack(
         detector_port=ports[1],
         transcriber_port=ports[2],
         gateway=gateway_service_pb2_grpc.GatewayServiceStub(clients[0]),
-        detector=detector_service_pb2_grpc.DetectorServiceStub(clients[1]),
-        notifier=notifier_service_pb2_grpc.NotifierServiceStub(clients[2]),
+        detector=detector_service_pb2_grpc.PlaybookServiceStub(clients[1]),
+        notifier=notifier_service_pb2_grpc.SubscriberServiceStub(clients[2]),
         api_key=tenant_keys.acme,
     )
     for channel in clients:

@@ -33,7 +33,7 @@ from callcue.console.playbook_admin_service import PlaybookAdminService
 from callcue.console.settings import Settings
 from callcue.console.upload import Uploads
 from callcue.console.v1 import console_service_connect as connect
-from callcue.core import api_keys, database, garbage_collection, http_server
+from callcue.core import api_keys, database, garbage_collection, http_server, scopes
 from callcue.core.http_server import Readiness
 from callcue.core.server import stop_signal
 from callcue.core.service_keys import ServiceKeys
@@ -174,7 +174,7 @@ def _pages(static_dir: Path) -> Callable[[Request], Awaitable[Response]]:
 async def open_parts(settings: Settings) -> AsyncIterator[Parts]:
     pool = await database.open_pool(settings.database_url, max_size=10)
     try:
-        keys = ServiceKeys(api_keys.ApiKeyStore(pool), "console")
+        keys = ServiceKeys(api_keys.ApiKeyStore(pool), "console", [scopes.ADMIN])
         async with Backend.connect(
             settings.gateway_address,
             settings.notifier_address,

@@ -22,8 +22,8 @@ from callcue.telephony.v1 import connector_service_pb2_grpc
 @dataclass(frozen=True)
 class Backend:
     gateway: gateway_service_pb2_grpc.GatewayServiceAsyncStub
-    notifier: notifier_service_pb2_grpc.NotifierServiceAsyncStub
-    detector: detector_service_pb2_grpc.DetectorServiceAsyncStub
+    notifier: notifier_service_pb2_grpc.SubscriberServiceAsyncStub
+    detector: detector_service_pb2_grpc.PlaybookServiceAsyncStub
     telephony: connector_service_pb2_grpc.ConnectorServiceAsyncStub
     keys: ServiceKeys
 
@@ -37,8 +37,8 @@ class Backend:
         try:
             yield cls(
                 gateway_service_pb2_grpc.GatewayServiceStub(channels[0]),
-                notifier_service_pb2_grpc.NotifierServiceStub(channels[1]),
-                detector_service_pb2_grpc.DetectorServiceStub(channels[2]),
+                notifier_service_pb2_grpc.SubscriberServiceStub(channels[1]),
+                detector_service_pb2_grpc.PlaybookServiceStub(channels[2]),
                 connector_service_pb2_grpc.ConnectorServiceStub(channels[3]),
                 keys,
             )

@@ -3,14 +3,11 @@ pushes every change to running calls itself."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 from connectrpc.code import Code
 from connectrpc.errors import ConnectError
-from google.protobuf.duration_pb2 import Duration
 
-from callcue.call.v1 import call_pb2
 from callcue.console.access import Context, Gatekeeper
 from callcue.console.backend import Backend, passed_on
 from callcue.console.people import Role
@@ -20,9 +17,6 @@ from callcue.core.service_keys import Metadata
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 
 MAX_KEYWORDS_LISTED = 5000
-MAX_TRY_CHARACTERS = 2000
-# Words of a "try it" sentence are given this much time each, like speech at a normal pace.
-_WORD_SECONDS = 0.35
 
 
 class PlaybookAdminService:
@@ -139,51 +133,13 @@ class PlaybookAdminService:
         self, request: pb.TryPlaybookRequest, ctx: Context
     ) -> pb.TryPlaybookResponse:
         auth = await self._auth(ctx)
-        words = request.text.split()
-        if not words:
+        if not request.text.split():
             raise ConnectError(Code.INVALID_ARGUMENT, "type a sentence to try")
-        if len(request.text) > MAX_TRY_CHARACTERS:
-            raise ConnectError(
-                Code.INVALID_ARGUMENT, f"try at most {MAX_TRY_CHARACTERS} characters at once"
-            )
-        detections: list[call_pb2.Detection] = []
         with passed_on():
-            stream = self._backend.detector.Detect(_try_requests(request, words), metadata=auth)
-            async for reply in stream:
-                if reply.WhichOneof("response") == "detection":
-                    detections.append(reply.detection)
-        confirmed = [d for d in detections if d.state == call_pb2.DETECTION_STATE_CONFIRMED]
-        return pb.TryPlaybookResponse(detections=confirmed)
-
-
-async def _try_requests(
-    request: pb.TryPlaybookRequest, words: list[str]
-) -> AsyncIterator[detector_pb.DetectRequest]:
-    yield detector_pb.DetectRequest(
-        config=detector_pb.DetectConfig(
-            session_id=f"try-{uuid.uuid4().hex[:12]}",
-            playbook_ids=[request.playbook_id] if request.playbook_id else [],
-        )
-    )
-    segment = call_pb2.TranscriptSegment(
-        segment_id="try-1",
-        is_final=True,
-        text=request.text,
-        speaker=request.speaker,
-    )
-    for index, text in enumerate(words):
-        segment.words.add(
-            text=text,
-            start_offset=_seconds(index * _WORD_SECONDS),
-            end_offset=_seconds((index + 1) * _WORD_SECONDS),
-            confidence=1.0,
-        )
-    segment.start_offset.CopyFrom(_seconds(0))
-    segment.end_offset.CopyFrom(_seconds(len(words) * _WORD_SECONDS))
-    yield detector_pb.DetectRequest(segment=segment)
-
-
-def _seconds(value: float) -> Duration:
-    duration = Duration()
-    duration.FromNanoseconds(int(value * 1e9))
-    return duration
+            tested = await self._backend.detector.TestPlaybook(
+                detector_pb.TestPlaybookRequest(
+                    playbook_id=request.playbook_id, text=request.text, speaker=request.speaker
+                ),
+                metadata=auth,
+            )
+        return pb.TryPlaybookResponse(detections=tested.detections)

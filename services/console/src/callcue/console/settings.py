@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from callcue.core.settings import PREFIX, Environment, ServerSettings, SettingsError
+from callcue.core.settings import PREFIX, Doors, Environment, ServerSettings, SettingsError
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Environment) -> Settings:
-        server = ServerSettings.from_env(env, default_port=8080)
+        server = ServerSettings.from_env(env, default_port=8080, doors=Doors("console"))
         if server.auth.database_url is None:
             raise SettingsError("DATABASE_URL is required: the console keeps its users there")
         return cls(

@@ -16,11 +16,14 @@ from callcue.detector.keywords import KeywordStore
 from callcue.detector.live import LiveMatchers
 from callcue.detector.playbooks import PlaybookStore
 from callcue.detector.sentences import MiniLM, SentenceEncoder
-from callcue.detector.service import DetectorService, Keywords, Playbooks
+from callcue.detector.service import DetectionService, Keywords, Playbooks, PlaybookService
 from callcue.detector.settings import Settings
 from callcue.detector.v1 import detector_service_pb2, detector_service_pb2_grpc
 
-SERVICE_NAME = detector_service_pb2.DESCRIPTOR.services_by_name["DetectorService"].full_name
+SERVICE_NAMES = [
+    detector_service_pb2.DESCRIPTOR.services_by_name[name].full_name
+    for name in ("DetectionService", "PlaybookService")
+]
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = structlog.get_logger("callcue.detector")
 
@@ -32,9 +35,12 @@ def build_server(
     matchers: LiveMatchers,
     authenticator: Authenticator,
 ) -> GrpcServer:
-    server = GrpcServer(settings.server, [SERVICE_NAME], authenticator)
-    detector_service_pb2_grpc.add_DetectorServiceServicer_to_server(
-        DetectorService(keywords, playbooks, matchers), server.server
+    server = GrpcServer(settings.server, SERVICE_NAMES, authenticator)
+    detector_service_pb2_grpc.add_DetectionServiceServicer_to_server(
+        DetectionService(matchers), server.server
+    )
+    detector_service_pb2_grpc.add_PlaybookServiceServicer_to_server(
+        PlaybookService(keywords, playbooks, matchers), server.server
     )
     return server
 

@@ -1,4 +1,5 @@
-"""The DetectorService: per-call detection streams and playbook administration."""
+"""The detector's two services: detection streams of live calls (internal, for the gateway)
+and playbook administration (public)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import structlog
 from google.protobuf import field_mask_pb2
 
 from callcue.call.v1 import call_pb2
-from callcue.core import auth, errors
+from callcue.core import auth, durations, errors
 from callcue.core.server import Context
 from callcue.core.text_fields import reject_nul
 from callcue.detector import playbook_file
@@ -61,10 +62,8 @@ class Playbooks(Protocol):
     ) -> ImportResult: ...
 
 
-class DetectorService(pb_grpc.DetectorServiceServicer):
-    def __init__(self, keywords: Keywords, playbooks: Playbooks, matchers: LiveMatchers) -> None:
-        self._keywords = keywords
-        self._playbooks = playbooks
+class DetectionService(pb_grpc.DetectionServiceServicer):
+    def __init__(self, matchers: LiveMatchers) -> None:
         self._matchers = matchers
 
     async def Detect(
@@ -108,6 +107,33 @@ class DetectorService(pb_grpc.DetectorServiceServicer):
                 yield pb.DetectResponse(detection=detection)
         finally:
             self._matchers.detach(call)
+
+
+class PlaybookService(pb_grpc.PlaybookServiceServicer):
+    def __init__(self, keywords: Keywords, playbooks: Playbooks, matchers: LiveMatchers) -> None:
+        self._keywords = keywords
+        self._playbooks = playbooks
+        self._matchers = matchers
+
+    async def TestPlaybook(
+        self, request: pb.TestPlaybookRequest, context: Context
+    ) -> pb.TestPlaybookResponse:
+        words = request.text.split()
+        if not words:
+            raise errors.invalid_argument("text", "say something to test the playbook with")
+        if len(request.text) > MAX_TEST_CHARACTERS:
+            raise errors.invalid_argument(
+                "text", f"test at most {MAX_TEST_CHARACTERS} characters at once"
+            )
+        call = await self._matchers.attach(
+            auth.tenant_id(), [request.playbook_id or DEFAULT_PLAYBOOK], interim=False
+        )
+        try:
+            found = [*call.update(_spoken(request.text, words, request.speaker)), *call.finish()]
+        finally:
+            self._matchers.detach(call)
+        confirmed = [d for d in found if d.state == call_pb2.DETECTION_STATE_CONFIRMED]
+        return pb.TestPlaybookResponse(detections=confirmed)
 
     async def CreatePlaybook(
         self, request: pb.CreatePlaybookRequest, context: Context
@@ -226,6 +252,29 @@ class DetectorService(pb_grpc.DetectorServiceServicer):
         await self._keywords.delete(auth.tenant_id(), request.keyword_id)
         log.info("keyword deleted", keyword_id=request.keyword_id)
         return pb.DeleteKeywordResponse()
+
+
+MAX_TEST_CHARACTERS = 2000
+# Test text is timed as if spoken at an even pace, for conditions on time in the call.
+_TEST_WORD_SECONDS = 0.35
+
+
+def _spoken(
+    text: str, words: list[str], speaker: call_pb2.SpeakerRole.ValueType
+) -> call_pb2.TranscriptSegment:
+    segment = call_pb2.TranscriptSegment(
+        segment_id="test-1", is_final=True, text=text, speaker=speaker
+    )
+    for index, word in enumerate(words):
+        segment.words.add(
+            text=word,
+            start_offset=durations.duration(index * _TEST_WORD_SECONDS),
+            end_offset=durations.duration((index + 1) * _TEST_WORD_SECONDS),
+            confidence=1.0,
+        )
+    segment.start_offset.CopyFrom(durations.duration(0.0))
+    segment.end_offset.CopyFrom(durations.duration(len(words) * _TEST_WORD_SECONDS))
+    return segment
 
 
 # Whisper's prompt holds about 220 tokens; the call's own recent words need room too.

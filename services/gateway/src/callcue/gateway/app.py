@@ -6,7 +6,7 @@ import asyncio
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-from callcue.core import database
+from callcue.core import database, doors
 from callcue.core.auth import Authenticator
 from callcue.core.server import Assembled, GrpcServer, run_service_until_signalled
 from callcue.gateway.call_session import Downstream
@@ -42,6 +42,7 @@ async def serve(settings: Settings) -> None:
             settings.transcriber_address,
             settings.detector_address,
             settings.notifier_address,
+            signer=doors.signer(settings.server.auth),
             max_message_bytes=settings.server.max_message_bytes,
         )
         for channel in channels:

@@ -10,10 +10,11 @@ import grpc
 import structlog
 
 from callcue.call.v1 import call_pb2
-from callcue.core import credentials, errors
+from callcue.core import errors
 from callcue.core.backoff import Backoff
 from callcue.core.channel import open_channel
 from callcue.core.durations import seconds
+from callcue.core.service_tokens import ServiceSigner
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.detector.v1 import detector_service_pb2_grpc as detector_grpc
 from callcue.gateway import redaction
@@ -32,8 +33,8 @@ class Downstream:
     """Clients of the services a call flows through, built once in main."""
 
     transcriber: transcriber_grpc.TranscriberServiceAsyncStub
-    detector: detector_grpc.DetectorServiceAsyncStub
-    notifier: notifier_grpc.NotifierServiceAsyncStub
+    detector: detector_grpc.DetectionServiceAsyncStub
+    notifier: notifier_grpc.PublisherServiceAsyncStub
 
     @classmethod
     def connect(
@@ -42,19 +43,28 @@ class Downstream:
         detector: str,
         notifier: str,
         *,
+        signer: ServiceSigner | None,
         max_message_bytes: int = 8 * 1024 * 1024,
     ) -> tuple[Downstream, list[grpc.aio.Channel]]:
         """Stubs for the three services at these addresses, and the channels to close.
-        Each passes the caller's own key on: every service checks it and scopes to its
-        tenant."""
+        Each call carries the gateway's signed credential naming the caller's tenant (the
+        caller's key stays here); without a signer (authentication off), nothing."""
         channels = [
-            open_channel(address, max_message_bytes, credentials=credentials.forwarded)
-            for address in (transcriber, detector, notifier)
+            open_channel(
+                address,
+                max_message_bytes,
+                credentials=None if signer is None else signer.credentials(audience),
+            )
+            for audience, address in (
+                ("transcriber", transcriber),
+                ("detector", detector),
+                ("notifier", notifier),
+            )
         ]
         return cls(
             transcriber=transcriber_grpc.TranscriberServiceStub(channels[0]),
-            detector=detector_grpc.DetectorServiceStub(channels[1]),
-            notifier=notifier_grpc.NotifierServiceStub(channels[2]),
+            detector=detector_grpc.DetectionServiceStub(channels[1]),
+            notifier=notifier_grpc.PublisherServiceStub(channels[2]),
         ), channels
 
 
@@ -148,7 +158,7 @@ class CallSession:
         while (request := await self._to_detector.get()) is not None:
             yield request
 
-    async def _read_detections(self, detector: detector_grpc.DetectorServiceAsyncStub) -> None:
+    async def _read_detections(self, detector: detector_grpc.DetectionServiceAsyncStub) -> None:
         """Streams segments to the detector and its detections into the call. A lost
         detector replica is replaced by another (a new stream); what it had tentatively
         detected is retracted, since nothing will confirm it."""

@@ -32,7 +32,7 @@ class SessionPublisher:
     has), for as long as the session runs and up to 10 s after it ends.
     """
 
-    def __init__(self, notifier: notifier_grpc.NotifierServiceAsyncStub, session_id: str) -> None:
+    def __init__(self, notifier: notifier_grpc.PublisherServiceAsyncStub, session_id: str) -> None:
         self._notifier = notifier
         self._session_id = session_id
         self._sequence = 0

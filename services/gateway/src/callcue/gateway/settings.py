@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from callcue.core.settings import PREFIX, Environment, ServerSettings
+from callcue.core.settings import PREFIX, Doors, Environment, ServerSettings
 from callcue.gateway.session_store import LEASE_SECONDS
 
 
@@ -33,7 +33,9 @@ class Settings:
     @classmethod
     def from_env(cls, env: Environment) -> Settings:
         return cls(
-            server=ServerSettings.from_env(env, default_port=50051),
+            server=ServerSettings.from_env(
+                env, default_port=50051, doors=Doors("gateway", signs=True)
+            ),
             database_url=env.string("DATABASE_URL"),
             database_pool_size=env.integer(
                 f"{PREFIX}DATABASE_POOL_SIZE", 10, minimum=1, maximum=200

@@ -9,18 +9,24 @@ from callcue.core.server import Assembled, GrpcServer, run_service_until_signall
 from callcue.notifier.event_log import EventLog, MemoryEventLog
 from callcue.notifier.orphans import PublisherWatch
 from callcue.notifier.redis_log import RedisEventLog
-from callcue.notifier.service import NotifierService
+from callcue.notifier.service import PublisherService, SubscriberService
 from callcue.notifier.settings import Settings
 from callcue.notifier.v1 import notifier_service_pb2, notifier_service_pb2_grpc
 
-SERVICE_NAME = notifier_service_pb2.DESCRIPTOR.services_by_name["NotifierService"].full_name
+SERVICE_NAMES = [
+    notifier_service_pb2.DESCRIPTOR.services_by_name[name].full_name
+    for name in ("PublisherService", "SubscriberService")
+]
 
 
 def build_server(settings: Settings, events: EventLog, authenticator: Authenticator) -> GrpcServer:
-    server = GrpcServer(settings.server, [SERVICE_NAME], authenticator)
-    notifier_service_pb2_grpc.add_NotifierServiceServicer_to_server(
-        NotifierService(events, PublisherWatch(events, patience=settings.orphaned_session_seconds)),
-        server.server,
+    server = GrpcServer(settings.server, SERVICE_NAMES, authenticator)
+    publishers = PublisherWatch(events, patience=settings.orphaned_session_seconds)
+    notifier_service_pb2_grpc.add_PublisherServiceServicer_to_server(
+        PublisherService(events, publishers), server.server
+    )
+    notifier_service_pb2_grpc.add_SubscriberServiceServicer_to_server(
+        SubscriberService(events), server.server
     )
     return server
 

@@ -1,4 +1,5 @@
-"""The NotifierService: publishers append to the event log, subscribers follow it."""
+"""The notifier's two services: the gateway publishes to the event log (internal), clients
+subscribe to it (public)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def _observe_lag(event: call_pb2.CallEvent) -> None:
         LAG_SECONDS.observe(max(time.time() - event.create_time.ToNanoseconds() / 1e9, 0.0))
 
 
-class NotifierService(pb_grpc.NotifierServiceServicer):
+class PublisherService(pb_grpc.PublisherServiceServicer):
     def __init__(self, events: EventLog, publishers: PublisherWatch) -> None:
         self._events = events
         self._publishers = publishers
@@ -70,6 +71,11 @@ class NotifierService(pb_grpc.NotifierServiceServicer):
                         f"events cannot be stored now: {unavailable}"
                     ) from None
                 yield pb.PublishResponse(session_id=event.session_id, sequence=event.sequence)
+
+
+class SubscriberService(pb_grpc.SubscriberServiceServicer):
+    def __init__(self, events: EventLog) -> None:
+        self._events = events
 
     async def Subscribe(
         self,

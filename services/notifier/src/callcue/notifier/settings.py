@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from callcue.core.settings import PREFIX, Environment, ServerSettings
+from callcue.core.settings import PREFIX, Doors, Environment, ServerSettings
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,9 @@ class Settings:
     @classmethod
     def from_env(cls, env: Environment) -> Settings:
         return cls(
-            server=ServerSettings.from_env(env, default_port=50054),
+            server=ServerSettings.from_env(
+                env, default_port=50054, doors=Doors("notifier", internal=True)
+            ),
             events_per_session=env.integer(
                 f"{PREFIX}NOTIFIER_EVENTS_PER_SESSION", 100_000, minimum=100, maximum=10_000_000
             ),

@@ -25,9 +25,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from callcue.core import api_keys, database, garbage_collection, http_server
-from callcue.core.auth import Authenticator, open_authenticator
+from callcue.core import api_keys, database, garbage_collection, http_server, scopes
+from callcue.core.auth import Authenticator
 from callcue.core.channel import open_channel
+from callcue.core.doors import open_authenticator
 from callcue.core.http_server import Readiness
 from callcue.core.server import GrpcServer, stop_signal
 from callcue.core.service_keys import ServiceKeys
@@ -95,7 +96,7 @@ def build_grpc_server(
 async def open_parts(settings: Settings) -> AsyncIterator[Telephony]:
     pool = await database.open_pool(settings.database_url, max_size=10)
     channel = open_channel(settings.gateway_address)
-    keys = ServiceKeys(api_keys.ApiKeyStore(pool), "telephony")
+    keys = ServiceKeys(api_keys.ApiKeyStore(pool), "telephony", [scopes.CALLS_STREAM])
     held = HeldCalls(settings.limits.reconnect_grace_seconds)
     try:
         yield Telephony(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from callcue.core.settings import PREFIX, Environment, ServerSettings, SettingsError
+from callcue.core.settings import PREFIX, Doors, Environment, ServerSettings, SettingsError
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Environment) -> Settings:
-        server = ServerSettings.from_env(env, default_port=8090)
+        server = ServerSettings.from_env(env, default_port=8090, doors=Doors("telephony"))
         if server.auth.database_url is None:
             raise SettingsError("DATABASE_URL is required: connectors are kept there")
         secrets_key = env.optional(f"{PREFIX}TELEPHONY_SECRETS_KEY")

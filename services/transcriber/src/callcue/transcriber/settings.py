@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from callcue.core.settings import PREFIX, Environment, ServerSettings, SettingsError
+from callcue.core.settings import PREFIX, Doors, Environment, ServerSettings, SettingsError
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,9 @@ class Settings:
     @classmethod
     def from_env(cls, env: Environment) -> Settings:
         settings = cls(
-            server=ServerSettings.from_env(env, default_port=50052),
+            server=ServerSettings.from_env(
+                env, default_port=50052, doors=Doors("transcriber", public=False, internal=True)
+            ),
             model=env.string(f"{PREFIX}WHISPER_MODEL", "bundled"),
             device=env.choice(f"{PREFIX}WHISPER_DEVICE", "cpu", ("cpu", "cuda", "auto")),
             compute_type=env.string(f"{PREFIX}WHISPER_COMPUTE_TYPE", "int8"),
