@@ -15,6 +15,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from callcue.core import access
+
 ROOT = Path(__file__).parents[2]
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
@@ -221,9 +223,65 @@ def test_prod_scales_references_external_secrets_and_exposes_grpc_with_tls() -> 
         "GRPC"
     )
     paths = {p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
-    assert "/callcue.gateway.v1.GatewayService" in paths
-    assert "/callcue.telephony.v1.ConnectorService" in paths
-    assert not any("Transcriber" in path for path in paths), "the transcriber is internal"
+    assert {p for p in paths if p.startswith("/callcue.")} == {
+        "/callcue.gateway.v1.GatewayService",
+        "/callcue.detector.v1.PlaybookService",
+        "/callcue.notifier.v1.SubscriberService",
+        "/callcue.telephony.v1.ConnectorService",
+    }, "only public services are routed"
+    internal = {
+        service for service, methods in access.RULES.items() if access.INTERNAL in methods.values()
+    }
+    assert internal and not any(path.strip("/") in internal for path in paths)
+
+
+def _container(docs: tuple[dict[str, Any], ...], name: str) -> dict[str, Any]:
+    deployment = named(docs, "Deployment")[name]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def _volume(docs: tuple[dict[str, Any], ...], name: str, volume: str) -> dict[str, Any]:
+    volumes = named(docs, "Deployment")[name]["spec"]["template"]["spec"]["volumes"]
+    return next(v for v in volumes if v["name"] == volume)
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_only_the_gateway_holds_the_signing_key_and_the_internal_services_trust_it(
+    name: str,
+) -> None:
+    docs = overlay(name)
+    env = {
+        service: {v["name"]: v for v in _container(docs, service).get("env", [])}
+        for service in SERVICES
+    }
+    key_file = env["gateway"]["CALLCUE_SERVICE_KEY_FILE"]["value"]
+    (mount,) = [
+        m for m in _container(docs, "gateway")["volumeMounts"] if m["name"] == "service-key"
+    ]
+    assert mount["readOnly"] and key_file.startswith(mount["mountPath"] + "/")
+    secret = _volume(docs, "gateway", "service-key")["secret"]
+    assert secret["secretName"].startswith("callcue-service-key")
+    assert secret["defaultMode"] == 0o400
+    for service in ("transcriber", "detector", "notifier"):
+        assert "CALLCUE_SERVICE_KEY_FILE" not in env[service], service
+        directory = env[service]["CALLCUE_TRUSTED_SERVICES_DIR"]["value"]
+        (trusted,) = [
+            m for m in _container(docs, service)["volumeMounts"] if m["mountPath"] == directory
+        ]
+        assert trusted["readOnly"], service
+        volume = _volume(docs, service, trusted["name"])
+        assert volume["configMap"]["name"].startswith("callcue-trusted-services"), service
+        assert not any(
+            "secret" in _volume(docs, service, m["name"])
+            for m in _container(docs, service)["volumeMounts"]
+        ), f"the {service} holds no secret files"
+    # The transcriber needs no database: it checks the gateway's credentials by key.
+    assert "DATABASE_URL" not in env["transcriber"]
+    if name == "dev":
+        generated = named(docs, "ConfigMap")
+        (trusted_map,) = [n for n in generated if n.startswith("callcue-trusted-services")]
+        assert set(generated[trusted_map]["data"]) == {"gateway.pub"}
 
 
 def test_one_hardened_multi_stage_dockerfile_builds_each_service() -> None:
@@ -301,4 +359,7 @@ def test_network_policies_deny_by_default_and_open_only_what_each_service_needs(
             assert {s for s in sources if not s.startswith("ns:")} <= workload_names
     if name == "dev":
         assert _allowed(docs, "redis") == {6379: {"notifier"}}
-        assert _allowed(docs, "postgres")[5432] == set(SERVICES) | {CONSOLE, TELEPHONY}
+        assert _allowed(docs, "postgres")[5432] == (set(SERVICES) - {"transcriber"}) | {
+            CONSOLE,
+            TELEPHONY,
+        }

@@ -30,7 +30,7 @@ from callcue.core.settings import Environment, ServerSettings
 from callcue.notifier.v1 import notifier_service_pb2, notifier_service_pb2_grpc
 
 if TYPE_CHECKING:
-    from callcue.core.testing import ServiceTrust, TenantKeys
+    from callcue.core.testing import TenantKeys
 
 SERVICE = "test.Echo"
 # Any key with calls:read may call the test service.
@@ -233,14 +233,13 @@ def test_missing_database_url_is_named() -> None:
     assert "DATABASE_URL is required" in result.stderr
 
 
-def test_migrate_applies_the_migrations_and_exits(
-    postgres_admin_url: str, service_trust: ServiceTrust
-) -> None:
-    """What the Kubernetes init container runs, on an empty database."""
+def test_migrate_applies_the_migrations_and_exits(postgres_admin_url: str) -> None:
+    """What the Kubernetes init container runs, on an empty database: with DATABASE_URL
+    and nothing else, the gateway's signing key included."""
     name = f"callcue_migrate_{uuid.uuid4().hex[:8]}"
     url = asyncio.run(create_database(postgres_admin_url, name))
     try:
-        env = {**os.environ, "DATABASE_URL": url, **service_trust.environment()}
+        env = {**os.environ, "DATABASE_URL": url}
         for service in ("gateway", "detector"):
             result = subprocess.run(
                 [sys.executable, "-m", f"callcue.{service}", "migrate"],

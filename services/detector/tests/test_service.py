@@ -11,7 +11,8 @@ import pytest
 from google.protobuf import field_mask_pb2
 
 from callcue.call.v1 import call_pb2
-from callcue.core import database
+from callcue.core import database, scopes
+from callcue.core.api_keys import ApiKeyStore
 from callcue.core.auth import ApiKeyAuthenticator
 from callcue.core.channel import open_channel
 from callcue.core.credentials import api_key
@@ -25,18 +26,23 @@ from callcue.detector.v1 import detector_service_pb2 as pb
 from callcue.detector.v1 import detector_service_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
-    from callcue.core.testing import TenantKeys
+    from callcue.core.testing import ServiceTrust, TenantKeys
 
 
 @pytest.fixture(scope="module")
-async def stub(
-    database_url: str, authenticator: ApiKeyAuthenticator, tenant_keys: TenantKeys
-) -> AsyncIterator[pb_grpc.PlaybookServiceStub]:
+async def port(
+    database_url: str, authenticator: ApiKeyAuthenticator, service_trust: ServiceTrust
+) -> AsyncIterator[int]:
     await database.migrate(database_url, "detector", Path(MIGRATIONS))
     pool = await database.open_pool(database_url, max_size=4)
     settings = Settings.from_env(
         Environment(
-            {"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "DATABASE_URL": database_url}
+            {
+                "CALLCUE_HOST": "127.0.0.1",
+                "CALLCUE_PORT": "0",
+                "DATABASE_URL": database_url,
+                **service_trust.environment(),
+            }
         )
     )
     keywords = KeywordStore(pool)
@@ -44,8 +50,17 @@ async def stub(
     listening = asyncio.Event()
     listener = asyncio.create_task(matchers.listen(database_url, listening))
     await listening.wait()
-    server = build_server(settings, keywords, PlaybookStore(pool), matchers, authenticator)
-    port = await server.start()
+    doors = service_trust.doors("detector", authenticator)
+    server = build_server(settings, keywords, PlaybookStore(pool), matchers, doors)
+    yield await server.start()
+    await server.stop(0)
+    listener.cancel()
+    await pool.close()
+
+
+@pytest.fixture(scope="module")
+async def stub(port: int, tenant_keys: TenantKeys) -> AsyncIterator[pb_grpc.PlaybookServiceStub]:
+    """Playbook administration, as a client of tenant acme calls it."""
     credentials = api_key(tenant_keys.acme)
     async with open_channel(f"127.0.0.1:{port}", credentials=credentials) as channel:
         stub = pb_grpc.PlaybookServiceStub(channel)
@@ -54,9 +69,16 @@ async def stub(
                 pb.CreatePlaybookRequest(playbook=pb.Playbook(playbook_id=playbook))
             )
         yield stub
-    await server.stop(0)
-    listener.cancel()
-    await pool.close()
+
+
+@pytest.fixture(scope="module")
+async def detection(
+    port: int, service_trust: ServiceTrust
+) -> AsyncIterator[pb_grpc.DetectionServiceStub]:
+    """Detection streams, as the gateway calls them for tenant acme."""
+    credentials = service_trust.as_gateway("acme", "detector")
+    async with open_channel(f"127.0.0.1:{port}", credentials=credentials) as channel:
+        yield pb_grpc.DetectionServiceStub(channel)
 
 
 PLAYBOOKS = ("crud", "paging", "other", "dupes", "detect", "not-this-call")
@@ -165,6 +187,7 @@ def final(text: str) -> pb.DetectRequest:
 
 async def test_detect_streams_detections_for_the_call_playbook(
     stub: pb_grpc.PlaybookServiceStub,
+    detection: pb_grpc.DetectionServiceStub,
 ) -> None:
     await create(stub, new_keyword("detect", "Salesforce", "sales force"))
     await create(stub, new_keyword("detect", "too expensive"))
@@ -175,7 +198,7 @@ async def test_detect_streams_detections_for_the_call_playbook(
         pb.DetectRequest(segment=call_pb2.TranscriptSegment(text="too expensive", is_final=False)),
         final("The budget is tight and it is too expensive."),
     ]
-    streamed = [r async for r in stub.Detect(iter(requests))]
+    streamed = [r async for r in detection.Detect(iter(requests))]
     # First what the transcriber should listen for, then the detections.
     assert list(streamed[0].vocabulary.phrases) == ["Salesforce", "too expensive"]
     responses = [r.detection for r in streamed[1:]]
@@ -187,9 +210,11 @@ async def test_detect_streams_detections_for_the_call_playbook(
     assert responses[0].talking_point.title == "Heard Salesforce"
 
 
-async def test_segment_before_config_is_invalid(stub: pb_grpc.PlaybookServiceStub) -> None:
+async def test_segment_before_config_is_invalid(
+    stub: pb_grpc.PlaybookServiceStub, detection: pb_grpc.DetectionServiceStub
+) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as error:
-        [r async for r in stub.Detect(iter([final("hello")]))]
+        [r async for r in detection.Detect(iter([final("hello")]))]
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "config" in (error.value.details() or "")
 
@@ -355,10 +380,11 @@ async def test_import_is_all_or_nothing_and_exports_back(
 
 async def test_detect_with_an_unknown_playbook_is_not_found(
     stub: pb_grpc.PlaybookServiceStub,
+    detection: pb_grpc.DetectionServiceStub,
 ) -> None:
     requests = [pb.DetectRequest(config=pb.DetectConfig(playbook_ids=["no-such-playbook"]))]
     with pytest.raises(grpc.aio.AioRpcError) as error:
-        [r async for r in stub.Detect(iter(requests))]
+        [r async for r in detection.Detect(iter(requests))]
     assert error.value.code() == grpc.StatusCode.NOT_FOUND
     assert "no-such-playbook" in (error.value.details() or "")
 
@@ -367,18 +393,18 @@ class LiveCall:
     """A Detect stream kept open: segments are sent whenever the test wants, and the
     detections gathered as they come."""
 
-    def __init__(self, stub: pb_grpc.PlaybookServiceStub, playbook: str) -> None:
+    def __init__(self, detection: pb_grpc.DetectionServiceStub, playbook: str) -> None:
         self._queue: asyncio.Queue[pb.DetectRequest | None] = asyncio.Queue()
         self._queue.put_nowait(pb.DetectRequest(config=pb.DetectConfig(playbook_ids=[playbook])))
         self.responses: list[pb.DetectResponse] = []
-        self._reader = asyncio.create_task(self._read(stub))
+        self._reader = asyncio.create_task(self._read(detection))
 
     async def _requests(self) -> AsyncIterator[pb.DetectRequest]:
         while (request := await self._queue.get()) is not None:
             yield request
 
-    async def _read(self, stub: pb_grpc.PlaybookServiceStub) -> None:
-        async for response in stub.Detect(self._requests()):
+    async def _read(self, detection: pb_grpc.DetectionServiceStub) -> None:
+        async for response in detection.Detect(self._requests()):
             if response.HasField("detection"):
                 self.responses.append(response)
 
@@ -402,9 +428,10 @@ class LiveCall:
 
 async def test_edits_reach_a_running_call_within_a_second(
     stub: pb_grpc.PlaybookServiceStub,
+    detection: pb_grpc.DetectionServiceStub,
 ) -> None:
     await stub.CreatePlaybook(pb.CreatePlaybookRequest(playbook=pb.Playbook(playbook_id="live")))
-    call = LiveCall(stub, "live")
+    call = LiveCall(detection, "live")
     call.say("Do you integrate with Zendesk?")
     await asyncio.sleep(0.2)
     assert call.responses == []  # the playbook is empty; add a keyword while the call runs
@@ -416,14 +443,14 @@ async def test_edits_reach_a_running_call_within_a_second(
 
 
 async def test_the_listener_reconnects_and_catches_up(
-    stub: pb_grpc.PlaybookServiceStub, database_url: str
+    stub: pb_grpc.PlaybookServiceStub, database_url: str, detection: pb_grpc.DetectionServiceStub
 ) -> None:
     """PostgreSQL drops the LISTEN connection (a failover, a restart): the detector
     reconnects, reloads what changed meanwhile, and running calls keep up."""
     await stub.CreatePlaybook(
         pb.CreatePlaybookRequest(playbook=pb.Playbook(playbook_id="relisten"))
     )
-    call = LiveCall(stub, "relisten")
+    call = LiveCall(detection, "relisten")
     call.say("warm up")
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as admin:
         cursor = await admin.execute(
@@ -437,3 +464,51 @@ async def test_the_listener_reconnects_and_catches_up(
     await call.say_until_detected("We moved to Freshdesk.", 5.0)
     responses = await call.end()
     assert responses and responses[0].detection.phrase == "Freshdesk"
+
+
+async def test_test_playbook_finds_what_a_live_call_would(
+    stub: pb_grpc.PlaybookServiceStub,
+) -> None:
+    await stub.CreatePlaybook(pb.CreatePlaybookRequest(playbook=pb.Playbook(playbook_id="dry")))
+    await create(stub, new_keyword("dry", "Salesforce", "sales force"))
+    tested = await stub.TestPlaybook(
+        pb.TestPlaybookRequest(playbook_id="dry", text="We are on sales force now.")
+    )
+    assert [d.phrase for d in tested.detections] == ["sales force"]
+    assert tested.detections[0].state == call_pb2.DETECTION_STATE_CONFIRMED
+    nothing = await stub.TestPlaybook(pb.TestPlaybookRequest(playbook_id="dry", text="Hello."))
+    assert list(nothing.detections) == []
+    for text, message in (("   ", "say something"), ("word " * 500, "at most 2000")):
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await stub.TestPlaybook(pb.TestPlaybookRequest(playbook_id="dry", text=text))
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert message in (error.value.details() or "")
+
+
+async def test_a_tenant_key_cannot_open_a_detection_stream(
+    port: int, tenant_keys: TenantKeys
+) -> None:
+    """Detections are the gateway's to ask for: a client with a key cannot feed invented
+    transcripts in to fish for talking points."""
+    credentials = api_key(tenant_keys.acme)
+    async with open_channel(f"127.0.0.1:{port}", credentials=credentials) as channel:
+        requests = [
+            pb.DetectRequest(config=pb.DetectConfig(session_id="s", playbook_ids=["detect"]))
+        ]
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            [r async for r in pb_grpc.DetectionServiceStub(channel).Detect(iter(requests))]
+    assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_read_only_key_reads_playbooks_but_cannot_change_them(
+    port: int, key_store: ApiKeyStore
+) -> None:
+    _, key = await key_store.create_key("acme", "reader", [scopes.PLAYBOOKS_READ])
+    async with open_channel(f"127.0.0.1:{port}", credentials=api_key(key)) as channel:
+        reader = pb_grpc.PlaybookServiceStub(channel)
+        listed = await reader.ListPlaybooks(pb.ListPlaybooksRequest())
+        assert "crud" in [p.playbook_id for p in listed.playbooks]
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await reader.DeletePlaybook(pb.DeletePlaybookRequest(playbook_id="crud", force=True))
+    assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "playbooks:write" in (error.value.details() or "")

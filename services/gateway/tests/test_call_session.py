@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from callcue.call.v1 import call_pb2
 from callcue.core import database
 from callcue.gateway import app as gateway_app
-from callcue.gateway.call_session import CallSession, Downstream
+from callcue.gateway.call_session import CallSession
 from callcue.gateway.session_store import SessionStore
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
@@ -30,7 +30,7 @@ async def test_events_are_numbered_published_and_stored_in_one_order(
     pool = await database.open_pool(database_url, max_size=2)
     store = SessionStore(pool)
     session = await store.create("acme", pb.SESSION_SOURCE_LIVE, pb.CallConfig())
-    downstream = Downstream(transcriber=None, detector=stack.detector, notifier=stack.notifier)  # type: ignore[arg-type]
+    downstream = stack.internal
     call = CallSession(session.session_id, [], downstream, store)
     first = await call.start("call started")
     for number in range(3):
@@ -61,6 +61,6 @@ async def test_events_are_numbered_published_and_stored_in_one_order(
 
 
 async def test_a_session_never_started_closes_without_publishing(stack: Stack) -> None:
-    downstream = Downstream(transcriber=None, detector=stack.detector, notifier=stack.notifier)  # type: ignore[arg-type]
+    downstream = stack.internal
     call = CallSession(f"never-{uuid.uuid4()}", [], downstream, store=None)  # type: ignore[arg-type]
     await call.close("the caller went away before it started")

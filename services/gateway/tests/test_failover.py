@@ -37,7 +37,7 @@ from callcue.transcriber import app as transcriber_app
 from callcue.transcriber.settings import Settings as TranscriberSettings
 
 if TYPE_CHECKING:
-    from callcue.core.testing import Stack
+    from callcue.core.testing import ServiceTrust, Stack
 
 SAMPLES = Path(__file__).parents[3] / "samples"
 LINEAR16_16K = call_pb2.AudioFormat(
@@ -64,7 +64,11 @@ def serving(replicas: list[tuple[GrpcServer, Counting]]) -> GrpcServer:
 
 
 async def test_a_call_survives_losing_its_transcriber_and_detector(
-    stack: Stack, database_url: str, authenticator: ApiKeyAuthenticator, playbook: str
+    stack: Stack,
+    database_url: str,
+    authenticator: ApiKeyAuthenticator,
+    playbook: str,
+    service_trust: ServiceTrust,
 ) -> None:
     for phrase in ("security questionnaire", "follow up call"):
         await stack.detector.CreateKeyword(
@@ -77,7 +81,12 @@ async def test_a_call_survives_losing_its_transcriber_and_detector(
             )
         )
     env = Environment(
-        {"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "DATABASE_URL": database_url}
+        {
+            "CALLCUE_HOST": "127.0.0.1",
+            "CALLCUE_PORT": "0",
+            "DATABASE_URL": database_url,
+            **service_trust.environment(),
+        }
     )
     pool = await database.open_pool(database_url, max_size=4)
     transcriber_settings = TranscriberSettings.from_env(env)
@@ -85,11 +94,11 @@ async def test_a_call_survives_losing_its_transcriber_and_detector(
     keywords = KeywordStore(pool)
     transcribers, detectors = [], []
     for _ in range(2):
-        counter = Counting(authenticator)
+        counter = Counting(service_trust.doors("transcriber", None))
         transcribers.append(
             (transcriber_app.build_server(transcriber_settings, engine, counter), counter)
         )
-        counter = Counting(authenticator)
+        counter = Counting(service_trust.doors("detector", authenticator))
         server = detector_app.build_server(
             DetectorSettings.from_env(env),
             keywords,
@@ -106,7 +115,10 @@ async def test_a_call_survives_losing_its_transcriber_and_detector(
         return "ipv4:" + ",".join(f"127.0.0.1:{server.port}" for server, _ in replicas)
 
     downstream, channels = Downstream.connect(
-        both(transcribers), both(detectors), f"127.0.0.1:{stack.notifier_port}"
+        both(transcribers),
+        both(detectors),
+        f"127.0.0.1:{stack.notifier_port}",
+        signer=service_trust.signer,
     )
     gateway, _ = gateway_app.build_server(
         GatewaySettings.from_env(env), downstream, SessionStore(pool), authenticator
@@ -175,7 +187,7 @@ async def test_a_call_survives_losing_its_transcriber_and_detector(
 
 
 async def test_published_events_survive_the_loss_of_the_notifier_replica_taking_them(
-    authenticator: ApiKeyAuthenticator, stack: Stack
+    authenticator: ApiKeyAuthenticator, service_trust: ServiceTrust
 ) -> None:
     """Two notifier replicas share one log (as they share Redis in production); the one
     the session publishes to is stopped mid-call, and the publisher resends what it had
@@ -186,13 +198,13 @@ async def test_published_events_survive_the_loss_of_the_notifier_replica_taking_
     )
     replicas = []
     for _ in range(2):
-        counter = Counting(authenticator)
+        counter = Counting(service_trust.doors("notifier", authenticator))
         replicas.append((notifier_app.build_server(settings, shared, counter), counter))
     for server, _ in replicas:
         await server.start()
     target = "ipv4:" + ",".join(f"127.0.0.1:{server.port}" for server, _ in replicas)
-    channel = open_channel(target, credentials=credentials.api_key(stack.api_key))
-    publisher = SessionPublisher(notifier_service_pb2_grpc.SubscriberServiceStub(channel), "s-1")
+    channel = open_channel(target, credentials=service_trust.as_gateway("acme", "notifier"))
+    publisher = SessionPublisher(notifier_service_pb2_grpc.PublisherServiceStub(channel), "s-1")
     publisher.start()
     for number in range(1, 41):
         event = call_pb2.CallEvent(

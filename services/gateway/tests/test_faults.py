@@ -24,7 +24,6 @@ from callcue.core.auth import ApiKeyAuthenticator
 from callcue.core.channel import open_channel
 from callcue.core.settings import Environment
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
-from callcue.detector.v1 import detector_service_pb2_grpc
 from callcue.gateway import app as gateway_app
 from callcue.gateway.call_session import Downstream
 from callcue.gateway.session_store import SessionStore
@@ -36,10 +35,9 @@ from callcue.notifier.redis_log import RedisEventLog
 from callcue.notifier.settings import Settings as NotifierSettings
 from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
 from callcue.notifier.v1 import notifier_service_pb2_grpc
-from callcue.transcriber.v1 import transcriber_service_pb2_grpc
 
 if TYPE_CHECKING:
-    from callcue.core.testing import Stack
+    from callcue.core.testing import ServiceTrust, Stack
 
 SAMPLES = Path(__file__).parents[3] / "samples"
 LINEAR16_16K = call_pb2.AudioFormat(
@@ -95,19 +93,31 @@ def redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 
 
 async def test_redis_stopping_for_ten_seconds_loses_nothing(
-    stack: Stack, database_url: str, authenticator: ApiKeyAuthenticator, redis: PrivateRedis
+    stack: Stack,
+    database_url: str,
+    authenticator: ApiKeyAuthenticator,
+    redis: PrivateRedis,
+    service_trust: ServiceTrust,
 ) -> None:
     env = Environment(
-        {"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "DATABASE_URL": database_url}
+        {
+            "CALLCUE_HOST": "127.0.0.1",
+            "CALLCUE_PORT": "0",
+            "DATABASE_URL": database_url,
+            **service_trust.environment(),
+        }
     )
     events_log = RedisEventLog(redis.url, events_per_session=10_000, session_ttl_seconds=600)
-    notifier = notifier_app.build_server(NotifierSettings.from_env(env), events_log, authenticator)
+    notifier = notifier_app.build_server(
+        NotifierSettings.from_env(env), events_log, service_trust.doors("notifier", authenticator)
+    )
     notifier_port = await notifier.start()
     pool = await database.open_pool(database_url, max_size=4)
     downstream, channels = Downstream.connect(
         f"127.0.0.1:{stack.transcriber_port}",
         f"127.0.0.1:{stack.detector_port}",
         f"127.0.0.1:{notifier_port}",
+        signer=service_trust.signer,
     )
     gateway, _ = gateway_app.build_server(
         GatewaySettings.from_env(env), downstream, SessionStore(pool), authenticator
@@ -204,7 +214,11 @@ def _retried(command: Callable[[], object]) -> None:
 
 
 async def test_postgres_restarting_mid_call_loses_nothing_acknowledged(
-    stack: Stack, authenticator: ApiKeyAuthenticator, playbook: str, tmp_path: Path
+    stack: Stack,
+    authenticator: ApiKeyAuthenticator,
+    playbook: str,
+    tmp_path: Path,
+    service_trust: ServiceTrust,
 ) -> None:
     """The session database (a private PostgreSQL) stops for 8 s while a call runs: the call
     goes on, a call started meanwhile is refused UNAVAILABLE, and once the database is back
@@ -221,17 +235,19 @@ async def test_postgres_restarting_mid_call_loses_nothing_acknowledged(
         )
     )
     env = Environment(
-        {"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "DATABASE_URL": postgres.url}
+        {
+            "CALLCUE_HOST": "127.0.0.1",
+            "CALLCUE_PORT": "0",
+            "DATABASE_URL": postgres.url,
+            **service_trust.environment(),
+        }
     )
     pool = await database.open_pool(postgres.url, max_size=4)
-    channels = [
-        open_channel(f"127.0.0.1:{port}", credentials=credentials.forwarded)
-        for port in (stack.transcriber_port, stack.detector_port, stack.notifier_port)
-    ]
-    downstream = Downstream(
-        transcriber=transcriber_service_pb2_grpc.TranscriberServiceStub(channels[0]),
-        detector=detector_service_pb2_grpc.PlaybookServiceStub(channels[1]),
-        notifier=notifier_service_pb2_grpc.SubscriberServiceStub(channels[2]),
+    downstream, channels = Downstream.connect(
+        f"127.0.0.1:{stack.transcriber_port}",
+        f"127.0.0.1:{stack.detector_port}",
+        f"127.0.0.1:{stack.notifier_port}",
+        signer=service_trust.signer,
     )
     gateway, _ = gateway_app.build_server(
         GatewaySettings.from_env(env),

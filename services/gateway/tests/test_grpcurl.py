@@ -44,14 +44,15 @@ async def test_reflection_lists_every_service(stack: Stack) -> None:
     for method in ("StreamCall", "UploadRecording", "GetSession", "ListSessions", "GetTranscript"):
         assert f"callcue.gateway.v1.GatewayService.{method}" in methods
     detector = (await grpcurl(stack.detector_port, "list")).stdout
-    assert "callcue.detector.v1.DetectorService" in detector
+    assert "callcue.detector.v1.PlaybookService" in detector
+    assert "callcue.detector.v1.DetectionService" in detector
 
 
 async def test_health_and_keyword_admin_through_grpcurl(stack: Stack, playbook: str) -> None:
     health = await grpcurl(
         stack.detector_port,
         "grpc.health.v1.Health/Check",
-        data='{"service": "callcue.detector.v1.DetectorService"}',
+        data='{"service": "callcue.detector.v1.PlaybookService"}',
     )
     assert json.loads(health.stdout) == {"status": "SERVING"}
 
@@ -67,7 +68,7 @@ async def test_health_and_keyword_admin_through_grpcurl(stack: Stack, playbook: 
     }
     created = await grpcurl(
         stack.detector_port,
-        "callcue.detector.v1.DetectorService/CreateKeyword",
+        "callcue.detector.v1.PlaybookService/CreateKeyword",
         data=json.dumps(body),
         key=stack.api_key,
     )
@@ -77,7 +78,7 @@ async def test_health_and_keyword_admin_through_grpcurl(stack: Stack, playbook: 
 
     listed = await grpcurl(
         stack.detector_port,
-        "callcue.detector.v1.DetectorService/ListKeywords",
+        "callcue.detector.v1.PlaybookService/ListKeywords",
         data=json.dumps({"playbookId": playbook}),
         key=stack.api_key,
     )
@@ -89,7 +90,7 @@ async def test_health_and_keyword_admin_through_grpcurl(stack: Stack, playbook: 
 async def test_errors_come_back_as_statuses_with_messages(stack: Stack) -> None:
     empty = await grpcurl(
         stack.detector_port,
-        "callcue.detector.v1.DetectorService/CreateKeyword",
+        "callcue.detector.v1.PlaybookService/CreateKeyword",
         data='{"keyword": {"phrase": "  ", "talkingPoint": {"title": "x"}}}',
         key=stack.api_key,
     )

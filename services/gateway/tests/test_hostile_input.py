@@ -15,14 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from callcue.call.v1 import call_pb2
-from callcue.core.channel import open_channel
-from callcue.core.credentials import api_key
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.gateway.v1 import gateway_service_pb2_grpc
 from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
 from callcue.transcriber.v1 import transcriber_service_pb2 as transcriber_pb
-from callcue.transcriber.v1 import transcriber_service_pb2_grpc
 
 if TYPE_CHECKING:
     from callcue.core.testing import Stack
@@ -207,17 +204,12 @@ async def test_random_call_streams_end_with_a_status_never_a_crash(
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.binary(max_size=20_000), filename=TEXT)
 async def test_random_files_are_invalid_arguments(stack: Stack, data: bytes, filename: str) -> None:
-    async with open_channel(
-        f"127.0.0.1:{stack.transcriber_port}", credentials=api_key(stack.api_key)
-    ) as channel:
-        transcriber = transcriber_service_pb2_grpc.TranscriberServiceStub(channel)
+    async def requests() -> AsyncIterator[transcriber_pb.TranscribeFileRequest]:
+        config = transcriber_pb.FileConfig(filename=filename)
+        yield transcriber_pb.TranscribeFileRequest(config=config)
+        yield transcriber_pb.TranscribeFileRequest(data=data)
 
-        async def requests() -> AsyncIterator[transcriber_pb.TranscribeFileRequest]:
-            config = transcriber_pb.FileConfig(filename=filename)
-            yield transcriber_pb.TranscribeFileRequest(config=config)
-            yield transcriber_pb.TranscribeFileRequest(data=data)
-
-        code = await status_of(drain(transcriber.TranscribeFile(requests())))
+    code = await status_of(drain(stack.internal.transcriber.TranscribeFile(requests())))
     assert code in PRECISE, code
 
 
@@ -264,7 +256,7 @@ async def test_audio_before_config_and_a_backtracking_pattern(stack: Stack, play
         )
 
     started = asyncio.get_running_loop().time()
-    await asyncio.wait_for(drain(stack.detector.Detect(segments())), 10)
+    await asyncio.wait_for(drain(stack.internal.detector.Detect(segments())), 10)
     assert asyncio.get_running_loop().time() - started < 5
     for port in (stack.gateway_port, stack.detector_port, stack.notifier_port):
         await still_serving(port)

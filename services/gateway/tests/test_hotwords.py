@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from callcue.call.v1 import call_pb2
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
-from callcue.gateway.call_session import CallSession, Downstream
+from callcue.gateway.call_session import CallSession
 
 if TYPE_CHECKING:
     from callcue.core.testing import Stack
@@ -25,7 +25,7 @@ async def test_the_detector_sends_the_calls_vocabulary_as_its_stream_opens(
             talking_point=call_pb2.TalkingPoint(title="t", priority=1 if index == 60 else 0),
         )
         await stack.detector.CreateKeyword(detector_pb.CreateKeywordRequest(keyword=keyword))
-    downstream = Downstream(transcriber=None, detector=stack.detector, notifier=stack.notifier)  # type: ignore[arg-type]
+    downstream = stack.internal
     call = CallSession("hotwords-1", [playbook], downstream, store=None)  # type: ignore[arg-type]
     await call.start("call started")
     try:
@@ -37,7 +37,7 @@ async def test_the_detector_sends_the_calls_vocabulary_as_its_stream_opens(
 
 
 async def test_without_a_detector_the_call_goes_on_without_hotwords(stack: Stack) -> None:
-    downstream = Downstream(transcriber=None, detector=stack.detector, notifier=stack.notifier)  # type: ignore[arg-type]
+    downstream = stack.internal
     call = CallSession("hotwords-2", ["no-such-playbook"], downstream, store=None)  # type: ignore[arg-type]
     await call.start("call started")
     try:

@@ -19,7 +19,7 @@ from callcue.notifier.v1 import notifier_service_pb2_grpc
 
 @pytest.fixture
 async def notifier() -> AsyncIterator[
-    tuple[MemoryEventLog, notifier_service_pb2_grpc.SubscriberServiceAsyncStub]
+    tuple[MemoryEventLog, notifier_service_pb2_grpc.PublisherServiceAsyncStub]
 ]:
     events = MemoryEventLog(1000, 10)
     settings = NotifierSettings.from_env(
@@ -28,12 +28,12 @@ async def notifier() -> AsyncIterator[
     server = notifier_app.build_server(settings, events, SingleTenant("acme"))
     port = await server.start()
     async with open_channel(f"127.0.0.1:{port}") as channel:
-        yield events, notifier_service_pb2_grpc.SubscriberServiceStub(channel)
+        yield events, notifier_service_pb2_grpc.PublisherServiceStub(channel)
     await server.stop(0)
 
 
 async def test_events_are_numbered_stamped_and_all_reach_the_log(
-    notifier: tuple[MemoryEventLog, notifier_service_pb2_grpc.SubscriberServiceAsyncStub],
+    notifier: tuple[MemoryEventLog, notifier_service_pb2_grpc.PublisherServiceAsyncStub],
 ) -> None:
     events, stub = notifier
     publisher = SessionPublisher(stub, "s-7")
@@ -55,7 +55,7 @@ async def test_events_are_numbered_stamped_and_all_reach_the_log(
 
 
 async def test_a_publisher_never_started_holds_no_stream_and_closes_at_once(
-    notifier: tuple[MemoryEventLog, notifier_service_pb2_grpc.SubscriberServiceAsyncStub],
+    notifier: tuple[MemoryEventLog, notifier_service_pb2_grpc.PublisherServiceAsyncStub],
 ) -> None:
     events, stub = notifier
     publisher = SessionPublisher(stub, "s-8")

@@ -12,7 +12,7 @@ from callcue.call.v1 import call_pb2
 from callcue.core import database
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.gateway import app as gateway_app
-from callcue.gateway.call_session import CallSession, Downstream
+from callcue.gateway.call_session import CallSession
 from callcue.gateway.redaction import (
     Redactor,
     card_length,
@@ -179,7 +179,7 @@ async def test_numbers_never_reach_subscribers_or_the_database_but_keywords_stil
         )
     )
     session = await store.create("acme", pb.SESSION_SOURCE_LIVE, pb.CallConfig())
-    downstream = Downstream(transcriber=None, detector=stack.detector, notifier=stack.notifier)  # type: ignore[arg-type]
+    downstream = stack.internal
     call = CallSession(session.session_id, [playbook], downstream, store)
     first = await call.start("call started")
     # Read out in two finals, the way the transcriber settles words while someone speaks.

@@ -29,7 +29,7 @@ from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
 from callcue.notifier.v1 import notifier_service_pb2_grpc
 
 if TYPE_CHECKING:
-    from callcue.core.testing import Stack
+    from callcue.core.testing import ServiceTrust, Stack
 
 SAMPLES = Path(__file__).parents[3] / "samples"
 REDIS_URL = os.environ.get("CALLCUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -83,9 +83,9 @@ def start(service: str, env: dict[str, str]) -> Replica:
 
 
 @pytest.fixture
-def replicas(stack: Stack, database_url: str) -> Iterator[Replicas]:
+def replicas(stack: Stack, database_url: str, service_trust: ServiceTrust) -> Iterator[Replicas]:
     """Both gateways publish to notifier A; the transcriber and detector are the stack's."""
-    shared = {"DATABASE_URL": database_url}
+    shared = {"DATABASE_URL": database_url, **service_trust.environment()}
     notifier_env = {
         **shared,
         "REDIS_URL": REDIS_URL,

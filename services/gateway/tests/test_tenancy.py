@@ -25,18 +25,21 @@ from callcue.notifier.v1 import notifier_service_pb2_grpc
 from callcue.transcriber.v1 import transcriber_service_pb2 as transcriber_pb
 
 if TYPE_CHECKING:
-    from callcue.core.testing import Stack, TenantKeys
+    from callcue.core.testing import ServiceTrust, Stack, TenantKeys
 
 SAMPLES = Path(__file__).parents[3] / "samples"
 LINEAR16_16K = call_pb2.AudioFormat(
     encoding=call_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=16000, channel_count=1
 )
-SERVICES = {
-    "gateway": pb.DESCRIPTOR.services_by_name["GatewayService"],
-    "detector": detector_pb.DESCRIPTOR.services_by_name["DetectorService"],
-    "notifier": notifier_pb.DESCRIPTOR.services_by_name["NotifierService"],
-    "transcriber": transcriber_pb.DESCRIPTOR.services_by_name["TranscriberService"],
-}
+# Each service, and the process that serves it.
+SERVICES = [
+    ("gateway", pb.DESCRIPTOR.services_by_name["GatewayService"]),
+    ("detector", detector_pb.DESCRIPTOR.services_by_name["PlaybookService"]),
+    ("detector", detector_pb.DESCRIPTOR.services_by_name["DetectionService"]),
+    ("notifier", notifier_pb.DESCRIPTOR.services_by_name["SubscriberService"]),
+    ("notifier", notifier_pb.DESCRIPTOR.services_by_name["PublisherService"]),
+    ("transcriber", transcriber_pb.DESCRIPTOR.services_by_name["TranscriberService"]),
+]
 
 
 def ports(stack: Stack) -> dict[str, int]:
@@ -72,16 +75,22 @@ async def test_every_rpc_of_every_service_refuses_a_missing_or_bad_key(
         "a key without Bearer": [("authorization", tenant_keys.acme)],
     }
     tried = 0
-    for service, descriptor in SERVICES.items():
+    for service, descriptor in SERVICES:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{ports(stack)[service]}") as channel:
             for method in descriptor.methods:
                 path = f"/{descriptor.full_name}/{method.name}"
                 for what, metadata in bad.items():
                     with pytest.raises(grpc.aio.AioRpcError) as error:
                         await asyncio.wait_for(call_raw(channel, path, method, metadata), 10)
-                    assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED, (path, what)
+                    # The transcriber takes no keys at all: it does not even look at one.
+                    expected = (
+                        grpc.StatusCode.PERMISSION_DENIED
+                        if service == "transcriber" and metadata
+                        else grpc.StatusCode.UNAUTHENTICATED
+                    )
+                    assert error.value.code() == expected, (path, what)
                     tried += 1
-    assert tried == 4 * (7 + 13 + 3 + 2)
+    assert tried == 4 * (7 + 13 + 1 + 2 + 1 + 2)
 
 
 async def denied(call: Awaitable[Any]) -> grpc.StatusCode:
@@ -91,7 +100,7 @@ async def denied(call: Awaitable[Any]) -> grpc.StatusCode:
 
 
 async def test_another_tenants_key_finds_nothing_of_acme(
-    stack: Stack, tenant_keys: TenantKeys, playbook: str
+    stack: Stack, tenant_keys: TenantKeys, playbook: str, service_trust: ServiceTrust
 ) -> None:
     keyword = (
         await stack.detector.CreateKeyword(
@@ -201,16 +210,19 @@ async def test_another_tenants_key_finds_nothing_of_acme(
             detector_pb.ListKeywordsRequest(playbook_id=playbook, query="Salesforce")
         )
         assert list(listed_keywords.keywords) == []
-        detect = detector.Detect(
-            iter(
-                [
-                    detector_pb.DetectRequest(
-                        config=detector_pb.DetectConfig(session_id="x", playbook_ids=[playbook])
-                    )
-                ]
+        # The gateway serving a caller of globex cannot detect with acme's playbook either.
+        as_globex = service_trust.as_gateway("globex", "detector")
+        async with open_channel(f"127.0.0.1:{stack.detector_port}", credentials=as_globex) as dc:
+            detect = detector_service_pb2_grpc.DetectionServiceStub(dc).Detect(
+                iter(
+                    [
+                        detector_pb.DetectRequest(
+                            config=detector_pb.DetectConfig(session_id="x", playbook_ids=[playbook])
+                        )
+                    ]
+                )
             )
-        )
-        assert await denied(_drain(detect)) == not_found
+            assert await denied(_drain(detect)) == not_found
         # The same playbook id is free for globex: its own, separate playbook.
         own = await detector.CreatePlaybook(
             detector_pb.CreatePlaybookRequest(playbook=detector_pb.Playbook(playbook_id=playbook))

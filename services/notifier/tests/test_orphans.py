@@ -17,13 +17,13 @@ from callcue.call.v1 import call_pb2
 from callcue.core.auth import SingleTenant
 from callcue.core.channel import open_channel
 from callcue.core.settings import Environment
+from callcue.core.testing import NotifierClient
 from callcue.notifier.app import build_server
 from callcue.notifier.event_log import EventLog, MemoryEventLog
 from callcue.notifier.orphans import MESSAGE
 from callcue.notifier.redis_log import RedisEventLog
 from callcue.notifier.settings import Settings
 from callcue.notifier.v1 import notifier_service_pb2 as pb
-from callcue.notifier.v1 import notifier_service_pb2_grpc as pb_grpc
 
 REDIS_URL = os.environ.get("CALLCUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PATIENCE = 1.0
@@ -54,7 +54,7 @@ async def events(request: pytest.FixtureRequest) -> AsyncIterator[EventLog]:
 
 
 @pytest.fixture
-async def stub(events: EventLog) -> AsyncIterator[pb_grpc.SubscriberServiceStub]:
+async def stub(events: EventLog) -> AsyncIterator[NotifierClient]:
     settings = Settings.from_env(
         Environment(
             {
@@ -68,13 +68,11 @@ async def stub(events: EventLog) -> AsyncIterator[pb_grpc.SubscriberServiceStub]
     server = build_server(settings, events, SingleTenant("acme"))
     port = await server.start()
     async with open_channel(f"127.0.0.1:{port}") as channel:
-        yield pb_grpc.SubscriberServiceStub(channel)
+        yield NotifierClient(channel, channel)
     await server.stop(0)
 
 
-async def publish_then_vanish(
-    stub: pb_grpc.SubscriberServiceStub, session: str, sequences: range
-) -> None:
+async def publish_then_vanish(stub: NotifierClient, session: str, sequences: range) -> None:
     """A publisher whose process dies after these events: its stream just breaks."""
     more = asyncio.Event()
 
@@ -92,18 +90,18 @@ async def publish_then_vanish(
     call.cancel()
 
 
-async def publish(stub: pb_grpc.SubscriberServiceStub, events: list[call_pb2.CallEvent]) -> None:
+async def publish(stub: NotifierClient, events: list[call_pb2.CallEvent]) -> None:
     call = stub.Publish(pb.PublishRequest(event=event) for event in events)
     [ack async for ack in call]
 
 
-async def subscribe(stub: pb_grpc.SubscriberServiceStub, session: str) -> list[call_pb2.CallEvent]:
+async def subscribe(stub: NotifierClient, session: str) -> list[call_pb2.CallEvent]:
     call = stub.Subscribe(pb.SubscribeRequest(session_id=session), timeout=20)
     return [response.event async for response in call]
 
 
 async def test_a_session_whose_publisher_vanished_ends_for_its_subscribers(
-    stub: pb_grpc.SubscriberServiceStub,
+    stub: NotifierClient,
 ) -> None:
     await publish_then_vanish(stub, "call-1", range(1, 4))
     following = asyncio.create_task(subscribe(stub, "call-1"))
@@ -122,7 +120,7 @@ async def test_a_session_whose_publisher_vanished_ends_for_its_subscribers(
 
 
 async def test_a_publisher_back_in_time_keeps_its_session(
-    stub: pb_grpc.SubscriberServiceStub,
+    stub: NotifierClient,
 ) -> None:
     await publish_then_vanish(stub, "call-2", range(1, 4))
     # The gateway reconnects (here, or through another replica) and goes on, then falls

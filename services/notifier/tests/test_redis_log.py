@@ -25,7 +25,7 @@ from callcue.notifier.v1 import notifier_service_pb2 as pb
 from callcue.notifier.v1 import notifier_service_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
-    from callcue.core.testing import TenantKeys
+    from callcue.core.testing import ServiceTrust, TenantKeys
 
 REDIS_URL = os.environ.get("CALLCUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SETTINGS = Settings.from_env(
@@ -175,16 +175,24 @@ async def test_a_reader_too_far_behind_is_told_where_to_resume(prefix: str) -> N
 
 
 async def test_two_replicas_see_one_log(
-    prefix: str, authenticator: ApiKeyAuthenticator, tenant_keys: TenantKeys
+    prefix: str,
+    authenticator: ApiKeyAuthenticator,
+    tenant_keys: TenantKeys,
+    service_trust: ServiceTrust,
 ) -> None:
     """Events published on one notifier reach a subscriber of another, in order, and a
     subscriber that reconnects with its last sequence misses nothing and sees nothing twice."""
     logs = [new_log(prefix), new_log(prefix)]
-    servers = [build_server(SETTINGS, log, authenticator) for log in logs]
+    doors = service_trust.doors("notifier", authenticator)
+    servers = [build_server(SETTINGS, log, doors) for log in logs]
     ports = [await server.start() for server in servers]
-    credentials = api_key(tenant_keys.acme)
-    channels = [open_channel(f"127.0.0.1:{port}", credentials=credentials) for port in ports]
-    a, b = (pb_grpc.SubscriberServiceStub(channel) for channel in channels)
+    gateway = service_trust.as_gateway(TENANT, "notifier")
+    channels = [
+        open_channel(f"127.0.0.1:{ports[0]}", credentials=gateway),
+        open_channel(f"127.0.0.1:{ports[1]}", credentials=api_key(tenant_keys.acme)),
+    ]
+    a = pb_grpc.PublisherServiceStub(channels[0])
+    b = pb_grpc.SubscriberServiceStub(channels[1])
     published = [transcript("call", n) for n in range(1, 60)] + [ended("call", 60)]
 
     async def publish() -> None:
@@ -222,7 +230,7 @@ async def test_without_redis_publishers_get_unavailable_not_a_crash() -> None:
     server = build_server(SETTINGS, log, SingleTenant())
     port = await server.start()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = pb_grpc.SubscriberServiceStub(channel)
+        stub = pb_grpc.PublisherServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as error:
             async for _ in stub.Publish(iter([pb.PublishRequest(event=transcript("s", 1))])):
                 pass

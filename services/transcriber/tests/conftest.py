@@ -17,9 +17,8 @@ import openai
 import pytest
 from faster_whisper.audio import decode_audio
 
-from callcue.core.auth import ApiKeyAuthenticator, SingleTenant
+from callcue.core.auth import SingleTenant
 from callcue.core.channel import open_channel
-from callcue.core.credentials import api_key
 from callcue.core.settings import Environment
 from callcue.transcriber.app import build_server, load_engine
 from callcue.transcriber.engine import WhisperEngine
@@ -29,18 +28,20 @@ from callcue.transcriber.settings import Settings
 from callcue.transcriber.v1 import transcriber_service_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
-    from callcue.core.testing import TenantKeys
+    from callcue.core.testing import ServiceTrust
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
+def settings(service_trust: ServiceTrust) -> Settings:
+    """No DATABASE_URL: the transcriber serves only the gateway, whose credentials it checks
+    with the gateway's public key."""
     return Settings.from_env(
         Environment(
             {
                 "CALLCUE_HOST": "127.0.0.1",
                 "CALLCUE_PORT": "0",
                 "CALLCUE_MAX_FILE_BYTES": "4000000",
-                "DATABASE_URL": database_url,
+                "CALLCUE_TRUSTED_SERVICES_DIR": str(service_trust.directory),
             }
         )
     )
@@ -55,18 +56,19 @@ def engine(settings: Settings) -> WhisperEngine:
 
 @pytest.fixture(scope="session")
 async def server_port(
-    settings: Settings, engine: WhisperEngine, authenticator: ApiKeyAuthenticator
+    settings: Settings, engine: WhisperEngine, service_trust: ServiceTrust
 ) -> AsyncIterator[int]:
-    server = build_server(settings, engine, authenticator)
+    server = build_server(settings, engine, service_trust.doors("transcriber", None))
     yield await server.start()
     await server.stop(0)
 
 
 @pytest.fixture(scope="session")
 async def stub(
-    server_port: int, tenant_keys: TenantKeys
+    server_port: int, service_trust: ServiceTrust
 ) -> AsyncIterator[pb_grpc.TranscriberServiceStub]:
-    credentials = api_key(tenant_keys.acme)
+    """The transcriber as the gateway calls it for tenant acme."""
+    credentials = service_trust.as_gateway("acme", "transcriber")
     async with open_channel(f"127.0.0.1:{server_port}", credentials=credentials) as channel:
         yield pb_grpc.TranscriberServiceStub(channel)
 

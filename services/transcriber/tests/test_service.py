@@ -10,11 +10,13 @@ import grpc
 import pytest
 
 from callcue.call.v1 import call_pb2
+from callcue.core.channel import open_channel
+from callcue.core.credentials import api_key
 from callcue.transcriber.v1 import transcriber_service_pb2 as pb
 from callcue.transcriber.v1 import transcriber_service_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
-    from callcue.core.testing import TenantKeys
+    from callcue.core.testing import ServiceTrust, TenantKeys
 
 SAMPLES = Path(__file__).parents[3] / "samples"
 LINEAR16 = call_pb2.AudioFormat(
@@ -170,7 +172,7 @@ async def test_truncated_file_is_invalid_or_transcribed_in_part(
 
 
 async def test_file_over_the_limit_is_resource_exhausted(
-    stub: pb_grpc.TranscriberServiceStub, server_port: int, tenant_keys: TenantKeys
+    stub: pb_grpc.TranscriberServiceStub, server_port: int, service_trust: ServiceTrust
 ) -> None:
     # A sync client: grpc.aio clients misreport a status that arrives while they are
     # still writing as INTERNAL (grpc/grpc#36066); the server's answer is what counts.
@@ -179,7 +181,7 @@ async def test_file_over_the_limit_is_resource_exhausted(
             sync_stub = pb_grpc.TranscriberServiceStub(channel)
             try:
                 requests = file_requests(bytes(5_000_000), filename="x.wav")
-                metadata = [("authorization", f"Bearer {tenant_keys.acme}")]
+                metadata = service_trust.as_gateway("acme", "transcriber")()
                 list(sync_stub.TranscribeFile(requests, metadata=metadata))
             except grpc.RpcError as error:
                 return error
@@ -218,3 +220,14 @@ async def test_at_real_time_pace_words_become_final_while_the_call_goes_on(
         assert expected in text
     ids = [r.segment.segment_id for _, r in finals]
     assert len(ids) == len(set(ids))
+
+
+async def test_only_the_gateway_may_call_it(server_port: int, tenant_keys: TenantKeys) -> None:
+    """A tenant's key, even a valid one, is refused: audio reaches the transcriber only
+    through the gateway, which does the accounting and the storing."""
+    credentials = api_key(tenant_keys.acme)
+    async with open_channel(f"127.0.0.1:{server_port}", credentials=credentials) as channel:
+        stub = pb_grpc.TranscriberServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            [r async for r in stub.TranscribeFile(file_requests(b"RIFF", filename="x.wav"))]
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -324,6 +324,7 @@ async def cmd_dev_up(args: argparse.Namespace) -> int:
         devstack.ports_from(base, console_port, telephony_port),
         database_url,
         devstack.telephony_secrets_key(state_dir),
+        devstack.service_keys(state_dir),
     )
     started = time.monotonic()
     services: tuple[str, ...] = (*devstack.SERVICES, devstack.TELEPHONY)

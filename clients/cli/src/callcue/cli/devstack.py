@@ -33,6 +33,8 @@ PORT_SETTINGS = {
 TELEPHONY_GRPC = "telephony-grpc"
 # The key telephony seals connector secrets with, kept beside the other local state.
 SECRETS_KEY_FILE = "telephony-secrets-key"
+# The gateway's key pair, with which it signs its calls to the internal services.
+SERVICE_KEYS_DIR = "service-keys"
 # Each service's Prometheus /metrics port is its gRPC port plus this.
 METRICS_OFFSET = 100
 
@@ -49,6 +51,8 @@ class DevStack:
     ports: dict[str, int]
     database_url: str
     telephony_secrets_key: str = ""
+    # The gateway's key pair for service credentials (gateway.key, gateway.pub).
+    service_keys: Path | None = None
 
     def address(self, service: str) -> str:
         return f"localhost:{self.ports[service]}"
@@ -76,6 +80,22 @@ def telephony_secrets_key(state_dir: Path) -> str:
         path.touch(mode=0o600)
         path.write_text(new_key() + "\n")
     return path.read_text().strip()
+
+
+def service_keys(state_dir: Path) -> Path:
+    """The local stack's gateway key pair for service credentials, made once and kept
+    (the private half mode 600); the internal services trust the folder's gateway.pub."""
+    from callcue.core.service_tokens import new_key_pair
+
+    folder = state_dir / SERVICE_KEYS_DIR
+    private, public = folder / "gateway.key", folder / "gateway.pub"
+    if not (private.is_file() and public.is_file()):
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_pem, public_pem = new_key_pair()
+        private.touch(mode=0o600)
+        private.write_bytes(private_pem)
+        public.write_bytes(public_pem)
+    return folder
 
 
 def console_built(repo: Path) -> bool:
@@ -148,6 +168,12 @@ def start_services(
             "CALLCUE_TELEPHONY_ADDRESS": stack.address(TELEPHONY_GRPC),
             "CALLCUE_TELEPHONY_PUBLIC_URL": f"ws://localhost:{stack.ports[TELEPHONY]}",
         }
+        if stack.service_keys is not None:
+            env["CALLCUE_SERVICE_KEY_FILE"] = str(stack.service_keys / "gateway.key")
+            env["CALLCUE_TRUSTED_SERVICES_DIR"] = str(stack.service_keys)
+        if service == "transcriber":
+            # It checks the gateway's credentials, not keys: it has no use for the database.
+            env.pop("DATABASE_URL", None)
         log = (log_dir / f"{service}.log").open("ab")
         process = subprocess.Popen(
             [sys.executable, "-m", f"callcue.{service}"],

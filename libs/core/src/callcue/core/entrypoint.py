@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Protocol, TypeVar
@@ -33,18 +34,21 @@ def run_service(
     ``callcue-<name> migrate`` instead applies the database migrations the service needs
     and exits: what a Kubernetes init container runs before the service starts.
     """
+    if sys.argv[1:] not in ([], ["migrate"]):
+        print(f"usage: callcue-{name} [migrate]", file=sys.stderr)
+        raise SystemExit(2)
+    migrating = sys.argv[1:] == ["migrate"]
+    # Migrating authenticates nobody: it needs DATABASE_URL, not the service's keys.
+    environ = {**os.environ, "CALLCUE_AUTH": "none"} if migrating else None
     try:
-        settings = load(Environment())
+        settings = load(Environment(environ))
     except SettingsError as error:
         print(f"callcue-{name}: configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(settings.server.log_level, settings.server.log_format)
-    if sys.argv[1:] == ["migrate"]:
+    if migrating:
         asyncio.run(_migrate(settings, migrate))
         return
-    if sys.argv[1:]:
-        print(f"usage: callcue-{name} [migrate]", file=sys.stderr)
-        raise SystemExit(2)
     serve_metrics(settings.server.metrics_port, settings.server.host)
     garbage_collection.tune_collector()
     asyncio.run(serve(settings))

@@ -9,12 +9,15 @@ Not for production code: it imports pytest, and the stack imports every service.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 
+import grpc
 import pytest
 
 from callcue.core import api_keys, credentials, database, scopes, service_tokens
@@ -33,6 +36,10 @@ from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.detector.v1 import detector_service_pb2_grpc
 from callcue.gateway.v1 import gateway_service_pb2_grpc
 from callcue.notifier.v1 import notifier_service_pb2_grpc
+from callcue.transcriber.v1 import transcriber_service_pb2_grpc
+
+if TYPE_CHECKING:
+    from callcue.gateway.call_session import Downstream
 
 
 @pytest.fixture(scope="session")
@@ -120,6 +127,30 @@ class ServiceTrust:
         return lambda: ((service_tokens.SERVICE_CREDENTIAL, self.signer.token(caller, audience)),)
 
 
+class NotifierClient:
+    """Both sides of a notifier in one object, for tests: ``Publish`` as the gateway calls
+    it (on the channel given first), ``Subscribe`` and ``SubscribeAll`` as a client does."""
+
+    def __init__(self, publishing: grpc.aio.Channel, subscribing: grpc.aio.Channel) -> None:
+        publisher = notifier_service_pb2_grpc.PublisherServiceStub(publishing)
+        subscriber = notifier_service_pb2_grpc.SubscriberServiceStub(subscribing)
+        self.Publish = publisher.Publish
+        self.Subscribe = subscriber.Subscribe
+        self.SubscribeAll = subscriber.SubscribeAll
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def of_tenant(
+        cls, address: str, tenant_id: str, key: str, trust: ServiceTrust
+    ) -> AsyncIterator[NotifierClient]:
+        """Publishing with the gateway's credential for the tenant, subscribing with its key."""
+        async with (
+            open_channel(address, credentials=trust.as_gateway(tenant_id, "notifier")) as gateway,
+            open_channel(address, credentials=credentials.api_key(key)) as client,
+        ):
+            yield cls(gateway, client)
+
+
 @pytest.fixture(scope="session")
 def service_trust(tmp_path_factory: pytest.TempPathFactory) -> ServiceTrust:
     directory = tmp_path_factory.mktemp("service-keys")
@@ -142,6 +173,9 @@ class Stack:
     notifier: notifier_service_pb2_grpc.SubscriberServiceAsyncStub
     # The tenant the stubs above act for.
     api_key: str
+    # The internal services as the gateway calls them when it serves tenant acme, for tests
+    # that play the gateway.
+    internal: Downstream
 
 
 @pytest.fixture(scope="session")
@@ -221,6 +255,16 @@ async def stack(
         open_channel(f"127.0.0.1:{port}", credentials=acme)
         for port in (gateway_port, ports[1], ports[0])
     ]
+    internal_channels = [
+        open_channel(f"127.0.0.1:{port}", credentials=service_trust.as_gateway("acme", name))
+        for name, port in zip(("notifier", "detector", "transcriber"), ports, strict=True)
+    ]
+    internal = Downstream(
+        transcriber=transcriber_service_pb2_grpc.TranscriberServiceStub(internal_channels[2]),
+        detector=detector_service_pb2_grpc.DetectionServiceStub(internal_channels[1]),
+        notifier=notifier_service_pb2_grpc.PublisherServiceStub(internal_channels[0]),
+    )
+    clients += internal_channels
     yield Stack(
         gateway_port=gateway_port,
         notifier_port=ports[0],
@@ -230,6 +274,7 @@ async def stack(
         detector=detector_service_pb2_grpc.PlaybookServiceStub(clients[1]),
         notifier=notifier_service_pb2_grpc.SubscriberServiceStub(clients[2]),
         api_key=tenant_keys.acme,
+        internal=internal,
     )
     for channel in clients:
         await channel.close()
