@@ -196,8 +196,12 @@ async def main() -> None:
     name = f"callcue_console_{uuid.uuid4().hex[:8]}"
     url = await create_database(args.postgres, name)
     os.environ["CALLCUE_LOG_LEVEL"] = "warning"
-    stack = devstack.DevStack(devstack.ports_from(args.port_base, args.console_port), url)
     logs = Path(tempfile.mkdtemp(prefix="callcue-console-bench-"))
+    stack = devstack.DevStack(
+        devstack.ports_from(args.port_base, args.console_port),
+        url,
+        service_keys=devstack.service_keys(logs),
+    )
     processes = devstack.start_services(stack, logs, (*devstack.SERVICES, devstack.CONSOLE))
     try:
         await devstack.wait_until_serving(stack, processes)

@@ -195,8 +195,10 @@ async def running_system(postgres: str, redis: str, port_base: int) -> AsyncIter
     name = f"callcue_e2e_{uuid.uuid4().hex[:8]}"
     url = await create_database(postgres, name)
     os.environ.update({"REDIS_URL": redis, "CALLCUE_LOG_LEVEL": "warning"})
-    stack = devstack.DevStack(devstack.ports_from(port_base), url)
     logs = Path(tempfile.mkdtemp(prefix="callcue-e2e-"))
+    stack = devstack.DevStack(
+        devstack.ports_from(port_base), url, service_keys=devstack.service_keys(logs)
+    )
     processes = devstack.start_services(stack, logs)
     try:
         ready = await devstack.wait_until_serving(stack, processes)

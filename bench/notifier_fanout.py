@@ -62,7 +62,7 @@ def sent_at(received: call_pb2.CallEvent) -> float:
 
 async def publish(address: str, session: str, count: int, rate: float, start: float) -> None:
     async with grpc.aio.insecure_channel(address) as channel:
-        stub = pb_grpc.SubscriberServiceStub(channel)
+        stub = pb_grpc.PublisherServiceStub(channel)
 
         async def requests() -> AsyncIterator[pb.PublishRequest]:
             for sequence in range(1, count + 1):

@@ -166,8 +166,13 @@ async def main() -> None:
     url = await create_database(args.postgres, name)
     os.environ["CALLCUE_LOG_LEVEL"] = "warning"
     secrets_key = new_key()
-    stack = devstack.DevStack(devstack.ports_from(args.port_base, 18080, 18090), url, secrets_key)
     logs = Path(tempfile.mkdtemp(prefix="callcue-telephony-"))
+    stack = devstack.DevStack(
+        devstack.ports_from(args.port_base, 18080, 18090),
+        url,
+        secrets_key,
+        devstack.service_keys(logs),
+    )
     processes = devstack.start_services(stack, logs, (*devstack.SERVICES, devstack.TELEPHONY))
     try:
         await devstack.wait_until_serving(stack, processes)

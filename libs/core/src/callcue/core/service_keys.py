@@ -1,9 +1,10 @@
 """How a service that acts for many tenants (the console, telephony) proves a tenant to
 the gateway and the other services: with an API key of that tenant, as any client does.
 
-Until services trust each other by certificate, it creates one key per tenant when first
-needed, keeps it in memory only, and revokes it when it stops, so no such key is ever
-written down.
+It creates one key per tenant when first needed, with the scopes the service needs (the
+console's admin pages need admin; telephony only streams calls), keeps it in memory only, and
+revokes it when it stops, so no such key is ever written down. (The gateway's own calls to
+internal services use signed service credentials instead: core.service_tokens.)
 """
 
 from __future__ import annotations
