@@ -65,8 +65,8 @@ lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	cd protos && npx --yes @bufbuild/buf@1.75.0 lint
-	# v1 stays compatible with the API as of protos/BREAKING_BASELINE (a commit of this repository).
-	cd protos && npx --yes @bufbuild/buf@1.75.0 breaking --against "../.git#ref=$$(cat BREAKING_BASELINE),subdir=protos"
+	# v1 stays compatible with the API as published: protos/v1-baseline.binpb (buf build's image).
+	cd protos && npx --yes @bufbuild/buf@1.75.0 breaking --against v1-baseline.binpb
 ifneq ($(NPM),)
 	cd $(WEB) && npx eslint .
 endif
