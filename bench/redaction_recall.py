@@ -1,15 +1,20 @@
-"""Recall and precision of the gateway's card and social security number masking on read-out
-numbers: utterances synthesised with espeak-ng (a different voice each), passed through an
-8 kHz phone line (mu-law), transcribed by tiny.en as the service does, then masked.
+"""Recall and precision of the gateway's redaction, per kind of personal data, on things
+people read out on calls: utterances synthesised with espeak-ng (a different voice each),
+passed through an 8 kHz phone line (mu-law), transcribed by tiny.en as the service does,
+then redacted.
 
-Positives: Luhn-valid card numbers (Visa, Mastercard 16 digits, Amex 15) and SSNs, said
-digit by digit in groups, in pairs ("forty one, eleven"), with "double", and inside carrier
-sentences; negatives: phone numbers, 16-digit order numbers that fail the Luhn check, amounts.
-Prints per type how many were masked (a card or SSN counts as protected when no five of its
-digits in a row but the last four are left in clear; tiny.en mishears many), the false
-masks, and the time masking takes.
+Positives: Luhn-valid card numbers (Visa, Mastercard 16 digits, Amex 15) and SSNs (said digit
+by digit in groups, in pairs, with "double"), phone numbers, bank account numbers, email
+addresses (spelt out as people say them), dates of birth and street addresses, each inside a
+carrier sentence. Negatives: 16-digit order numbers that fail the Luhn check (masked as
+[NUMBER], not as a card), meeting dates, amounts, counts. A positive counts as protected when
+what would identify it is gone from the text (no five digits of a number in a row but its last
+four; the email's name, the birth year, the street name) and labelled right when its label
+shows; a negative is wrong when it gets any label of personal data. With ``--eval`` also every
+turn of the `hvb_calls` references (bank calls: account details, addresses) is redacted and
+what got which label printed, for precision on real speech.
 
-    uv run python bench/redaction_recall.py [--count 40] [--seed 1]
+    uv run python bench/redaction_recall.py [--count 20] [--seed 1] [--eval ../shared/eval]
 """
 
 from __future__ import annotations
@@ -25,10 +30,12 @@ from pathlib import Path
 
 import numpy as np
 import soxr
+from evaldata import hvb_calls
 from faster_whisper import WhisperModel
 from faster_whisper.audio import decode_audio
 
-from callcue.gateway.redaction import luhn_valid, redact_text
+from callcue.call.v1 import call_pb2
+from callcue.gateway.redaction import Redactor, luhn_valid, redact_text
 from callcue.transcriber.engine import resolve_model
 
 UNITS = "zero one two three four five six seven eight nine".split()
@@ -39,7 +46,8 @@ VOICES = ["en-us", "en-us+m3", "en-us+f2", "en-gb", "en-gb+m4", "en-us+f4", "en-
 
 @dataclass(frozen=True)
 class Utterance:
-    kind: str  # card, ssn, or a negative's kind
+    kind: str  # card, ssn, phone, bank, email, dob, address, or a negative's kind
+    # What identifies it: the number's digits, the email's name, the birth year, the street.
     digits: str
     text: str
 
@@ -88,6 +96,18 @@ def say(digits: str, groups: list[int], style: str) -> str:
     return ", ".join(parts)
 
 
+FIRST = ["jane", "mark", "olivia", "peter", "susan", "david", "maria", "james"]
+LAST = ["doe", "smith", "brown", "garcia", "miller", "wilson", "taylor", "clark"]
+DOMAINS = ["gmail", "yahoo", "outlook", "example"]
+STREETS = ["Maple", "Oak", "Washington", "Lincoln", "Sunset", "Cedar", "Highland", "Park"]
+SUFFIXES = ["Street", "Avenue", "Road", "Drive", "Lane", "Boulevard"]
+MONTHS = "January February March April May June July August September October November December"
+
+
+def year_words(year: int) -> str:
+    return f"{TEENS[year // 100 - 10]} {pairs(str(year % 100).zfill(2))}"
+
+
 def utterances(count: int, rng: random.Random) -> list[Utterance]:
     made = []
     for index in range(count):
@@ -119,14 +139,111 @@ def utterances(count: int, rng: random.Random) -> list[Utterance]:
         )
         phone = f"{rng.randint(200, 999)}{rng.randint(200, 999)}{rng.randint(1000, 9999)}"
         made.append(
-            Utterance("phone", phone, f"You can call me back on {say(phone, [3, 3, 4], 'digits')}.")
+            Utterance(
+                "phone",
+                phone,
+                rng.choice(
+                    [
+                        "You can call me back on {}.",
+                        "My cell is {}.",
+                        "The best number to reach me is {}.",
+                    ]
+                ).format(say(phone, [3, 3, 4], "digits" if index % 2 else "double")),
+            )
+        )
+        account = "".join(rng.choice("0123456789") for _ in range(rng.choice([8, 10, 12])))
+        made.append(
+            Utterance(
+                "bank",
+                account,
+                rng.choice(
+                    [
+                        "My checking account number is {}.",
+                        "The account is {}.",
+                        "It's my savings account, {}.",
+                    ]
+                ).format(say(account, [4] * (len(account) // 4), "digits")),
+            )
+        )
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        domain = rng.choice(DOMAINS)
+        made.append(
+            Utterance(
+                "email",
+                f"{first} {last}",
+                rng.choice(
+                    [
+                        "My email is {} dot {} at {} dot com.",
+                        "You can email me at {} dot {} at {} dot com.",
+                        "Send it to {} {} at {} dot com.",
+                    ]
+                ).format(first, last, domain),
+            )
+        )
+        year = rng.randint(1940, 2005)
+        month, day = rng.choice(MONTHS.split()), rng.randint(1, 28)
+        made.append(
+            Utterance(
+                "dob",
+                str(year),
+                rng.choice(
+                    [
+                        "My date of birth is {} {}, {}.",
+                        "I was born on {} {}, {}.",
+                        "Birthday is {} {} {}.",
+                    ]
+                ).format(month, day, year_words(year) if index % 2 else year),
+            )
+        )
+        house = rng.randint(10, 9999)
+        street = f"{rng.choice(STREETS)} {rng.choice(SUFFIXES)}"
+        made.append(
+            Utterance(
+                "address",
+                street.split()[0],
+                rng.choice(
+                    [
+                        "I live at {} {}.",
+                        "The address is {} {}, apartment 4.",
+                        "Please mail it to {} {}.",
+                    ]
+                ).format(
+                    house if index % 2 else say(str(house), [len(str(house))], "digits"), street
+                ),
+            )
         )
         order = card(rng)
         order = order[:-1] + str((int(order[-1]) + 1) % 10)  # fails the Luhn check
         made.append(
             Utterance("order", order, f"The order number is {say(order, [4, 4, 4, 4], 'digits')}.")
         )
+        made.append(
+            Utterance(
+                "meeting",
+                "",
+                rng.choice(
+                    [
+                        "Can we meet on {} {} at three?",
+                        "The invoice from {} {} was paid.",
+                        "We have twenty five agents in three offices, since {} {}.",
+                    ]
+                ).format(rng.choice(MONTHS.split()), rng.randint(1, 28)),
+            )
+        )
     return made
+
+
+# Each kind's label, as redaction shows it.
+LABELS = {
+    "card": "[CARD",
+    "ssn": "[SSN",
+    "phone": "[PHONE",
+    "bank": "[ACCOUNT",
+    "email": "[EMAIL]",
+    "dob": "[DATE OF BIRTH]",
+    "address": "[ADDRESS]",
+}
+NEGATIVES = ("order", "meeting")
 
 
 def speak(text: str, voice: str, folder: Path, index: int) -> np.ndarray:
@@ -141,25 +258,35 @@ def speak(text: str, voice: str, folder: Path, index: int) -> np.ndarray:
     return soxr.resample(phone.astype(np.float32), 8000, 16000)
 
 
-def leaks(digits: str, shown: str) -> bool:
-    """Whether five digits in a row of the number (the last four aside) are left in clear."""
-    clear = re.sub(r"\[[A-Z]+ [^\]]*\]|\[NUMBER\]", " ", shown)
-    left = "".join(re.findall(r"\d", clear))
-    secret = digits[:-4]
-    return any(secret[i : i + 5] in left for i in range(len(secret) - 4))
+def leaks(utterance: Utterance, heard: str, shown: str) -> bool:
+    """Whether what identifies the item is left in clear."""
+    clear = re.sub(r"\[[A-Z ]+[^\]]*\]|\[NUMBER\]", " ", shown).lower()
+    if utterance.kind in ("card", "ssn", "phone", "bank"):
+        left = "".join(re.findall(r"\d", clear))
+        secret = utterance.digits[:-4]
+        return any(secret[i : i + 5] in left for i in range(len(secret) - 4))
+    if utterance.kind == "dob":
+        year = int(utterance.digits)
+        return utterance.digits in clear or year_words(year) in clear or str(year % 100) in clear
+    # email and address: their names
+    return any(re.search(rf"\b{re.escape(w)}\b", clear) for w in utterance.digits.lower().split())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=40, help="utterances of each kind")
+    parser.add_argument("--count", type=int, default=20, help="utterances of each kind")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--eval", type=Path, help="the eval folder, for the hvb_calls turns")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     model = WhisperModel(resolve_model("bundled"), device="cpu", compute_type="int8", cpu_threads=2)
     said = utterances(args.count, rng)
-    masked: dict[str, int] = {}
+    protected: dict[str, int] = {}
+    labelled: dict[str, int] = {}
     totals: dict[str, int] = {}
-    wrong: list[tuple[str, str]] = []
+    labels_given: dict[str, int] = {}
+    wrong_labels: dict[str, int] = {}
+    misses: list[tuple[str, str]] = []
     masking_seconds = 0.0
     with tempfile.TemporaryDirectory() as folder:
         for index, utterance in enumerate(said):
@@ -169,21 +296,80 @@ def main() -> None:
             started = time.perf_counter()
             shown = redact_text(heard)
             masking_seconds += time.perf_counter() - started
-            totals[utterance.kind] = totals.get(utterance.kind, 0) + 1
-            if utterance.kind in ("card", "ssn"):
-                if not leaks(utterance.digits, shown):
-                    masked[utterance.kind] = masked.get(utterance.kind, 0) + 1
-                else:
-                    wrong.append((utterance.kind, f"{heard!r} -> {shown!r}"))
-            elif shown != heard:
-                masked[utterance.kind] = masked.get(utterance.kind, 0) + 1
-                wrong.append((utterance.kind, f"false mask: {heard!r} -> {shown!r}"))
-    print("| kind | said | masked |\n|---|---|---|")
+            kind = utterance.kind
+            totals[kind] = totals.get(kind, 0) + 1
+            for other, label in LABELS.items():
+                if label in shown:
+                    labels_given[other] = labels_given.get(other, 0) + 1
+                    if other != kind:
+                        wrong_labels[other] = wrong_labels.get(other, 0) + 1
+                        misses.append((kind, f"labelled {other}: {heard!r} -> {shown!r}"))
+            if kind in NEGATIVES:
+                continue
+            if not leaks(utterance, heard, shown):
+                protected[kind] = protected.get(kind, 0) + 1
+            else:
+                misses.append((kind, f"left in clear: {heard!r} -> {shown!r}"))
+            if LABELS[kind] in shown:
+                labelled[kind] = labelled.get(kind, 0) + 1
+    print("| kind | said | protected (recall) | labelled right | its label given | precision |")
+    print("|---|---|---|---|---|---|")
     for kind, total in totals.items():
-        print(f"| {kind} | {total} | {masked.get(kind, 0)} |")
-    print(f"\nmasking: {masking_seconds / len(said) * 1e6:.0f} us per utterance")
-    for kind, line in wrong:
+        if kind in NEGATIVES:
+            print(f"| {kind} (negative) | {total} | - | - | - | - |")
+            continue
+        given = labels_given.get(kind, 0)
+        right = given - wrong_labels.get(kind, 0)
+        precision = f"{right / given:.2f}" if given else "-"
+        print(
+            f"| {kind} | {total} | {protected.get(kind, 0)} ({protected.get(kind, 0) / total:.2f}) "
+            f"| {labelled.get(kind, 0)} | {given} | {precision} |"
+        )
+    print(f"\nredaction: {masking_seconds / len(said) * 1e6:.0f} us per utterance")
+    for kind, line in misses:
         print(f"  {kind}: {line}")
+    if args.eval:
+        hvb(args.eval)
+
+
+def hvb(eval_dir: Path) -> None:
+    """Every turn of the hvb_calls references through a call's Redactor, in order, each
+    speaker a channel (as a dual-channel call arrives): what got which label."""
+    turns = 0
+    found: dict[str, list[str]] = {}
+    started = time.perf_counter()
+    for call in hvb_calls(eval_dir):
+        redactor = Redactor()
+        said: dict[str, str] = {}
+        shown: list[call_pb2.TranscriptSegment] = []
+        for index, line in enumerate(call.audio.with_suffix(".turns.txt").read_text().splitlines()):
+            match = re.match(r"\[\s*([\d.]+)-\s*([\d.]+)\]\s*(AGENT|CALLER):\s*(.*)", line)
+            if not match:
+                continue
+            start, end, speaker, text = match.groups()
+            segment = call_pb2.TranscriptSegment(
+                segment_id=f"{call.audio.stem}-{index}",
+                text=text,
+                is_final=True,
+                channel=0 if speaker == "AGENT" else 1,
+            )
+            segment.start_offset.FromMilliseconds(int(float(start) * 1000))
+            segment.end_offset.FromMilliseconds(int(float(end) * 1000))
+            said[segment.segment_id] = text
+            turns += 1
+            shown += redactor.final(segment)
+        shown += redactor.flush()
+        for segment in shown:
+            for label in re.findall(r"\[([A-Z ]+)[^\]]*\]", segment.text):
+                found.setdefault(label.strip(), []).append(
+                    f"{said[segment.segment_id]!r} -> {segment.text!r}"
+                )
+    seconds = time.perf_counter() - started
+    print(f"\nhvb_calls: {turns} turns, {seconds / turns * 1e6:.0f} us each, labels given:")
+    for label, lines in found.items():
+        print(f"  {label}: {len(lines)}")
+        for shown_line in lines:
+            print(f"    {shown_line}")
 
 
 if __name__ == "__main__":

@@ -327,3 +327,18 @@ def test_tls_settings_resolve_from_flags_and_config(tmp_path: Path) -> None:
         resolve(api_key="k", tls=True, client_cert=str(ca))
     with pytest.raises(ConfigError, match="ca-cert: cannot read"):
         resolve(api_key="k", ca_cert=str(tmp_path / "missing.pem"))
+
+
+async def test_an_admin_sets_what_transcripts_keep(environ: dict[str, str], tmp_path: Path) -> None:
+    shown = await callcue(environ, tmp_path, "redaction", "show")
+    assert shown.code == 0, shown.err
+    assert "phone-number     mask" in shown.out and "payment-card     mask" in shown.out
+    try:
+        changed = await callcue(environ, tmp_path, "redaction", "set", "phone-number", "drop")
+        assert changed.code == 0 and "phone-number     drop" in changed.out
+        refused = await callcue(environ, tmp_path, "redaction", "set", "payment-card", "keep")
+        assert refused.code != 0 and "always redacted: mask or drop it" in refused.err
+        odd = await callcue(environ, tmp_path, "redaction", "set", "phone-number")
+        assert odd.code != 0 and "KIND ACTION pairs" in odd.err
+    finally:
+        await callcue(environ, tmp_path, "redaction", "set", "phone-number", "mask")

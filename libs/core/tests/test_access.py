@@ -52,6 +52,8 @@ EXPECTED = {
     "gateway.v1.GatewayService/GetTranscript": scopes.CALLS_READ,
     "gateway.v1.GatewayService/GetCallSummary": scopes.CALLS_READ,
     "gateway.v1.GatewayService/ExportTranscript": scopes.SESSIONS_EXPORT,
+    "gateway.v1.GatewayService/GetRedactionPolicy": scopes.ADMIN,
+    "gateway.v1.GatewayService/UpdateRedactionPolicy": scopes.ADMIN,
     "detector.v1.PlaybookService/CreatePlaybook": WRITE,
     "detector.v1.PlaybookService/GetPlaybook": READ,
     "detector.v1.PlaybookService/ListPlaybooks": READ,

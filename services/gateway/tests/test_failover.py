@@ -25,6 +25,7 @@ from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.gateway import app as gateway_app
 from callcue.gateway.call_session import Downstream
 from callcue.gateway.publisher import SessionPublisher
+from callcue.gateway.redaction_policy import PolicyStore
 from callcue.gateway.session_store import SessionStore
 from callcue.gateway.settings import Settings as GatewaySettings
 from callcue.gateway.v1 import gateway_service_pb2 as pb
@@ -121,7 +122,11 @@ async def test_a_call_survives_losing_its_transcriber_and_detector(
         signer=service_trust.signer,
     )
     gateway, _ = gateway_app.build_server(
-        GatewaySettings.from_env(env), downstream, SessionStore(pool), authenticator
+        GatewaySettings.from_env(env),
+        downstream,
+        SessionStore(pool),
+        authenticator,
+        PolicyStore(pool),
     )
     port = await gateway.start()
     with wave.open(str(SAMPLES / "sales_call.wav")) as wav:

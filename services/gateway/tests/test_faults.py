@@ -26,6 +26,7 @@ from callcue.core.settings import Environment
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.gateway import app as gateway_app
 from callcue.gateway.call_session import Downstream
+from callcue.gateway.redaction_policy import PolicyStore
 from callcue.gateway.session_store import SessionStore
 from callcue.gateway.settings import Settings as GatewaySettings
 from callcue.gateway.v1 import gateway_service_pb2 as pb
@@ -120,7 +121,11 @@ async def test_redis_stopping_for_ten_seconds_loses_nothing(
         signer=service_trust.signer,
     )
     gateway, _ = gateway_app.build_server(
-        GatewaySettings.from_env(env), downstream, SessionStore(pool), authenticator
+        GatewaySettings.from_env(env),
+        downstream,
+        SessionStore(pool),
+        authenticator,
+        PolicyStore(pool),
     )
     port = await gateway.start()
     with wave.open(str(SAMPLES / "sales_call.wav")) as wav:
@@ -254,6 +259,7 @@ async def test_postgres_restarting_mid_call_loses_nothing_acknowledged(
         downstream,
         SessionStore(pool),
         authenticator,
+        PolicyStore(pool),
     )
     port = await gateway.start()
     with wave.open(str(SAMPLES / "sales_call.wav")) as wav:

@@ -6,6 +6,7 @@ import re
 import uuid
 from typing import TYPE_CHECKING
 
+import grpc
 import pytest
 
 from callcue.call.v1 import call_pb2
@@ -20,6 +21,7 @@ from callcue.gateway.redaction import (
     redact_segment,
     redact_text,
 )
+from callcue.gateway.redaction_policy import Action, Kind, Policy, PolicyError, PolicyStore
 from callcue.gateway.session_store import SessionStore
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
@@ -69,7 +71,12 @@ def test_numbers_are_masked_as_written_and_as_said(said: str, shown: str) -> Non
     "said",
     [
         "order 1234 5678 9012",  # twelve digits, not a card
-        "call me at 555 123 4567",
+        "we meet at 3 on March 5th",  # a date, said with no word of a birth
+        "the invoice from March 3, 2024 was paid",  # a recent date, not a birth
+        "visit example.com for the details",  # a domain, said with no word of email
+        "I have two questions about the way it works",
+        "the total was 1,250 dollars on my account",
+        "my zip is 94107",
         "the number is 123456789",  # nine digits, nothing about a social security number
         "we have 10 seats for 20 percent off",
         "I was born in nineteen eighty five",
@@ -78,6 +85,77 @@ def test_numbers_are_masked_as_written_and_as_said(said: str, shown: str) -> Non
 )
 def test_other_numbers_are_left_alone(said: str) -> None:
     assert redact_text(said) == said
+
+
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        ("call me at 555 123 4567", "call me at [PHONE ****4567]"),
+        ("My number is (415) 555-0134.", "My number is [PHONE ****0134]."),
+        ("it's 1-800-555-1234", "it's [PHONE ****1234]"),
+        (
+            "call me at five five five, one two three, four five six seven.",
+            "call me at [PHONE ****4567].",
+        ),
+        ("my cell is 555 0134", "my cell is [PHONE ****0134]"),  # seven, said of a phone
+        (
+            "checking account 12345678 and routing 021000021",
+            "checking account [ACCOUNT ****5678] and routing [ACCOUNT ****0021]",
+        ),
+        (
+            "my account number is one two three four five six seven",
+            "my account number is [ACCOUNT ****4567]",
+        ),
+        ("email me at jane.doe@example.com.", "email me at [EMAIL]."),
+        ("it is jane dot doe at example dot com", "it is [EMAIL]"),
+        ("my date of birth is March 3rd, 1985.", "my date of birth is [DATE OF BIRTH]."),
+        (
+            "I was born on the third of march nineteen eighty five",
+            "I was born on [DATE OF BIRTH]",
+        ),
+        ("born 03/04/1985", "born [DATE OF BIRTH]"),
+        ("I live at 42 Wallaby Way, Sydney.", "I live at [ADDRESS], Sydney."),
+        ("send it to one two three Main Street apartment 4", "send it to [ADDRESS]"),
+        # As tiny.en mishears them: "at" as "and", "date of birth" as anything.
+        ("Send it to Peter Clark and example.com", "Send it to [EMAIL]"),
+        ("You can email me at www.janedoeatexample.com", "You can email me at [EMAIL]"),
+        ("my mate on earth is September 28, 1941.", "my mate on earth is [DATE OF BIRTH]."),
+        ("I live at 9500 13 Washington Lane.", "I live at [ADDRESS]."),
+        # A Luhn-valid stretch inside a longer run: an order number misheard, not a card.
+        (
+            "the order is 3, 4, 4, 1, 4, 5, 1, 4, 0, 6, 0, 4, 5, 2, 0.",
+            "the order is [NUMBER].",
+        ),
+    ],
+)
+def test_other_personal_data_is_masked(said: str, shown: str) -> None:
+    assert redact_text(said) == shown
+
+
+def test_a_tenants_policy_masks_drops_or_keeps_each_kind() -> None:
+    said = "Call 555 123 4567, or jane@example.com; card 4111 1111 1111 1111."
+    drop_phone = Policy({Kind.PHONE_NUMBER: Action.DROP, Kind.EMAIL: Action.KEEP})
+    assert redact_text(said, drop_phone) == "Call, or jane@example.com; card [CARD ****1111]."
+    drop_cards = Policy({Kind.CARD: Action.DROP})
+    assert redact_text(said, drop_cards) == "Call [PHONE ****4567], or [EMAIL]; card."
+    for kind in (Kind.CARD, Kind.SSN):
+        with pytest.raises(PolicyError, match="always redacted"):
+            Policy({kind: Action.KEEP})
+    segment = call_pb2.TranscriptSegment(text="Call 555 123 4567 now", is_final=True)
+    for index, text in enumerate(segment.text.split()):
+        segment.words.add(text=text).start_offset.FromMilliseconds(index * 300)
+    dropped = redact_segment(segment, drop_phone)
+    assert dropped.text == "Call now" and [w.text for w in dropped.words] == ["Call", "now"]
+
+
+def test_partials_hide_emails_and_addresses_as_they_are_said() -> None:
+    redactor = Redactor()
+    partial = call_pb2.TranscriptSegment(text="it is jane.doe@example.com and I live at 42")
+    (shown,) = redactor.partial(partial)
+    assert shown.text == "it is [EMAIL] and I live at 42"
+    partial = call_pb2.TranscriptSegment(text="I live at 42 Wallaby Way")
+    (shown,) = redactor.partial(partial)
+    assert shown.text == "I live at [ADDRESS]"
 
 
 def test_the_luhn_check_and_the_networks_lengths() -> None:
@@ -204,3 +282,62 @@ async def test_numbers_never_reach_subscribers_or_the_database_but_keywords_stil
     for seen in (str(events), str(subscribed), str(segments), str(detections)):
         # Only the last four digits, behind the mask's stars, may show.
         assert not re.search(r"(?<!\*)\b(4111|1111)\b|123-45", seen), seen
+
+
+async def test_a_tenants_policy_is_set_through_the_api_and_applies_to_its_next_calls(
+    stack: Stack, database_url: str, playbook: str
+) -> None:
+    policy = (await stack.gateway.GetRedactionPolicy(pb.GetRedactionPolicyRequest())).policy
+    assert {pb.RedactionAction.Name(r.action) for r in policy.rules} == {"REDACTION_ACTION_MASK"}
+    assert len(policy.rules) == 7
+    for kind, action, field in (
+        (pb.PII_KIND_PAYMENT_CARD, pb.REDACTION_ACTION_KEEP, "rules[0].action"),
+        (pb.PII_KIND_UNSPECIFIED, pb.REDACTION_ACTION_MASK, "rules[0].kind"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stack.gateway.UpdateRedactionPolicy(
+                pb.UpdateRedactionPolicyRequest(rules=[pb.RedactionRule(kind=kind, action=action)])
+            )
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field in (refused.value.details() or "")
+    changed = await stack.gateway.UpdateRedactionPolicy(
+        pb.UpdateRedactionPolicyRequest(
+            rules=[
+                pb.RedactionRule(kind=pb.PII_KIND_PHONE_NUMBER, action=pb.REDACTION_ACTION_DROP),
+                pb.RedactionRule(kind=pb.PII_KIND_EMAIL, action=pb.REDACTION_ACTION_KEEP),
+            ]
+        )
+    )
+    actions = {r.kind: r.action for r in changed.policy.rules}
+    assert actions[pb.PII_KIND_PHONE_NUMBER] == pb.REDACTION_ACTION_DROP
+    assert actions[pb.PII_KIND_SSN] == pb.REDACTION_ACTION_MASK
+    try:
+        pool = await database.open_pool(database_url, max_size=2)
+        store = SessionStore(pool)
+        policy_of_acme = await PolicyStore(pool).get("acme")
+        assert policy_of_acme.action(Kind.PHONE_NUMBER) is Action.DROP
+        # Another tenant's policy is its own.
+        assert (await PolicyStore(pool).get("globex")).action(Kind.PHONE_NUMBER) is Action.MASK
+        session = await store.create("acme", pb.SESSION_SOURCE_LIVE, pb.CallConfig())
+        call = CallSession(
+            session.session_id, [playbook], stack.internal, store, policy=policy_of_acme
+        )
+        await call.start("call started")
+        call.add_segment(_final("Reach me on 555 123 4567 or jane@example.com, thanks."))
+        await call.finish(call_pb2.CallStatus(state=call_pb2.CALL_STATE_ENDED))
+        [_ async for _ in call.events()]
+        await call.close("over")
+        segments, _ = await store.transcript("acme", session.session_id)
+        assert [s.text for s in segments] == ["Reach me on or jane@example.com, thanks."]
+        await pool.close()
+    finally:
+        await stack.gateway.UpdateRedactionPolicy(
+            pb.UpdateRedactionPolicyRequest(
+                rules=[
+                    pb.RedactionRule(
+                        kind=pb.PII_KIND_PHONE_NUMBER, action=pb.REDACTION_ACTION_MASK
+                    ),
+                    pb.RedactionRule(kind=pb.PII_KIND_EMAIL, action=pb.REDACTION_ACTION_MASK),
+                ]
+            )
+        )

@@ -138,6 +138,48 @@ async def cmd_sessions(args: argparse.Namespace) -> int:
     return 0
 
 
+_PII_KINDS = {
+    gateway_pb.PiiKind.Name(number).removeprefix("PII_KIND_").lower().replace("_", "-"): number
+    for number in gateway_pb.PiiKind.values()
+    if number
+}
+_ACTIONS = ("mask", "drop", "keep")
+
+
+async def cmd_redaction(args: argparse.Namespace) -> int:
+    async with ClientConfig.resolve(args).channel("gateway") as channel:
+        gateway = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+        if args.action == "show":
+            policy = (
+                await gateway.GetRedactionPolicy(gateway_pb.GetRedactionPolicyRequest())
+            ).policy
+        else:
+            pairs = args.changes
+            if len(pairs) % 2 or not pairs:
+                raise SystemExit("callcue: give KIND ACTION pairs, e.g. phone-number drop")
+            rules = []
+            for kind, action in zip(pairs[::2], pairs[1::2], strict=True):
+                if kind not in _PII_KINDS or action not in _ACTIONS:
+                    raise SystemExit(
+                        f"callcue: kinds are {', '.join(_PII_KINDS)}; actions {', '.join(_ACTIONS)}"
+                    )
+                rules.append(
+                    gateway_pb.RedactionRule(
+                        kind=_PII_KINDS[kind],
+                        action=gateway_pb.RedactionAction.Value(
+                            f"REDACTION_ACTION_{action.upper()}"
+                        ),
+                    )
+                )
+            request = gateway_pb.UpdateRedactionPolicyRequest(rules=rules)
+            policy = (await gateway.UpdateRedactionPolicy(request)).policy
+        names = {number: name for name, number in _PII_KINDS.items()}
+        for rule in policy.rules:
+            action = gateway_pb.RedactionAction.Name(rule.action).removeprefix("REDACTION_ACTION_")
+            print(f"{names[rule.kind]:<16} {action.lower()}")
+    return 0
+
+
 async def cmd_playbook(args: argparse.Namespace) -> int:
     async with ClientConfig.resolve(args).channel("detector") as channel:
         detector = detector_service_pb2_grpc.PlaybookServiceStub(channel)
@@ -448,6 +490,20 @@ def parser() -> argparse.ArgumentParser:
     )
     summary.add_argument("session")
     summary.set_defaults(run=cmd_sessions, action="summary")
+
+    redaction = commands.add_parser(
+        "redaction", help="what transcripts keep of the personal data said on calls (admin)"
+    )
+    redaction_commands = redaction.add_subparsers(dest="action", required=True)
+    redaction_commands.add_parser("show", parents=[client], help="each kind and its action")
+    redaction_set = redaction_commands.add_parser(
+        "set",
+        parents=[client],
+        help="change kinds' actions: KIND ACTION ... (mask, drop or keep; cards and ssns "
+        "are never kept)",
+    )
+    redaction_set.add_argument("changes", nargs="+", metavar="KIND ACTION")
+    redaction.set_defaults(run=cmd_redaction)
 
     book = commands.add_parser("playbook", help="manage playbooks")
     book_commands = book.add_subparsers(dest="action", required=True)

@@ -35,6 +35,8 @@ RULES: Rules = {
         "GetTranscript": scopes.CALLS_READ,
         "GetCallSummary": scopes.CALLS_READ,
         "ExportTranscript": scopes.SESSIONS_EXPORT,
+        "GetRedactionPolicy": scopes.ADMIN,
+        "UpdateRedactionPolicy": scopes.ADMIN,
     },
     _PLAYBOOKS: {
         **dict.fromkeys(

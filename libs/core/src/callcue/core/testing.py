@@ -193,6 +193,7 @@ async def stack(
     from callcue.detector.settings import Settings as DetectorSettings
     from callcue.gateway import app as gateway_app
     from callcue.gateway.call_session import Downstream
+    from callcue.gateway.redaction_policy import PolicyStore
     from callcue.gateway.session_store import SessionStore
     from callcue.gateway.settings import Settings as GatewaySettings
     from callcue.notifier import app as notifier_app
@@ -243,7 +244,11 @@ async def stack(
         signer=service_trust.signer,
     )
     gateway, _ = gateway_app.build_server(
-        GatewaySettings.from_env(env), downstream, SessionStore(pool), authenticator
+        GatewaySettings.from_env(env),
+        downstream,
+        SessionStore(pool),
+        authenticator,
+        PolicyStore(pool),
     )
     gateway_port = await gateway.start()
     servers = [notifier, detector, transcriber, gateway]

@@ -10,6 +10,7 @@ from callcue.core import database, doors
 from callcue.core.auth import Authenticator
 from callcue.core.server import Assembled, GrpcServer, run_service_until_signalled
 from callcue.gateway.call_session import Downstream
+from callcue.gateway.redaction_policy import PolicyStore
 from callcue.gateway.service import GatewayService
 from callcue.gateway.session_store import SessionStore
 from callcue.gateway.settings import Settings
@@ -20,10 +21,14 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build_server(
-    settings: Settings, downstream: Downstream, store: SessionStore, authenticator: Authenticator
+    settings: Settings,
+    downstream: Downstream,
+    store: SessionStore,
+    authenticator: Authenticator,
+    policies: PolicyStore,
 ) -> tuple[GrpcServer, GatewayService]:
     server = GrpcServer(settings.server, [SERVICE_NAME], authenticator)
-    service = GatewayService(downstream, store, settings)
+    service = GatewayService(downstream, store, settings, policies)
     gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server(service, server.server)
     return server, service
 
@@ -52,6 +57,7 @@ async def serve(settings: Settings) -> None:
             downstream,
             SessionStore(pool, lease_seconds=settings.session_lease_seconds),
             authenticator,
+            PolicyStore(pool),
         )
         leases = asyncio.create_task(service.sessions.keep_leases())
         resources.callback(leases.cancel)

@@ -19,6 +19,7 @@ from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.detector.v1 import detector_service_pb2_grpc as detector_grpc
 from callcue.gateway import redaction
 from callcue.gateway.publisher import SessionPublisher
+from callcue.gateway.redaction_policy import Policy
 from callcue.gateway.retries import GIVE_UP_AFTER, RETRYABLE
 from callcue.gateway.session_store import SessionStore
 from callcue.gateway.session_writer import PATIENCE_SECONDS, DatabaseBacklog, SessionWriter
@@ -91,8 +92,10 @@ class CallSession:
         store: SessionStore,
         *,
         interim: bool = False,
+        policy: Policy | None = None,
     ) -> None:
         self.session_id = session_id
+        self._policy = policy or Policy()
         self._interim = interim
         self.writer = SessionWriter(store, session_id)
         self._publisher = SessionPublisher(downstream.notifier, session_id)
@@ -101,7 +104,7 @@ class CallSession:
         self._detect_config = detector_pb.DetectConfig(
             session_id=session_id, playbook_ids=playbook_ids, interim_results=interim
         )
-        self._redactor = redaction.Redactor()
+        self._redactor = redaction.Redactor(self._policy)
         # Tentative detections not yet confirmed or retracted, by id.
         self._tentative: dict[str, call_pb2.Detection] = {}
         self._detector = downstream.detector
@@ -210,7 +213,7 @@ class CallSession:
 
     def _add_detection(self, detection: call_pb2.Detection) -> None:
         if self._redactor.touched(detection.segment_id):
-            detection = redaction.redact_detection(detection)
+            detection = redaction.redact_detection(detection, self._policy)
         if detection.state == call_pb2.DETECTION_STATE_TENTATIVE:
             self._tentative[detection.detection_id] = detection
         else:

@@ -28,6 +28,7 @@ class LiveCalls:
     def __init__(self, gateway: Gateway) -> None:
         self._downstream = gateway.downstream
         self._store = gateway.store
+        self._policies = gateway.policies
         self._settings = gateway.settings
         self._sessions = gateway.sessions
 
@@ -55,6 +56,7 @@ class LiveCalls:
             self._downstream,
             self._store,
             interim=config.interim_results,
+            policy=await self._policies.get(caller.tenant_id),
         )
         audio = _AudioIntake(request_iterator, config, self._settings)
         transcribing = asyncio.create_task(self._transcribe_live(call, config, audio))

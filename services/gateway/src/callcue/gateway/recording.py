@@ -27,6 +27,7 @@ class Recordings:
     def __init__(self, gateway: Gateway) -> None:
         self._downstream = gateway.downstream
         self._store = gateway.store
+        self._policies = gateway.policies
         self._settings = gateway.settings
         self._sessions = gateway.sessions
 
@@ -42,7 +43,13 @@ class Recordings:
         session = await self._store.create(auth.tenant_id(), pb.SESSION_SOURCE_UPLOAD, config)
         self._sessions.add(session.session_id)
         structlog.contextvars.bind_contextvars(session_id=session.session_id)
-        call = CallSession(session.session_id, config.playbook_ids, self._downstream, self._store)
+        call = CallSession(
+            session.session_id,
+            config.playbook_ids,
+            self._downstream,
+            self._store,
+            policy=await self._policies.get(auth.tenant_id()),
+        )
         await call.start(f"processing {config.filename or 'the recording'}")
         self._sessions.process(asyncio.create_task(self._process(call, config, data)))
         log.info("recording accepted", bytes=len(data), filename=config.filename)

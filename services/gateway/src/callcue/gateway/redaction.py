@@ -1,13 +1,19 @@
-"""Card and social security numbers out of transcripts before they are published or stored.
+"""Personal data out of transcripts before they are published or stored.
 
 Whisper writes a number read out on a call as digits ("4111 1111 1111 1111",
 "4111-1111-..."), as words ("four one one one ...", "forty one eleven", "double five") or a
 mix, often split into groups. Tokens that carry digits are joined into runs; a run of 13 to
 19 digits that passes the Luhn check is a payment card, masked to its last four
 (``[CARD ****1111]``); nine digits written as ddd-dd-dddd, or said in a segment that speaks
-of a social security number, are an SSN (``[SSN ***-**-6789]``). The detector gets the
-original text in memory, so keywords still fire; what the caller, the notifier, Redis and
-PostgreSQL get is the masked copy.
+of a social security number, are an SSN (``[SSN ***-**-6789]``); digits said where the words
+speak of an account or routing number are a bank account (``[ACCOUNT ****6789]``); ten
+digits shaped like a North American number (or seven where the words speak of a phone) are
+a phone number (``[PHONE ****4567]``). Email addresses, dates of birth and street addresses
+are found by ``pii_patterns``. What each kind becomes (masked, dropped, or kept) is the
+tenant's ``Policy``; cards and social security numbers are never kept.
+
+The detector gets the original text in memory, so keywords still fire; what the caller, the
+notifier, Redis and PostgreSQL get is the redacted copy.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from callcue.call.v1 import call_pb2
+from callcue.gateway import pii_patterns
+from callcue.gateway.redaction_policy import Action, Kind, Policy
 
 _UNITS = {
     "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
@@ -46,6 +54,10 @@ CONTEXT_MIN_DIGITS = 4
 # No phone number is this long: a run of this many digits is masked whatever the words
 # around it (a card number with a misheard digit, or its context word misheard).
 ALWAYS_MIN_DIGITS = 13
+_BANK_CONTEXT = re.compile(r"\b(account|acct|routing|iban|checking|savings)\b", re.I)
+_PHONE_CONTEXT = re.compile(r"\b(phone|cell|mobile|call me|reach me|extension|number)\b", re.I)
+BANK_MIN_DIGITS = 6
+BANK_MAX_DIGITS = 17
 _SSN_WRITTEN = re.compile(r"^\d{3}-\d{2}-\d{4}$")
 _PUNCTUATION = ".,;:!?\"'()"
 
@@ -84,11 +96,12 @@ def _word_digits(word: str) -> str | None:
 
 @dataclass(frozen=True)
 class Span:
-    """Tokens ``start`` to ``end`` (exclusive) are one number, shown as ``mask``."""
+    """Tokens ``start`` to ``end`` (exclusive) are one item of ``kind``, shown as ``mask``."""
 
     start: int
     end: int
     mask: str
+    kind: Kind = Kind.NUMBER
 
 
 def _run(tokens: Sequence[str], index: int) -> list[tuple[int, str]]:
@@ -116,12 +129,50 @@ def _run(tokens: Sequence[str], index: int) -> list[tuple[int, str]]:
 
 
 def find(
-    tokens: Sequence[str], *, ssn_context: bool = False, context: bool = False, **_: int
+    tokens: Sequence[str],
+    *,
+    ssn_context: bool = False,
+    context: bool = False,
+    bank_context: bool = False,
+    phone_context: bool = False,
+    said: str = "",
+    **_: int,
 ) -> list[Span]:
-    """The card and social security numbers among ``tokens`` (words as written). Within a
-    run of digits (a card number and its expiry date, say) the longest stretch that is a
-    card number is found. Any other run of 13 digits or more is masked as ``[NUMBER]``,
-    and with ``context`` (the words speak of a card or an SSN) any of four or more."""
+    """The personal data among ``tokens`` (words as written). Within a run of digits (a
+    card number and its expiry date, say) the longest stretch that is a card number is
+    found; a run that is no card or SSN may be a bank account or a phone number. Any other
+    run of 13 digits or more is masked as ``[NUMBER]``, and with ``context`` (the words speak
+    of a card or an SSN) any of four or more. Then emails, dates of birth (where ``said``
+    speaks of a birth) and street addresses, where no number was found."""
+    spans = _numbers(tokens, ssn_context, context, bank_context, phone_context)
+    taken = {i for span in spans for i in range(span.start, span.end)}
+    found = [
+        *(Span(a, b, "[EMAIL]", Kind.EMAIL) for a, b in pii_patterns.emails(tokens, said)),
+        *(
+            Span(a, b, "[DATE OF BIRTH]", Kind.DATE_OF_BIRTH)
+            for a, b in pii_patterns.dates_of_birth(tokens, said)
+        ),
+        *(
+            Span(a, b, "[ADDRESS]", Kind.STREET_ADDRESS)
+            for a, b in pii_patterns.street_addresses(tokens)
+        ),
+    ]
+    for span in sorted(found, key=lambda s: (s.start, -s.end)):
+        covered = set(range(span.start, span.end))
+        if covered & taken:
+            # A number inside it (a house number read as a phone, say): the longer wins.
+            inside = [s for s in spans if s.start >= span.start and s.end <= span.end]
+            if not inside or any(s.kind in (Kind.CARD, Kind.SSN) for s in inside):
+                continue
+            spans = [s for s in spans if s not in inside]
+        spans.append(span)
+        taken |= covered
+    return sorted(spans, key=lambda s: s.start)
+
+
+def _numbers(
+    tokens: Sequence[str], ssn_context: bool, context: bool, bank_context: bool, phone_context: bool
+) -> list[Span]:
     spans: list[Span] = []
     index = 0
     while index < len(tokens):
@@ -131,15 +182,21 @@ def find(
             continue
         found = _best(tokens, run, ssn_context)
         if found is None:
-            count = sum(len(d) for _, d in run)
-            if count >= ALWAYS_MIN_DIGITS or (context and count >= CONTEXT_MIN_DIGITS):
-                spans.append(Span(run[0][0], run[-1][0] + 1, "[NUMBER]"))
+            digits = "".join(d for _, d in run)
+            other = _other_number(digits, context, bank_context, phone_context)
+            if other is not None:
+                spans.append(Span(run[0][0], run[-1][0] + 1, *other))
             index = run[-1][0] + 1
             continue
-        if context and found.start > run[0][0]:
-            digits_before = sum(len(d) for position, d in run if position < found.start)
-            if digits_before >= CONTEXT_MIN_DIGITS:
-                spans.append(Span(run[0][0], found.start, "[NUMBER]"))
+        digits_before = sum(len(d) for position, d in run if position < found.start)
+        if found.kind is Kind.CARD and digits_before:
+            # A card number is read out from its first digit: a Luhn-valid stretch inside a
+            # longer run is more likely an order number, misheard; hidden all the same.
+            spans.append(Span(run[0][0], run[-1][0] + 1, "[NUMBER]"))
+            index = run[-1][0] + 1
+            continue
+        if context and digits_before >= CONTEXT_MIN_DIGITS:
+            spans.append(Span(run[0][0], found.start, "[NUMBER]"))
         spans.append(found)
         index = found.end
     return spans
@@ -156,10 +213,34 @@ def _best(tokens: Sequence[str], run: list[tuple[int, str]], ssn_context: bool) 
                 break
             mask = _mask(digits, tokens[run[first][0] : run[last][0] + 1], ssn_context)
             if mask and len(digits) > best_length:
-                best, best_length = Span(run[first][0], run[last][0] + 1, mask), len(digits)
+                best = Span(run[first][0], run[last][0] + 1, *mask)
+                best_length = len(digits)
         if best is not None:
             return best  # the earliest start: what follows is searched again after it
     return best
+
+
+def _nanp(digits: str) -> bool:
+    """Ten digits shaped like a North American number: an area code that starts 2-9 (the
+    exchange is not checked: people read out made-up 555-123-... numbers too)."""
+    return len(digits) == 10 and digits[0] in "23456789"
+
+
+def _other_number(
+    digits: str, context: bool, bank_context: bool, phone_context: bool
+) -> tuple[str, Kind] | None:
+    count = len(digits)
+    if bank_context and BANK_MIN_DIGITS <= count <= BANK_MAX_DIGITS:
+        return f"[ACCOUNT ****{digits[-4:]}]", Kind.BANK_ACCOUNT
+    if (
+        _nanp(digits)
+        or (count == 11 and digits[0] == "1" and _nanp(digits[1:]))
+        or (phone_context and count == 7 and digits[0] in "23456789")
+    ):
+        return f"[PHONE ****{digits[-4:]}]", Kind.PHONE_NUMBER
+    if count >= ALWAYS_MIN_DIGITS or (context and count >= CONTEXT_MIN_DIGITS):
+        return "[NUMBER]", Kind.NUMBER
+    return None
 
 
 def card_length(digits: str) -> bool:
@@ -179,47 +260,71 @@ def card_length(digits: str) -> bool:
     return False
 
 
-def _mask(digits: str, tokens: Sequence[str], ssn_context: bool) -> str | None:
+def _mask(digits: str, tokens: Sequence[str], ssn_context: bool) -> tuple[str, Kind] | None:
     if card_length(digits) and luhn_valid(digits):
-        return f"[CARD ****{digits[-4:]}]"
+        return f"[CARD ****{digits[-4:]}]", Kind.CARD
     written = len(tokens) == 1 and _SSN_WRITTEN.match(tokens[0].strip(_PUNCTUATION))
     if len(digits) == 9 and (written or ssn_context):
-        return f"[SSN ***-**-{digits[-4:]}]"
+        return f"[SSN ***-**-{digits[-4:]}]", Kind.SSN
     return None
 
 
-def redact_text(text: str) -> str:
+def redact_text(text: str, policy: Policy | None = None) -> str:
     segment = call_pb2.TranscriptSegment(text=text)
-    return redact_group([segment], find)[0].text
+    return redact_group([segment], find, policy)[0].text
 
 
 Finder = Callable[..., list[Span]]
 
 
-def numbers(tokens: Sequence[str], *, min_digits: int = 6, **_: bool) -> list[Span]:
-    """Every run of at least ``min_digits`` digits, whatever it is: for partial transcripts,
-    where a card number may still be half said."""
+def numbers(
+    tokens: Sequence[str], *, min_digits: int = 6, said: str = "", **_: object
+) -> list[Span]:
+    """Every run of at least ``min_digits`` digits, whatever it is, and the emails, dates of
+    birth and addresses ``find`` would find: for partial transcripts, where a card number
+    may still be half said."""
     spans, index = [], 0
     while index < len(tokens):
         run = _run(tokens, index)
         if run and sum(len(digits) for _, digits in run) >= min_digits:
             spans.append(Span(run[0][0], run[-1][0] + 1, "[NUMBER]"))
         index = run[-1][0] + 1 if run else index + 1
-    return spans
+    taken = {i for span in spans for i in range(span.start, span.end)}
+    for span in find(tokens, said=said):
+        if span.kind in _WORDY and not taken & set(range(span.start, span.end)):
+            spans.append(span)
+    return sorted(spans, key=lambda s: s.start)
+
+
+_WORDY = (Kind.EMAIL, Kind.DATE_OF_BIRTH, Kind.STREET_ADDRESS)
 
 
 def redact_group(
-    segments: Sequence[call_pb2.TranscriptSegment], finder: Finder, **options: int
+    segments: Sequence[call_pb2.TranscriptSegment],
+    finder: Finder,
+    policy: Policy | None = None,
+    **options: int,
 ) -> list[call_pb2.TranscriptSegment]:
-    """Copies of consecutive segments of one channel with the numbers ``finder`` finds
-    masked, a number said across two of them included: its mask goes where it began, in
-    the text and in the words (one word spanning the words it was said in)."""
+    """Copies of consecutive segments of one channel with what ``finder`` finds masked or
+    dropped as ``policy`` says (every kind masked without one), an item said across two of
+    them included: its mask goes where it began, in the text and in the words (one word
+    spanning the words it was said in)."""
+    policy = policy or Policy()
     said = " ".join(s.text for s in segments)
-    flags = {"ssn_context": bool(_SSN_CONTEXT.search(said)), "context": bool(_CONTEXT.search(said))}
+    flags = {
+        "ssn_context": bool(_SSN_CONTEXT.search(said)),
+        "context": bool(_CONTEXT.search(said)),
+        "bank_context": bool(_BANK_CONTEXT.search(said)),
+        "phone_context": bool(_PHONE_CONTEXT.search(said)),
+    }
     texts = [segment.text.split() for segment in segments]
     words = [list(segment.words) for segment in segments]
-    text_spans = finder([t for part in texts for t in part], **flags, **options)
-    word_spans = finder([w.text for part in words for w in part], **flags, **options)
+    text_spans = _by_policy(
+        finder([t for part in texts for t in part], said=said, **flags, **options), policy
+    )
+    word_spans = _by_policy(
+        finder([w.text for part in words for w in part], said=said, **flags, **options), policy
+    )
     if not text_spans and not word_spans:
         return list(segments)
     new_texts = _apply(texts, text_spans, lambda first, last, span: span.mask + _trailing(last))
@@ -228,11 +333,38 @@ def redact_group(
     for segment, text, kept in zip(segments, new_texts, new_words, strict=True):
         redacted = call_pb2.TranscriptSegment()
         redacted.CopyFrom(segment)
-        redacted.text = " ".join(text)
+        redacted.text = _joined(text)
         del redacted.words[:]
-        redacted.words.extend(kept)
+        # A dropped item leaves no word behind (its punctuation is in the text).
+        redacted.words.extend(w for w in kept if w.text.strip(_PUNCTUATION))
         out.append(redacted)
     return out
+
+
+def _by_policy(spans: list[Span], policy: Policy) -> list[Span]:
+    """The spans the policy redacts, a dropped one with nothing to show."""
+    kept = []
+    for span in spans:
+        action = policy.action(span.kind)
+        if action is Action.DROP:
+            kept.append(Span(span.start, span.end, "", span.kind))
+        elif action is Action.MASK:
+            kept.append(span)
+    return kept
+
+
+def _joined(tokens: list[str]) -> str:
+    """Tokens as text; where a dropped item left only its punctuation, that goes on the
+    word before."""
+    out: list[str] = []
+    for token in tokens:
+        if not token:
+            continue
+        if out and not token.strip(_PUNCTUATION):
+            out[-1] += token
+        else:
+            out.append(token)
+    return " ".join(out)
 
 
 def _trailing(token: str) -> str:
@@ -269,10 +401,12 @@ def _masked_word(first: call_pb2.Word, last: call_pb2.Word, span: Span) -> call_
     return masked
 
 
-def redact_segment(segment: call_pb2.TranscriptSegment) -> call_pb2.TranscriptSegment:
-    """A copy of ``segment`` with its card and social security numbers masked (``segment``
-    itself when it holds none)."""
-    return redact_group([segment], find)[0]
+def redact_segment(
+    segment: call_pb2.TranscriptSegment, policy: Policy | None = None
+) -> call_pb2.TranscriptSegment:
+    """A copy of ``segment`` with its personal data redacted (``segment`` itself when it
+    holds none)."""
+    return redact_group([segment], find, policy)[0]
 
 
 def _open_number(segment: call_pb2.TranscriptSegment) -> bool:
@@ -304,7 +438,8 @@ class Redactor:
     # call has gone on this far past it is let go.
     PAUSE_SECONDS = 3.0
 
-    def __init__(self) -> None:
+    def __init__(self, policy: Policy | None = None) -> None:
+        self._policy = policy or Policy()
         self._held: dict[int, list[call_pb2.TranscriptSegment]] = {}
         self._touched: set[str] = set()
 
@@ -323,7 +458,7 @@ class Redactor:
         """Waiting finals the call has moved past, then the partial, masked."""
         released = self._past(segment)
         waiting = segment.channel in self._held
-        (shown,) = redact_group([segment], numbers, min_digits=1 if waiting else 6)
+        (shown,) = redact_group([segment], numbers, self._policy, min_digits=1 if waiting else 6)
         return [*released, shown]
 
     def _past(
@@ -349,17 +484,19 @@ class Redactor:
         return segment_id in self._touched
 
     def _release(self, group: list[call_pb2.TranscriptSegment]) -> list[call_pb2.TranscriptSegment]:
-        shown = redact_group(group, find)
+        shown = redact_group(group, find, self._policy)
         for before, after in zip(group, shown, strict=True):
             if before is not after:
                 self._touched.add(before.segment_id)
         return shown
 
 
-def redact_detection(detection: call_pb2.Detection) -> call_pb2.Detection:
-    """A detection fired by words of a masked number: the digits of its matched words go
-    too (they may be part of the number)."""
+def redact_detection(
+    detection: call_pb2.Detection, policy: Policy | None = None
+) -> call_pb2.Detection:
+    """A detection fired by words of a redacted segment: what its matched words hold is
+    redacted too, and their digits go (they may be part of a number)."""
     redacted = call_pb2.Detection()
     redacted.CopyFrom(detection)
-    redacted.matched_text = re.sub(r"\d", "#", redact_text(detection.matched_text))
+    redacted.matched_text = re.sub(r"\d", "#", redact_text(detection.matched_text, policy))
     return redacted

@@ -13,6 +13,7 @@ import structlog
 
 from callcue.call.v1 import call_pb2
 from callcue.gateway.call_session import Downstream
+from callcue.gateway.redaction_policy import PolicyStore
 from callcue.gateway.session_store import SessionStore
 from callcue.gateway.session_writer import PATIENCE_SECONDS
 from callcue.gateway.settings import Settings
@@ -34,6 +35,7 @@ class Gateway:
     store: SessionStore
     settings: Settings
     sessions: RunningSessions
+    policies: PolicyStore
 
 
 class RunningSessions:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+import structlog
+
 from callcue.core import auth, errors
 from callcue.core.server import Context
-from callcue.gateway import exports
+from callcue.gateway import exports, redaction_policy
 from callcue.gateway.call_session import Downstream
 from callcue.gateway.live_call import LiveCalls
 from callcue.gateway.recording import Recordings
+from callcue.gateway.redaction_policy import PolicyStore
 from callcue.gateway.running import Gateway, RunningSessions
 from callcue.gateway.session_store import SessionStore
 from callcue.gateway.settings import Settings
@@ -19,12 +22,21 @@ from callcue.gateway.summary import summarise
 from callcue.gateway.v1 import gateway_service_pb2 as pb
 from callcue.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 
+log = structlog.get_logger("callcue.gateway")
+
 
 class GatewayService(pb_grpc.GatewayServiceServicer):
-    def __init__(self, downstream: Downstream, store: SessionStore, settings: Settings) -> None:
+    def __init__(
+        self,
+        downstream: Downstream,
+        store: SessionStore,
+        settings: Settings,
+        policies: PolicyStore,
+    ) -> None:
         self._store = store
+        self._policies = policies
         self.sessions = RunningSessions(store)
-        gateway = Gateway(downstream, store, settings, self.sessions)
+        gateway = Gateway(downstream, store, settings, self.sessions, policies)
         self._live = LiveCalls(gateway)
         self._recordings = Recordings(gateway)
 
@@ -88,3 +100,20 @@ class GatewayService(pb_grpc.GatewayServiceServicer):
         session = await self._store.get(auth.tenant_id(), request.session_id)
         segments, detections = await self._store.transcript(auth.tenant_id(), request.session_id)
         return pb.GetCallSummaryResponse(summary=summarise(session, segments, detections))
+
+    async def GetRedactionPolicy(
+        self, request: pb.GetRedactionPolicyRequest, context: Context
+    ) -> pb.GetRedactionPolicyResponse:
+        policy = await self._policies.get(auth.tenant_id())
+        return pb.GetRedactionPolicyResponse(policy=redaction_policy.to_proto(policy))
+
+    async def UpdateRedactionPolicy(
+        self, request: pb.UpdateRedactionPolicyRequest, context: Context
+    ) -> pb.UpdateRedactionPolicyResponse:
+        changes = redaction_policy.changes_from(request.rules)
+        policy = await self._policies.update(auth.tenant_id(), changes)
+        log.info(
+            "redaction policy changed",
+            changes={kind.value: action.value for kind, action in changes.items()},
+        )
+        return pb.UpdateRedactionPolicyResponse(policy=redaction_policy.to_proto(policy))
