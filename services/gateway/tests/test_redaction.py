@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from typing import TYPE_CHECKING
 
 import grpc
+import psycopg
 import pytest
+import redis.asyncio as redis
 
 from callcue.call.v1 import call_pb2
 from callcue.core import database
+from callcue.core.auth import ApiKeyAuthenticator
+from callcue.core.channel import open_channel
+from callcue.core.credentials import api_key
+from callcue.core.settings import Environment
 from callcue.detector.v1 import detector_service_pb2 as detector_pb
 from callcue.gateway import app as gateway_app
-from callcue.gateway.call_session import CallSession
+from callcue.gateway.call_session import CallSession, Downstream
 from callcue.gateway.redaction import (
     Redactor,
     card_length,
@@ -24,10 +31,16 @@ from callcue.gateway.redaction import (
 from callcue.gateway.redaction_policy import Action, Kind, Policy, PolicyError, PolicyStore
 from callcue.gateway.session_store import SessionStore
 from callcue.gateway.v1 import gateway_service_pb2 as pb
+from callcue.notifier import app as notifier_app
+from callcue.notifier.redis_log import RedisEventLog
+from callcue.notifier.settings import Settings as NotifierSettings
 from callcue.notifier.v1 import notifier_service_pb2 as notifier_pb
+from callcue.notifier.v1 import notifier_service_pb2_grpc
 
 if TYPE_CHECKING:
-    from callcue.core.testing import Stack
+    from callcue.core.testing import ServiceTrust, Stack
+
+REDIS_URL = os.environ.get("CALLCUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.mark.parametrize(
@@ -341,3 +354,120 @@ async def test_a_tenants_policy_is_set_through_the_api_and_applies_to_its_next_c
                 ]
             )
         )
+
+
+async def test_a_call_that_reads_out_personal_data_leaves_no_trace_of_it(
+    stack: Stack,
+    database_url: str,
+    playbook: str,
+    service_trust: ServiceTrust,
+    authenticator: ApiKeyAuthenticator,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A call reads out a card number, an SSN, a phone number and an email address; then
+    PostgreSQL (every table of the database), Redis (every key of the notifier's log), the
+    logs of every service, each export and what subscribers got are searched for them."""
+    prefix = f"callcue-test:{uuid.uuid4().hex[:8]}:"
+    events_log = RedisEventLog(
+        REDIS_URL, events_per_session=1000, session_ttl_seconds=600, prefix=prefix
+    )
+    notifier = notifier_app.build_server(
+        NotifierSettings.from_env(
+            Environment({"CALLCUE_HOST": "127.0.0.1", "CALLCUE_PORT": "0", "CALLCUE_AUTH": "none"})
+        ),
+        events_log,
+        service_trust.doors("notifier", authenticator),
+    )
+    notifier_port = await notifier.start()
+    pool = await database.open_pool(database_url, max_size=2)
+    store = SessionStore(pool)
+    async with (
+        open_channel(
+            f"127.0.0.1:{notifier_port}", credentials=service_trust.as_gateway("acme", "notifier")
+        ) as publishing,
+        open_channel(
+            f"127.0.0.1:{notifier_port}", credentials=api_key(stack.api_key)
+        ) as subscribing,
+    ):
+        downstream = Downstream(
+            transcriber=stack.internal.transcriber,
+            detector=stack.internal.detector,
+            notifier=notifier_service_pb2_grpc.PublisherServiceStub(publishing),
+        )
+        session = await store.create("acme", pb.SESSION_SOURCE_LIVE, pb.CallConfig())
+        call = CallSession(session.session_id, [playbook], downstream, store, interim=True)
+        first = await call.start("call started")
+        for index, (text, final) in enumerate(
+            (
+                ("my card is 4556", False),
+                ("my card is 4556 7375 8689 9855", True),
+                ("and my social is 078-05-1120.", True),
+                ("call me at 617 555 0199 or", True),
+                ("harriet.quimby@example.com, thanks.", True),
+            )
+        ):
+            segment = call_pb2.TranscriptSegment(segment_id=f"s{index}", text=text, is_final=final)
+            call.add_segment(segment)
+        await call.finish(call_pb2.CallStatus(state=call_pb2.CALL_STATE_ENDED))
+        events = [first] + [event async for event in call.events()]
+        await call.close("over")
+        subscriber = notifier_service_pb2_grpc.SubscriberServiceStub(subscribing)
+        subscribed = [
+            r.event
+            async for r in subscriber.Subscribe(
+                notifier_pb.SubscribeRequest(session_id=session.session_id)
+            )
+        ]
+    exports = [
+        (
+            await stack.gateway.ExportTranscript(
+                pb.ExportTranscriptRequest(session_id=session.session_id, format=form)
+            )
+        ).content.decode()
+        for form in (
+            pb.TRANSCRIPT_FORMAT_SRT,
+            pb.TRANSCRIPT_FORMAT_WEBVTT,
+            pb.TRANSCRIPT_FORMAT_JSON,
+        )
+    ]
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        tables = await (
+            await conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+            )
+        ).fetchall()
+        stored = []
+        for (table,) in tables:
+            rows = await (await conn.execute(f'SELECT t::text FROM "{table}" t')).fetchall()
+            stored += [row[0] for row in rows]
+    redis_client = redis.from_url(REDIS_URL)
+    kept = []
+    async for key in redis_client.scan_iter(f"{prefix}*"):
+        kind = await redis_client.type(key)
+        if kind == b"stream":
+            kept += [str(fields) for _, fields in await redis_client.xrange(key)]
+        elif kind == b"string":
+            kept.append(str(await redis_client.get(key)))
+    assert kept, "the notifier's log in Redis holds the call"
+    await redis_client.delete(*[key async for key in redis_client.scan_iter(f"{prefix}*")])
+    await redis_client.aclose()
+    await notifier.stop(0)
+    await events_log.close()
+    await pool.close()
+    logged = capsys.readouterr()
+    shown = [
+        e.transcript.text for e in events if e.HasField("transcript") and e.transcript.is_final
+    ]
+    assert "[CARD ****9855]" in shown[0] and "[SSN ***-**-1120]" in " ".join(shown)
+    assert "[PHONE ****0199]" in " ".join(shown) and "[EMAIL]" in " ".join(shown)
+    secrets = re.compile(r"\b(4556|7375|8689|078-05|07805|617|harriet|quimby)\b", re.I)
+    for where, seen in (
+        ("events", str(events)),
+        ("subscribers", str(subscribed)),
+        ("exports", " ".join(exports)),
+        ("PostgreSQL", " ".join(stored)),
+        ("Redis", " ".join(kept)),
+        ("logs", logged.out + logged.err),
+    ):
+        found = secrets.search(seen)
+        assert not found, f"{where}: {seen[max(0, found.start() - 200) : found.end() + 50]}"

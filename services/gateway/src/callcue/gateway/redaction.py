@@ -458,7 +458,9 @@ class Redactor:
         """Waiting finals the call has moved past, then the partial, masked."""
         released = self._past(segment)
         waiting = segment.channel in self._held
-        (shown,) = redact_group([segment], numbers, self._policy, min_digits=1 if waiting else 6)
+        # Said about a card or an SSN, even four digits may be its start.
+        least = 1 if waiting else CONTEXT_MIN_DIGITS if _CONTEXT.search(segment.text) else 6
+        (shown,) = redact_group([segment], numbers, self._policy, min_digits=least)
         return [*released, shown]
 
     def _past(
