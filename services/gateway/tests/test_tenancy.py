@@ -90,7 +90,7 @@ async def test_every_rpc_of_every_service_refuses_a_missing_or_bad_key(
                     )
                     assert error.value.code() == expected, (path, what)
                     tried += 1
-    assert tried == 4 * (7 + 13 + 1 + 2 + 1 + 2)
+    assert tried == 4 * (9 + 13 + 1 + 2 + 1 + 2)
 
 
 async def denied(call: Awaitable[Any]) -> grpc.StatusCode:
