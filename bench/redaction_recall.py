@@ -7,12 +7,13 @@ Positives: Luhn-valid card numbers (Visa, Mastercard 16 digits, Amex 15) and SSN
 by digit in groups, in pairs, with "double"), phone numbers, bank account numbers, email
 addresses (spelt out as people say them), dates of birth and street addresses, each inside a
 carrier sentence. Negatives: 16-digit order numbers that fail the Luhn check (masked as
-[NUMBER], not as a card), meeting dates, amounts, counts. A positive counts as protected when
-what would identify it is gone from the text (no five digits of a number in a row but its last
-four; the email's name, the birth year, the street name) and labelled right when its label
-shows; a negative is wrong when it gets any label of personal data. With ``--eval`` also every
-turn of the `hvb_calls` references (bank calls: account details, addresses) is redacted and
-what got which label printed, for precision on real speech.
+[NUMBER], not as a card), meeting dates and counts, amounts of money.
+
+A positive counts as protected when what would identify it is gone from the text (no five
+digits of a number in a row but its last four; the email's name, the birth year, the street
+name), and labelled right when its label shows; a negative is wrong when it is masked. With
+``--eval`` every turn of the `hvb_calls` references (bank calls) also goes through a call's
+Redactor, and what got which label is printed, for precision on real speech.
 
     uv run python bench/redaction_recall.py [--count 20] [--seed 1] [--eval ../shared/eval]
 """
@@ -233,6 +234,25 @@ def utterances(count: int, rng: random.Random) -> list[Utterance]:
     return made
 
 
+def amounts(count: int, rng: random.Random) -> list[Utterance]:
+    """Money said as Whisper writes it: negatives, drawn apart so the rest stays the same."""
+    return [
+        Utterance(
+            "amount",
+            "",
+            rng.choice(
+                [
+                    "Your balance is {} dollars and {} cents, and the last payment was {} dollars.",
+                    "I paid {} dollars, then {} dollars and {} cents.",
+                ]
+            ).format(
+                f"{rng.randint(100, 99999):,}", rng.randint(1, 99), f"{rng.randint(10, 9999):,}"
+            ),
+        )
+        for _ in range(count)
+    ]
+
+
 # Each kind's label, as redaction shows it.
 LABELS = {
     "card": "[CARD",
@@ -243,7 +263,7 @@ LABELS = {
     "dob": "[DATE OF BIRTH]",
     "address": "[ADDRESS]",
 }
-NEGATIVES = ("order", "meeting")
+NEGATIVES = ("order", "meeting", "amount")
 
 
 def speak(text: str, voice: str, folder: Path, index: int) -> np.ndarray:
@@ -280,12 +300,13 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
     model = WhisperModel(resolve_model("bundled"), device="cpu", compute_type="int8", cpu_threads=2)
-    said = utterances(args.count, rng)
+    said = utterances(args.count, rng) + amounts(args.count, random.Random(args.seed + 1))
     protected: dict[str, int] = {}
     labelled: dict[str, int] = {}
     totals: dict[str, int] = {}
     labels_given: dict[str, int] = {}
     wrong_labels: dict[str, int] = {}
+    false_masks: dict[str, int] = {}
     misses: list[tuple[str, str]] = []
     masking_seconds = 0.0
     with tempfile.TemporaryDirectory() as folder:
@@ -305,6 +326,9 @@ def main() -> None:
                         wrong_labels[other] = wrong_labels.get(other, 0) + 1
                         misses.append((kind, f"labelled {other}: {heard!r} -> {shown!r}"))
             if kind in NEGATIVES:
+                if kind != "order" and shown != heard:
+                    false_masks[kind] = false_masks.get(kind, 0) + 1
+                    misses.append((kind, f"masked: {heard!r} -> {shown!r}"))
                 continue
             if not leaks(utterance, heard, shown):
                 protected[kind] = protected.get(kind, 0) + 1
@@ -316,7 +340,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for kind, total in totals.items():
         if kind in NEGATIVES:
-            print(f"| {kind} (negative) | {total} | - | - | - | - |")
+            masked = "-" if kind == "order" else f"{false_masks.get(kind, 0)} masked"
+            print(f"| {kind} (negative) | {total} | {masked} | - | - | - |")
             continue
         given = labels_given.get(kind, 0)
         right = given - wrong_labels.get(kind, 0)

@@ -56,7 +56,13 @@ REDIS_URL = os.environ.get("CALLCUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
         ),
         ("forty one eleven eleven eleven eleven eleven eleven eleven", "[CARD ****1111]"),
         ("5555 5555 5555 4444 and it expires 12 26", "[CARD ****4444] and it expires [NUMBER]"),
-        ("4111 1111 1111 1111 12 26", "[CARD ****1111] 12 26"),  # no card words: it stays
+        # Twelve digits or more in a segment: every number in it goes, the expiry too.
+        ("4111 1111 1111 1111 12 26", "[CARD ****1111] [NUMBER]"),
+        (
+            "McCarnum 55 made the pammon, 0.096, 4023, 59 21.",
+            "McCarnum 55 made the pammon, [NUMBER].",
+        ),
+        ("order 1234 5678 9012", "order [NUMBER]"),
         # Said about a card, a misheard digit (the Luhn check fails) is masked all the same.
         (
             "The card is 55, 0, 1, 10, 10, until 43, 41, 92, 54.",
@@ -83,7 +89,7 @@ def test_numbers_are_masked_as_written_and_as_said(said: str, shown: str) -> Non
 @pytest.mark.parametrize(
     "said",
     [
-        "order 1234 5678 9012",  # twelve digits, not a card
+        "order 1234 5678",  # eight digits, not a card
         "we meet at 3 on March 5th",  # a date, said with no word of a birth
         "the invoice from March 3, 2024 was paid",  # a recent date, not a birth
         "visit example.com for the details",  # a domain, said with no word of email

@@ -51,6 +51,9 @@ _CONTEXT = re.compile(
     re.I,
 )
 CONTEXT_MIN_DIGITS = 4
+# A segment holding this many digits is read as one where payment or identity data is read
+# out (no date, amount or count needs so many).
+DENSE_DIGITS = 11
 # No phone number is this long: a run of this many digits is masked whatever the words
 # around it (a card number with a misheard digit, or its context word misheard).
 ALWAYS_MIN_DIGITS = 13
@@ -74,6 +77,15 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+# Whisper writes quantities and money with thousands separators ("41,841"), numbers read out
+# digit by digit without them.
+_QUANTITY = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
+_AMOUNT_WORDS = {
+    "dollars", "dollar", "cents", "cent", "bucks", "thousand", "hundred", "million", "billion",
+    "percent", "%", "euros", "pounds",
+}  # fmt: skip
+
+
 def _word_digits(word: str) -> str | None:
     """The digits one token says, or None when it says none."""
     bare = word.strip(_PUNCTUATION).lower()
@@ -81,6 +93,8 @@ def _word_digits(word: str) -> str | None:
         return None
     compact = bare.replace("-", "").replace(".", "").replace(",", "")
     if compact.isdigit():
+        if _QUANTITY.match(bare) and len(compact) < ALWAYS_MIN_DIGITS:
+            return None
         return compact
     if bare in _UNITS:
         return _UNITS[bare]
@@ -104,6 +118,17 @@ class Span:
     kind: Kind = Kind.NUMBER
 
 
+def _said_digits(tokens: Sequence[str], position: int) -> str | None:
+    """The digits token ``position`` says, unless it is an amount ("41 dollars", "six
+    thousand")."""
+    said = _word_digits(tokens[position])
+    if said is None or position + 1 >= len(tokens):
+        return said
+    if tokens[position + 1].strip(_PUNCTUATION).lower() in _AMOUNT_WORDS:
+        return None
+    return said
+
+
 def _run(tokens: Sequence[str], index: int) -> list[tuple[int, str]]:
     """The digit-bearing tokens from ``index`` on, with the digits each adds, until a word
     that is neither a number nor said between the groups of one."""
@@ -111,7 +136,7 @@ def _run(tokens: Sequence[str], index: int) -> list[tuple[int, str]]:
     repeat = 1
     for position in range(index, len(tokens)):
         bare = tokens[position].strip(_PUNCTUATION).lower()
-        said = _word_digits(tokens[position])
+        said = _said_digits(tokens, position)
         if said is not None:
             previous = tokens[position - 1].strip(_PUNCTUATION).lower() if position else ""
             if len(said) == 1 and run and previous in _TENS and run[-1][1].endswith("0"):
@@ -144,7 +169,10 @@ def find(
     run of 13 digits or more is masked as ``[NUMBER]``, and with ``context`` (the words speak
     of a card or an SSN) any of four or more. Then emails, dates of birth (where ``said``
     speaks of a birth) and street addresses, where no number was found."""
-    spans = _numbers(tokens, ssn_context, context, bank_context, phone_context)
+    # Many digits in a few words, in pieces a misheard word broke apart: a number read out,
+    # whatever tiny.en made of the words around it.
+    dense = sum(len(_said_digits(tokens, i) or "") for i in range(len(tokens))) >= DENSE_DIGITS
+    spans = _numbers(tokens, ssn_context, context or dense, bank_context, phone_context)
     taken = {i for span in spans for i in range(span.start, span.end)}
     found = [
         *(Span(a, b, "[EMAIL]", Kind.EMAIL) for a, b in pii_patterns.emails(tokens, said)),
