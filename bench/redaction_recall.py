@@ -106,6 +106,8 @@ MONTHS = "January February March April May June July August September October No
 
 
 def year_words(year: int) -> str:
+    if year >= 2000:
+        return "two thousand" + (f" {pairs(str(year % 100))}" if year % 100 else "")
     return f"{TEENS[year // 100 - 10]} {pairs(str(year % 100).zfill(2))}"
 
 
