@@ -117,6 +117,11 @@ def test_other_numbers_are_left_alone(said: str) -> None:
             "call me at [PHONE ****4567].",
         ),
         ("my cell is 555 0134", "my cell is [PHONE ****0134]"),  # seven, said of a phone
+        # Said of a phone, a digit lost or heard twice: still a phone number.
+        ("You can call me on it, 7-6, 9-0-3, 6-1-8-2.", "You can call me on it, [PHONE ****6182]."),
+        ("Yes. My S-N is 44, 148, 74, 11.", "Yes. My S-N is [SSN ***-**-7411]."),
+        ("I was born on January 20th and 1971.", "I was born on [DATE OF BIRTH]."),
+        ("I was born over there in 1993.", "I was born over there in [DATE OF BIRTH]."),
         (
             "checking account 12345678 and routing 021000021",
             "checking account [ACCOUNT ****5678] and routing [ACCOUNT ****0021]",

@@ -53,7 +53,8 @@ _YEAR = (
     rf"two thousand(?: and)?(?: {_UNIT}| {_TEENS_WORD}| {_TWO_DIGITS})?|twenty {_TWO_DIGITS})"
 )
 DATE = re.compile(
-    rf"\b(?:{_MONTH} (?:the )?{_DAY}(?: {_YEAR})?|(?:the )?{_DAY} (?:of )?{_MONTH}(?: {_YEAR})?|"
+    rf"\b(?:{_MONTH} (?:the )?{_DAY}(?: (?:and |of )?{_YEAR})?|"
+    rf"(?:the )?{_DAY} (?:of )?{_MONTH}(?: (?:and |of )?{_YEAR})?|"
     rf"\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:\d{{4}}|\d{{2}}))\b"
 )
 BIRTH = re.compile(r"\b(?:born|birth|birthday|dob|d\.o\.b|birthdate)\b")
@@ -123,6 +124,7 @@ def emails(tokens: Sequence[str], said: str = "") -> list[tuple[int, int]]:
 # A full date ten years back or more is taken for a birth date even with no word of a birth:
 # calls seldom give the year of anything else that old to the day.
 _OLD_YEAR = re.compile(r"\b(?:19\d\d|nineteen [a-z]+|'\d\d)\b")
+_BIRTH_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 _YEAR_DIGITS = re.compile(r"\b(20[0-9][0-9])\b")
 YEARS_BACK = 10
 
@@ -134,7 +136,10 @@ def dates_of_birth(
     dates with a day, a month and a year at least ``YEARS_BACK`` years back."""
     found = _ranges(tokens, DATE)
     if BIRTH.search(said.lower()):
-        return found
+        # Where a birth is spoken of, a year on its own is the year of it.
+        taken = {i for first, last in found for i in range(first, last)}
+        years = [r for r in _ranges(tokens, _BIRTH_YEAR) if not taken & set(range(*r))]
+        return sorted(found + years)
     this_year = this_year or datetime.date.today().year
     old = []
     for first, last in found:

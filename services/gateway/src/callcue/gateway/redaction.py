@@ -42,12 +42,13 @@ _TENS = {
 _REPEAT = {"double": 2, "triple": 3}
 # Said between the groups of a number without ending it.
 _JOINERS = {"dash", "-", "and"}
-_SSN_CONTEXT = re.compile(r"\b(social|ssn|s\.s\.n)\b", re.I)
+# "S N" and "S-N" are how tiny.en often writes "S S N".
+_SSN_CONTEXT = re.compile(r"\b(social|ssn|s\.s\.n|s-n|sn)\b", re.I)
 # Words that say payment or identity data is being read out: then any run of four digits
 # or more is masked, whatever it looks like, since a misheard digit breaks the Luhn check.
 _CONTEXT = re.compile(
     r"\b(card|credit|debit|visa|master ?card|amex|american express|discover|cvv|cvc|"
-    r"expir\w*|social|security|ssn|s\.?s\.?n)\b",
+    r"expir\w*|social|security|ssn|s\.?s\.?n|s-n|sn)\b",
     re.I,
 )
 CONTEXT_MIN_DIGITS = 4
@@ -58,7 +59,7 @@ DENSE_DIGITS = 11
 # around it (a card number with a misheard digit, or its context word misheard).
 ALWAYS_MIN_DIGITS = 13
 _BANK_CONTEXT = re.compile(r"\b(account|acct|routing|iban|checking|savings)\b", re.I)
-_PHONE_CONTEXT = re.compile(r"\b(phone|cell|mobile|call me|reach me|extension|number)\b", re.I)
+_PHONE_CONTEXT = re.compile(r"\b(phone|cell|mobile|call me|reach me|reached me|extension)\b", re.I)
 BANK_MIN_DIGITS = 6
 BANK_MAX_DIGITS = 17
 _SSN_WRITTEN = re.compile(r"^\d{3}-\d{2}-\d{4}$")
@@ -263,7 +264,9 @@ def _other_number(
     if (
         _nanp(digits)
         or (count == 11 and digits[0] == "1" and _nanp(digits[1:]))
-        or (phone_context and count == 7 and digits[0] in "23456789")
+        # said of a phone, seven digits (a local number) up to twelve (a digit heard twice,
+        # or one lost: tiny.en)
+        or (phone_context and 7 <= count <= 12)
     ):
         return f"[PHONE ****{digits[-4:]}]", Kind.PHONE_NUMBER
     if count >= ALWAYS_MIN_DIGITS or (context and count >= CONTEXT_MIN_DIGITS):
