@@ -53,10 +53,11 @@ $(STAMP): $(PROTOS) uv.lock
 run: install
 	$(UV) run --frozen callcue dev up --demo
 
-# A new API key for TENANT, against DATABASE_URL or the database of a running `make run`.
+# A new API key for TENANT (with SCOPES, or the default ones), against DATABASE_URL or the
+# database of a running `make run`.
 api-key: install
-	@test -n "$(TENANT)" || { echo "usage: make api-key TENANT=<tenant id> [NAME=<what for>]"; exit 2; }
-	$(UV) run --frozen callcue keys create "$(TENANT)" --name "$(NAME)"
+	@test -n "$(TENANT)" || { echo "usage: make api-key TENANT=<tenant id> [NAME=<what for>] [SCOPES='<scope> ...']"; exit 2; }
+	$(UV) run --frozen callcue keys create "$(TENANT)" --name "$(NAME)" $(foreach scope,$(SCOPES),--scope $(scope))
 
 test: install
 	$(UV) run --frozen pytest
