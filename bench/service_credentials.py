@@ -112,7 +112,7 @@ async def main() -> None:
             (
                 "gateway credential",
                 doors,
-                lambda: ((service_tokens.SERVICE_CREDENTIAL, signer.token(caller, "detector")),),
+                lambda: signer.metadata(caller, "detector"),
             ),
         ]
         print(f"\nRPC round trip on loopback, {args.calls} calls each (ms):")

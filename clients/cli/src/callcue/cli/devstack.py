@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -70,16 +71,20 @@ def ports_from(base: int, console: int = 8080, telephony: int = 8090) -> dict[st
     }
 
 
+def _kept(path: Path, make: Callable[[], bytes]) -> bytes:
+    """What ``path`` holds, made first if it does not exist; readable by this user only."""
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.touch(mode=0o600)
+        path.write_bytes(make())
+    return path.read_bytes()
+
+
 def telephony_secrets_key(state_dir: Path) -> str:
     """The local stack's key for sealing connector secrets: made once, kept (mode 600)."""
     from callcue.telephony.sealing import new_key
 
-    path = state_dir / SECRETS_KEY_FILE
-    if not path.is_file():
-        state_dir.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(new_key() + "\n")
-    return path.read_text().strip()
+    return _kept(state_dir / SECRETS_KEY_FILE, lambda: new_key().encode() + b"\n").decode().strip()
 
 
 def service_keys(state_dir: Path) -> Path:
@@ -90,10 +95,9 @@ def service_keys(state_dir: Path) -> Path:
     folder = state_dir / SERVICE_KEYS_DIR
     private, public = folder / "gateway.key", folder / "gateway.pub"
     if not (private.is_file() and public.is_file()):
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private.unlink(missing_ok=True)
         private_pem, public_pem = new_key_pair()
-        private.touch(mode=0o600)
-        private.write_bytes(private_pem)
+        _kept(private, lambda: private_pem)
         public.write_bytes(public_pem)
     return folder
 

@@ -139,9 +139,12 @@ class ServiceSigner:
         body = f"{_VERSION}.{_b64(json.dumps(claims, separators=(',', ':')).encode())}"
         return f"{body}.{_b64(self._key.sign(body.encode()))}"
 
+    def metadata(self, caller: Caller, audience: str) -> Sequence[tuple[str, str]]:
+        return ((SERVICE_CREDENTIAL, self.token(caller, audience)),)
+
     def credentials(self, audience: str) -> Callable[[], Sequence[tuple[str, str]]]:
         """Metadata for each call to ``audience``: a credential for the caller being served."""
-        return lambda: ((SERVICE_CREDENTIAL, self.token(current_caller(), audience)),)
+        return lambda: self.metadata(current_caller(), audience)
 
 
 def _refused(why: str) -> RpcError:

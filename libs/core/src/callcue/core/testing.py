@@ -124,7 +124,7 @@ class ServiceTrust:
         """The metadata the gateway sends to ``audience`` when it serves a caller of
         ``tenant_id``: for tests that play the gateway."""
         caller = Caller(Tenant(tenant_id), "test", frozenset({scopes.ADMIN}))
-        return lambda: ((service_tokens.SERVICE_CREDENTIAL, self.signer.token(caller, audience)),)
+        return lambda: self.signer.metadata(caller, audience)
 
 
 class NotifierClient:

@@ -14,7 +14,8 @@ import datetime
 import re
 from collections.abc import Sequence
 
-_STRIP = ".,;:!?\"'()"
+# What a token may carry around its word.
+PUNCTUATION = ".,;:!?\"'()"
 
 _TLD = r"(?:com|org|net|edu|gov|io|co|us|uk|ca|de|fr|info|biz|me)"
 _WORDS_DOT = r"(?:\s*(?:\.|\bdot\b)\s*)"
@@ -86,7 +87,7 @@ def _normalised(tokens: Sequence[str]) -> tuple[str, list[int]]:
     """The tokens lowercased, stripped and joined by spaces; and where each one starts."""
     starts, parts, position = [], [], 0
     for token in tokens:
-        bare = token.lower().strip(_STRIP) or "_"
+        bare = token.lower().strip(PUNCTUATION) or "_"
         starts.append(position)
         parts.append(bare)
         position += len(bare) + 1
@@ -143,7 +144,7 @@ def dates_of_birth(
     this_year = this_year or datetime.date.today().year
     old = []
     for first, last in found:
-        text = " ".join(t.lower().strip(_STRIP) for t in tokens[first:last])
+        text = " ".join(t.lower().strip(PUNCTUATION) for t in tokens[first:last])
         recent = _YEAR_DIGITS.search(text)
         if (_OLD_YEAR.search(text) and not recent) or (
             recent and int(recent.group(1)) <= this_year - YEARS_BACK

@@ -63,7 +63,7 @@ _PHONE_CONTEXT = re.compile(r"\b(phone|cell|mobile|call me|reach me|reached me|e
 BANK_MIN_DIGITS = 6
 BANK_MAX_DIGITS = 17
 _SSN_WRITTEN = re.compile(r"^\d{3}-\d{2}-\d{4}$")
-_PUNCTUATION = ".,;:!?\"'()"
+_PUNCTUATION = pii_patterns.PUNCTUATION
 
 
 def luhn_valid(digits: str) -> bool:
@@ -174,6 +174,13 @@ def find(
     # whatever tiny.en made of the words around it.
     dense = sum(len(_said_digits(tokens, i) or "") for i in range(len(tokens))) >= DENSE_DIGITS
     spans = _numbers(tokens, ssn_context, context or dense, bank_context, phone_context)
+    return _with_wordy(spans, tokens, said)
+
+
+def _with_wordy(spans: list[Span], tokens: Sequence[str], said: str) -> list[Span]:
+    """``spans`` (numbers) and the emails, dates of birth and addresses among ``tokens``,
+    in order; where one holds a number (a house number read as a phone, say), the longer
+    wins, unless the number is a card or an SSN."""
     taken = {i for span in spans for i in range(span.start, span.end)}
     found = [
         *(Span(a, b, "[EMAIL]", Kind.EMAIL) for a, b in pii_patterns.emails(tokens, said)),
@@ -189,7 +196,6 @@ def find(
     for span in sorted(found, key=lambda s: (s.start, -s.end)):
         covered = set(range(span.start, span.end))
         if covered & taken:
-            # A number inside it (a house number read as a phone, say): the longer wins.
             inside = [s for s in spans if s.start >= span.start and s.end <= span.end]
             if not inside or any(s.kind in (Kind.CARD, Kind.SSN) for s in inside):
                 continue
@@ -320,14 +326,7 @@ def numbers(
         if run and sum(len(digits) for _, digits in run) >= min_digits:
             spans.append(Span(run[0][0], run[-1][0] + 1, "[NUMBER]"))
         index = run[-1][0] + 1 if run else index + 1
-    taken = {i for span in spans for i in range(span.start, span.end)}
-    for span in find(tokens, said=said):
-        if span.kind in _WORDY and not taken & set(range(span.start, span.end)):
-            spans.append(span)
-    return sorted(spans, key=lambda s: s.start)
-
-
-_WORDY = (Kind.EMAIL, Kind.DATE_OF_BIRTH, Kind.STREET_ADDRESS)
+    return _with_wordy(spans, tokens, said)
 
 
 def redact_group(

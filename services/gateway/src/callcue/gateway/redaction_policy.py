@@ -41,14 +41,18 @@ class PolicyError(ValueError):
     """A policy that may not be: a card or SSN kept."""
 
 
+def check(kind: Kind, action: Action) -> None:
+    if kind in NEVER_KEPT and action is Action.KEEP:
+        raise PolicyError(f"{kind.value} is always redacted: mask or drop it")
+
+
 @dataclass(frozen=True)
 class Policy:
     actions: Mapping[Kind, Action] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for kind in NEVER_KEPT:
-            if self.actions.get(kind) is Action.KEEP:
-                raise PolicyError(f"{kind.value} is always redacted: mask or drop it")
+        for kind, action in self.actions.items():
+            check(kind, action)
 
     def action(self, kind: Kind) -> Action:
         if kind is Kind.NUMBER:
@@ -126,10 +130,10 @@ def changes_from(rules: Sequence[pb.RedactionRule]) -> dict[Kind, Action]:
             raise errors.invalid_argument(f"rules[{index}].action", "must be MASK, DROP or KEEP")
         if kind in changes:
             raise errors.invalid_argument(f"rules[{index}].kind", f"{kind.value} is named twice")
-        if kind in NEVER_KEPT and action is Action.KEEP:
-            raise errors.invalid_argument(
-                f"rules[{index}].action", f"{kind.value} is always redacted: mask or drop it"
-            )
+        try:
+            check(kind, action)
+        except PolicyError as refused:
+            raise errors.invalid_argument(f"rules[{index}].action", str(refused)) from None
         changes[kind] = action
     if not changes:
         raise errors.invalid_argument("rules", "name at least one kind to change")
