@@ -35,9 +35,9 @@ async def main() -> None:
     parser.add_argument("--dual", action="store_true", help="each speaker's channel alone")
     parser.add_argument(
         "--short-window",
-        default="15",
-        help="seconds of the encoder window for short audio (the service's default: 15), "
-        "or 'off' for always 30 s",
+        default="15,20",
+        help="seconds of the encoder windows for short audio, comma-separated (the "
+        "service's default: 15,20), or 'off' for always 30 s",
     )
     parser.add_argument(
         "--hotwords",
@@ -59,7 +59,9 @@ async def main() -> None:
         cpu_threads=2,
         workers=1,
         beam_size=args.beam,
-        short_window=None if args.short_window == "off" else float(args.short_window),
+        short_windows=()
+        if args.short_window == "off"
+        else tuple(float(w) for w in args.short_window.split(",")),
     )
     calls = hvb_calls(args.eval_dir, args.limit)
     references, hypotheses, audio_seconds = [], [], 0.0

@@ -27,6 +27,7 @@ from callcue.core.auth import SingleTenant
 from callcue.core.settings import Environment
 from callcue.transcriber.app import build_server, load_engine
 from callcue.transcriber.settings import Settings
+from callcue.transcriber.stages import STAGE_SECONDS
 from callcue.transcriber.v1 import transcriber_service_pb2 as pb
 from callcue.transcriber.v1 import transcriber_service_pb2_grpc as pb_grpc
 
@@ -156,9 +157,9 @@ async def main() -> None:
     parser.add_argument("--workers", default="2", help="model calls at once")
     parser.add_argument(
         "--short-window",
-        default="15",
-        help="seconds of the encoder window for short audio (the service's default: 15), "
-        "or 'off' for always 30 s",
+        default="15,20",
+        help="seconds of the encoder windows for short audio, comma-separated (the "
+        "service's default: 15,20), or 'off' for always 30 s",
     )
     parser.add_argument(
         "--hotwords",
@@ -263,11 +264,33 @@ async def main() -> None:
                 expected += count
                 found += min(count, f" {hypothesis} ".count(f" {wanted} "))
         print(f"keyword recall {found}/{expected} for {len(hotwords)} hotwords")
+    print(profile(cpu, audio))
     print(
         f"CPU {cpu / audio:.3f} CPU-s per audio s (all streams), "
         f"last final {max(tails):.2f} s after the end of its call at worst, "
         f"partials skipped under load {engine.skipped_partials}"
     )
+
+
+def profile(cpu: float, audio: float) -> str:
+    """Where the service's time went, per second of audio: each stage of each kind of
+    decode, reading audio, and the rest of the CPU (gRPC, protobuf, the event loop)."""
+    stages: dict[tuple[str, str], float] = {}
+    for metric in STAGE_SECONDS.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total") and sample.value:
+                stages[(sample.labels["kind"], sample.labels["stage"])] = sample.value
+    kinds = sorted({kind for kind, _ in stages})
+    lines = ["time per audio second, by kind and stage (s):"]
+    for kind in kinds:
+        parts = {stage: value for (k, stage), value in stages.items() if k == kind}
+        lines.append(
+            f"  {kind:9} {sum(parts.values()) / audio:.3f}: "
+            + ", ".join(f"{stage} {value / audio:.3f}" for stage, value in sorted(parts.items()))
+        )
+    rest = cpu - sum(stages.values())
+    lines.append(f"  other (gRPC, protobuf, event loop; CPU less the above) {rest / audio:.3f}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

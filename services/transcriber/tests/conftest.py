@@ -253,3 +253,24 @@ def not_speech() -> list[tuple[str, np.ndarray]]:
     return [
         (name, np.concatenate([quiet, piece]).astype(np.float32)) for name, piece in pieces.items()
     ]
+
+
+@pytest.fixture(scope="session")
+def long_turn() -> np.ndarray:
+    """The sample call's first four turns as one speaker's 20 s turn: 100 ms between
+    sentences, never the pause that ends an utterance, so it is cut where words settle."""
+    audio = decode_audio(str(SAMPLE))
+    turns = [
+        (float(start), float(end))
+        for start, end in re.findall(
+            r"^\[([\d.]+)-([\d.]+)\]", SAMPLE.with_suffix(".turns.txt").read_text(), re.M
+        )
+    ][:4]
+    gap = np.zeros(SAMPLE_RATE // 10, dtype=np.float32)
+    return np.concatenate(
+        [
+            part
+            for start, end in turns
+            for part in (audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE) + 800], gap)
+        ]
+    )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import wave
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -8,8 +9,14 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from callcue.call.v1 import call_pb2
+from callcue.core.auth import SingleTenant
+from callcue.transcriber.app import build_server
+from callcue.transcriber.engine import WhisperEngine
+from callcue.transcriber.settings import Settings
 from callcue.transcriber.v1 import transcriber_service_pb2 as pb
 from callcue.transcriber.v1 import transcriber_service_pb2_grpc as pb_grpc
 
@@ -240,3 +247,46 @@ async def test_only_the_gateway_may_call_it(server_port: int, tenant_keys: Tenan
 
     refused = await asyncio.to_thread(transcribe)
     assert refused.code() == grpc.StatusCode.PERMISSION_DENIED  # type: ignore[attr-defined]
+
+
+async def test_streams_beyond_the_replicas_channels_are_refused_with_a_retry_hint(
+    settings: Settings, engine: WhisperEngine
+) -> None:
+    """A replica sized for two live channels: a two-channel call fills it, a third
+    channel is refused with RESOURCE_EXHAUSTED and a RetryInfo, and once the call ends
+    the next stream is taken."""
+    sized = dataclasses.replace(settings, max_live_channels=2)
+    server = build_server(sized, engine, SingleTenant())
+    port = await server.start()
+    stereo = call_pb2.AudioFormat(
+        encoding=call_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=16000, channel_count=2
+    )
+    hang_up = asyncio.Event()
+
+    async def held_call() -> AsyncIterator[pb.StreamingTranscribeRequest]:
+        yield pb.StreamingTranscribeRequest(config=pb.StreamingConfig(audio_format=stereo))
+        yield pb.StreamingTranscribeRequest(audio=bytes(6400))
+        await hang_up.wait()
+
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.TranscriberServiceStub(channel)
+            first = stub.StreamingTranscribe(held_call())
+            assert (await first.read()).HasField("engine_status")
+            one = pb.StreamingConfig(audio_format=LINEAR16)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                [r async for r in stub.StreamingTranscribe(streaming(one, bytes(3200)))]
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "2 of its 2 live channels" in (refused.value.details() or "")
+            status = rpc_status.from_call(refused.value)  # type: ignore[arg-type]
+            hints = [d for d in status.details if d.Is(error_details_pb2.RetryInfo.DESCRIPTOR)]
+            hint = error_details_pb2.RetryInfo()
+            hints[0].Unpack(hint)
+            assert hint.retry_delay.seconds == 5
+            hang_up.set()
+            while await first.read() != grpc.aio.EOF:
+                pass
+            taken = [r async for r in stub.StreamingTranscribe(streaming(one, bytes(3200)))]
+            assert taken[0].HasField("engine_status")
+    finally:
+        await server.stop(0)

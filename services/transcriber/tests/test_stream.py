@@ -1,21 +1,33 @@
-"""A live stream sent faster than real time: held back, and served after live streams."""
+"""Live streams: long turns cut where words settle, senders faster than real time held
+back and served after live streams, doubted and declined decodes."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import difflib
 import itertools
 import wave
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pytest
+
 from callcue.call.v1 import call_pb2
 from callcue.transcriber.audio import Samples
 from callcue.transcriber.engine import Priority, Recognised, WhisperEngine
-from callcue.transcriber.stream import MAX_BACKLOG_SECONDS, LiveTranscription
+from callcue.transcriber.stream import (
+    MAX_BACKLOG_SECONDS,
+    SETTLE_CUT_MARGIN_SECONDS,
+    LiveTranscription,
+    _carried_over,
+    _CarriedOver,
+)
+from callcue.transcriber.testing import comparable, missing_runs, offline_words, stream_live
 from callcue.transcriber.v1 import transcriber_service_pb2 as pb
-from callcue.transcriber.whisper_decoder import Hypothesis
+from callcue.transcriber.whisper_decoder import DecodedWord, Hypothesis
 
 SAMPLE = Path(__file__).parents[3] / "samples" / "sales_call.wav"
 LINEAR16 = call_pb2.AudioFormat(
@@ -211,3 +223,36 @@ async def test_a_declined_pause_decode_is_not_asked_again(engine: WhisperEngine)
     assert 1 <= declining.pause_decodes <= 5
     said = " ".join(s.text for s in finals).lower()
     assert "jordan" in said and "acme analytics" in said, said
+
+
+async def test_a_long_turn_cut_where_its_words_settle_neither_loses_nor_doubles_words(
+    engine: WhisperEngine, long_turn: np.ndarray
+) -> None:
+    """20 s of one speaker with no pause long enough to end an utterance, at real-time
+    pace: it is cut where settled words pass 8 s, and the words around each cut are
+    heard once, as offline decoding of the same audio hears them."""
+    offline = offline_words(long_turn)
+    finals = [s for s in await stream_live(engine, long_turn) if s.is_final]
+    live = [comparable(w.text) for s in finals for w in s.words if comparable(w.text)]
+    said = " | ".join(s.text for s in finals)
+    assert all(len(run) <= 2 for run in missing_runs(offline, live)), said
+    doubled = [a for a, b in itertools.pairwise(live) if a == b]
+    assert doubled == [a for a, b in itertools.pairwise(offline) if a == b], said
+    assert difflib.SequenceMatcher(None, offline, live).ratio() >= 0.9, said
+    # Words became final while the turn went on, so some were settled past a cut.
+    ends = [s.end_offset.ToTimedelta().total_seconds() for s in finals]
+    assert sum(end < len(long_turn) / 16000 - 8 for end in ends) >= 2, ends
+
+
+def test_the_last_settled_second_is_carried_over_the_cut() -> None:
+    words = [
+        DecodedWord(f" w{index}", (index,), index * 0.4, index * 0.4 + 0.3, 0.9)
+        for index in range(25)
+    ]
+    carried = _carried_over(words)  # the last word ends at 9.9 s, w23 starts at 9.2 s
+    assert [w.text for w in carried.words] == [" w23", " w24"]
+    assert carried.cut == pytest.approx(9.2 - SETTLE_CUT_MARGIN_SECONDS)
+    assert carried.words[0].start == pytest.approx(SETTLE_CUT_MARGIN_SECONDS)
+    # A word longer than the overlap is not carried: the cut falls at its end.
+    long_word = [DecodedWord(" long", (1,), 7.0, 8.5, 0.9)]
+    assert _carried_over(long_word) == _CarriedOver(8.5, ())

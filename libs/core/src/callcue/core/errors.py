@@ -60,13 +60,47 @@ def already_exists(resource_type: str, name: str, description: str) -> RpcError:
     )
 
 
-def resource_exhausted(subject: str, description: str) -> RpcError:
+def resource_exhausted(
+    subject: str, description: str, *, retry_after: float | None = None
+) -> RpcError:
+    """``retry_after``: seconds after which trying again may succeed (a RetryInfo detail),
+    for limits that clear by themselves, such as a busy replica."""
     violation = error_details_pb2.QuotaFailure.Violation(subject=subject, description=description)
-    return RpcError(
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        description,
-        error_details_pb2.QuotaFailure(violations=[violation]),
-    )
+    details: list[Message] = [error_details_pb2.QuotaFailure(violations=[violation])]
+    if retry_after is not None:
+        hint = error_details_pb2.RetryInfo()
+        hint.retry_delay.FromMilliseconds(round(retry_after * 1000))
+        details.append(hint)
+    return RpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, description, *details)
+
+
+def received(error: grpc.aio.AioRpcError) -> RpcError:
+    """A status received from another service, with its details, to pass on as it is."""
+    try:
+        proto = rpc_status.from_call(error)
+    except ValueError:  # details that do not match the status: pass on the status alone
+        proto = None
+    details: list[Message] = []
+    for holder in proto.details if proto is not None else ():
+        for kind in (
+            error_details_pb2.RetryInfo,
+            error_details_pb2.QuotaFailure,
+            error_details_pb2.BadRequest,
+            error_details_pb2.ResourceInfo,
+        ):
+            if holder.Is(kind.DESCRIPTOR):
+                detail = kind()
+                holder.Unpack(detail)
+                details.append(detail)
+    return RpcError(error.code(), error.details() or "", *details)
+
+
+def retry_delay(error: RpcError) -> float | None:
+    """The seconds a RetryInfo detail asks the caller to wait, if it has one."""
+    for detail in error.details:
+        if isinstance(detail, error_details_pb2.RetryInfo):
+            return float(detail.retry_delay.ToMilliseconds()) / 1000
+    return None
 
 
 def failed_precondition(description: str) -> RpcError:

@@ -61,11 +61,12 @@ class LiveCalls:
         audio = _AudioIntake(request_iterator, config, self._settings)
         transcribing = asyncio.create_task(self._transcribe_live(call, config, audio))
         state, message = call_pb2.CALL_STATE_FAILED, "the call was cancelled"
+        refusal: errors.RpcError | None = None
         try:
             yield pb.StreamCallResponse(event=await call.start("call started"))
             async for event in call.events():
                 yield pb.StreamCallResponse(event=event)
-            state, message = await transcribing
+            state, message, refusal = await transcribing
         finally:
             transcribing.cancel()
             audio.cancel()
@@ -80,12 +81,14 @@ class LiveCalls:
             )
         if audio.error is not None:
             raise audio.error
+        if refusal is not None:
+            raise refusal
         if state == call_pb2.CALL_STATE_FAILED:
             raise errors.unavailable(message)
 
     async def _transcribe_live(
         self, call: CallSession, config: pb.CallConfig, audio: _AudioIntake
-    ) -> tuple[call_pb2.CallState.ValueType, str]:
+    ) -> tuple[call_pb2.CallState.ValueType, str, errors.RpcError | None]:
         link = TranscriberLink(
             self._downstream.transcriber,
             transcriber_pb.StreamingConfig(
@@ -109,7 +112,7 @@ class LiveCalls:
                 state=state, message=message, audio_received=duration(audio.seconds)
             )
         )
-        return state, message
+        return state, message, link.refusal
 
 
 class _AudioIntake:

@@ -16,6 +16,7 @@ import grpc
 import structlog
 
 from callcue.call.v1 import call_pb2
+from callcue.core import errors
 from callcue.core.audio_format import bytes_per_second
 from callcue.core.backoff import Backoff
 from callcue.core.durations import duration, seconds
@@ -27,6 +28,9 @@ from callcue.transcriber.v1 import transcriber_service_pb2_grpc as transcriber_g
 
 log = structlog.get_logger("callcue.gateway")
 
+# Replicas a new call tries (round robin) before it is refused: a call no one could take
+# is told so in about a second and a half, not after the minutes a running call would wait.
+ADMISSION_ATTEMPTS = 3
 # A word ending this close to a channel's last final word is the same word heard again.
 _SAME_WORD_SECONDS = 0.05
 
@@ -79,6 +83,10 @@ class TranscriberLink:
         # Attempts in a row that delivered nothing: a segment resets it.
         self._backoff = Backoff(give_up_after=GIVE_UP_AFTER)
         self._streams = 0
+        self._delivered = False
+        # Why the call could not start: every replica tried refused it (RESOURCE_EXHAUSTED),
+        # with the transcriber's retry hint, for the caller.
+        self.refusal: errors.RpcError | None = None
 
     async def run(self, call: CallSession) -> tuple[call_pb2.CallState.ValueType, str]:
         """Streams the call's audio (appended to ``audio`` by the intake) until it ends;
@@ -92,7 +100,10 @@ class TranscriberLink:
                 log.warning(
                     "transcriber stream lost", code=error.code().name, details=error.details()
                 )
-                if error.code() not in RETRYABLE or self._backoff.exhausted:
+                refused = error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and not self._delivered
+                if refused and self._backoff.failures + 1 >= ADMISSION_ATTEMPTS:
+                    self.refusal = errors.received(error)
+                if error.code() not in RETRYABLE or self._backoff.exhausted or self.refusal:
                     return (
                         call_pb2.CALL_STATE_FAILED,
                         f"transcriber failed: {error.code().name}: {error.details()}",
@@ -131,6 +142,7 @@ class TranscriberLink:
                 )
             else:
                 self._backoff.reset()  # the stream got somewhere
+                self._delivered = True
                 if (segment := self._finals.fresh(response.segment)) is not None:
                     call.add_segment(segment)
 

@@ -31,7 +31,7 @@ def load_engine(settings: Settings) -> SpeechEngine:
         cpu_threads=settings.cpu_threads,
         workers=settings.workers,
         beam_size=settings.beam_size,
-        short_window=settings.short_window,
+        short_windows=settings.short_windows,
     )
     if settings.engine == "local":
         return local

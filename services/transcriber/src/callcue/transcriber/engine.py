@@ -20,6 +20,7 @@ from faster_whisper import WhisperModel
 
 from callcue.transcriber.audio import SAMPLE_RATE, Samples
 from callcue.transcriber.prompt import whisper_prompt
+from callcue.transcriber.stages import StageClock
 from callcue.transcriber.utterances import Utterance, UtteranceCutter
 from callcue.transcriber.whisper_decoder import (
     DecodedWord,
@@ -151,10 +152,10 @@ class WhisperEngine:
         workers: int,
         beam_size: int,
         partial_patience: float = 1.0,
-        short_window: float | None = None,
+        short_windows: Sequence[float] = (),
     ) -> None:
         self._model = model
-        self._short_window = short_window
+        self._short_windows = tuple(short_windows)
         self.model_name = model_name
         self._beam_size = beam_size
         self._multilingual = bool(model.model.is_multilingual)
@@ -182,7 +183,7 @@ class WhisperEngine:
         cpu_threads: int,
         workers: int,
         beam_size: int,
-        short_window: float | None = None,
+        short_windows: Sequence[float] = (),
     ) -> WhisperEngine:
         whisper = WhisperModel(
             resolve_model(model),
@@ -199,14 +200,14 @@ class WhisperEngine:
             shown,
             workers=workers,
             beam_size=beam_size,
-            short_window=short_window,
+            short_windows=short_windows,
         )
 
     def _decoder(self, language: str) -> WhisperDecoder:
         code = whisper_language(language, self._multilingual)
         if code not in self._decoders:
             self._decoders[code] = WhisperDecoder(
-                self._model, code, short_window=self._short_window
+                self._model, code, short_windows=self._short_windows
             )
         return self._decoders[code]
 
@@ -298,11 +299,32 @@ class WhisperEngine:
         # and greedy decoding cost far more WER than the time it saved (docs/benchmarks.md).
         return await self._submit(
             priority,
-            lambda: decoder.decode(
-                audio, prefix_tokens=prefix_tokens, prompt=context, beam_size=self._beam_size
+            lambda: self._timed(
+                decoder, audio, priority, prefix_tokens=prefix_tokens, prompt=context
             ),
             background=background,
         )
+
+    def _timed(
+        self,
+        decoder: WhisperDecoder,
+        audio: Samples,
+        priority: Priority,
+        *,
+        prefix_tokens: Sequence[int] = (),
+        prompt: str = "",
+    ) -> Hypothesis:
+        clock = StageClock()
+        try:
+            return decoder.decode(
+                audio,
+                prefix_tokens=prefix_tokens,
+                prompt=prompt,
+                beam_size=self._beam_size,
+                clock=clock,
+            )
+        finally:
+            clock.count(priority.name.lower())
 
     async def transcribe_long(
         self, audio: Samples, *, language: str, hotwords: Sequence[str]
@@ -338,7 +360,7 @@ class WhisperEngine:
         context = whisper_prompt(hotwords, said)
         hypothesis = await self._submit(
             Priority.FILE,
-            lambda: decoder.decode(utterance.audio, prompt=context, beam_size=self._beam_size),
+            lambda: self._timed(decoder, utterance.audio, Priority.FILE, prompt=context),
         )
         if hypothesis is None or hypothesis.is_noise(doubtful=utterance.doubtful):
             return None

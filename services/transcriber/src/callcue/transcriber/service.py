@@ -34,10 +34,25 @@ AUDIO_SECONDS = prometheus_client.Counter(
 )
 
 
+# What the autoscaler compares (docs/operations.md): channels carried against the capacity.
+LIVE_CHANNELS = prometheus_client.Gauge(
+    "callcue_transcriber_live_channels",
+    "Channels of the live streams this replica is transcribing.",
+)
+LIVE_CHANNEL_CAPACITY = prometheus_client.Gauge(
+    "callcue_transcriber_live_channel_capacity",
+    "Live channels this replica takes before it refuses new streams.",
+)
+# How long a refused caller is told to wait: a stream ends or the autoscaler adds a replica.
+RETRY_AFTER_SECONDS = 5.0
+
+
 class TranscriberService(pb_grpc.TranscriberServiceServicer):
     def __init__(self, engine: SpeechEngine, settings: Settings) -> None:
         self._engine = engine
         self._settings = settings
+        self._live_channels = 0
+        LIVE_CHANNEL_CAPACITY.set(settings.max_live_channels)
 
     async def StreamingTranscribe(
         self, request_iterator: AsyncIterator[pb.StreamingTranscribeRequest], context: Context
@@ -48,12 +63,7 @@ class TranscriberService(pb_grpc.TranscriberServiceServicer):
         structlog.contextvars.bind_contextvars(session_id=config.session_id)
         channels = check_format(config.audio_format, config.channel_roles)
         _check_takeover(config)
-        if self._engine.oldest_final_wait() > self._settings.overload_seconds:
-            raise errors.resource_exhausted(
-                "transcriber capacity",
-                "the transcriber is overloaded: its oldest final result has waited "
-                f"{self._engine.oldest_final_wait():.1f} s; retry on another replica or later",
-            )
+        self._admit(channels)
         live = LiveTranscription(
             self._engine,
             config,
@@ -69,10 +79,36 @@ class TranscriberService(pb_grpc.TranscriberServiceServicer):
                     raise errors.invalid_argument("config", "send the config once, first")
                 yield request.audio
 
-        async for response in live.run(audio()):
-            yield response
+        self._live_channels += channels
+        LIVE_CHANNELS.set(self._live_channels)
+        try:
+            async for response in live.run(audio()):
+                yield response
+        finally:
+            self._live_channels -= channels
+            LIVE_CHANNELS.set(self._live_channels)
         AUDIO_SECONDS.labels("live").inc(live.seconds_received)
         log.info("stream finished", audio_seconds=round(live.seconds_received, 2))
+
+    def _admit(self, channels: int) -> None:
+        """Refuses a new stream before it could make the running ones late: beyond the
+        channels this replica is sized for, or while finals already wait for the model."""
+        capacity = self._settings.max_live_channels
+        if self._live_channels + channels > capacity:
+            raise errors.resource_exhausted(
+                "transcriber capacity",
+                f"this transcriber carries {self._live_channels} of its {capacity} live "
+                f"channels and cannot take {channels} more; retry on another replica or later",
+                retry_after=RETRY_AFTER_SECONDS,
+            )
+        waited = self._engine.oldest_final_wait()
+        if waited > self._settings.overload_seconds:
+            raise errors.resource_exhausted(
+                "transcriber capacity",
+                f"the transcriber is overloaded: its oldest final result has waited "
+                f"{waited:.1f} s; retry on another replica or later",
+                retry_after=RETRY_AFTER_SECONDS,
+            )
 
     async def TranscribeFile(
         self, request_iterator: AsyncIterator[pb.TranscribeFileRequest], context: Context

@@ -20,10 +20,10 @@ class Settings:
     # Model calls that may run at once; each holds cpu_threads threads.
     workers: int
     beam_size: int
-    # Audio that fits (with 8 s of silence after it) is encoded in a window this long
-    # instead of Whisper's 30 s, at a fraction of the cost, for a little WER; None ("off"):
-    # always 30 s (the trade measured in docs/benchmarks.md).
-    short_window: float | None
+    # Audio that fits (with 8 s of silence after it) is encoded in the shortest of these
+    # windows instead of Whisper's 30 s, at a fraction of the cost; empty ("off"): always
+    # 30 s (the trade measured in docs/benchmarks.md).
+    short_windows: tuple[float, ...]
     # Silence that ends an utterance in a live stream.
     end_of_utterance_ms: int
     max_utterance_seconds: float
@@ -31,6 +31,8 @@ class Settings:
     max_file_bytes: int
     # New streams are refused while a final result has waited this long for the model.
     overload_seconds: float
+    # Live channels (a two-channel call counts two) this replica takes; more are refused.
+    max_live_channels: int
     # Seconds of new speech between two decodes of an utterance still being spoken.
     partial_interval: float
     # "local" (faster-whisper) or "openai" (with faster-whisper taking over when it fails).
@@ -48,6 +50,9 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Environment) -> Settings:
+        workers = env.integer(
+            f"{PREFIX}WHISPER_WORKERS", os.cpu_count() or 1, minimum=1, maximum=64
+        )
         settings = cls(
             server=ServerSettings.from_env(
                 env, default_port=50052, doors=Doors("transcriber", public=False, internal=True)
@@ -58,17 +63,9 @@ class Settings:
             # One thread per decode and one decode per core: a second thread per decode cost
             # more CPU than it saved in delay (docs/benchmarks.md).
             cpu_threads=env.integer(f"{PREFIX}WHISPER_CPU_THREADS", 1, minimum=1, maximum=256),
-            workers=env.integer(
-                f"{PREFIX}WHISPER_WORKERS", os.cpu_count() or 1, minimum=1, maximum=64
-            ),
+            workers=workers,
             beam_size=env.integer(f"{PREFIX}WHISPER_BEAM_SIZE", 5, minimum=1, maximum=20),
-            short_window=(
-                None
-                if env.string(f"{PREFIX}WHISPER_SHORT_WINDOW_SECONDS", "15") == "off"
-                else env.number(
-                    f"{PREFIX}WHISPER_SHORT_WINDOW_SECONDS", 15.0, minimum=9.0, maximum=30.0
-                )
-            ),
+            short_windows=_windows(env, f"{PREFIX}WHISPER_SHORT_WINDOW_SECONDS", "15,20"),
             end_of_utterance_ms=env.integer(
                 f"{PREFIX}END_OF_UTTERANCE_MS", 500, minimum=100, maximum=5000
             ),
@@ -80,6 +77,11 @@ class Settings:
             ),
             overload_seconds=env.number(
                 f"{PREFIX}OVERLOAD_SECONDS", 2.0, minimum=0.1, maximum=600.0
+            ),
+            # Sized by bench/e2e_latency.py on 2 cores (docs/benchmarks.md): four channels
+            # per worker, and a worker per core by default.
+            max_live_channels=env.integer(
+                f"{PREFIX}MAX_LIVE_CHANNELS", 4 * workers, minimum=1, maximum=10_000
             ),
             partial_interval=env.number(
                 f"{PREFIX}PARTIAL_INTERVAL_SECONDS", 0.6, minimum=0.2, maximum=10.0
@@ -100,3 +102,17 @@ class Settings:
                 f"OPENAI_API_KEY is required when {PREFIX}TRANSCRIBER_ENGINE is openai"
             )
         return settings
+
+
+def _windows(env: Environment, name: str, default: str) -> tuple[float, ...]:
+    """Comma-separated seconds, each from 9 to 30, or "off"."""
+    value = env.string(name, default).strip()
+    if value == "off":
+        return ()
+    try:
+        windows = tuple(sorted(float(part) for part in value.split(",")))
+    except ValueError:
+        raise SettingsError(f"{name} must be seconds separated by commas, or off") from None
+    if not windows or not all(9.0 <= window <= 30.0 for window in windows):
+        raise SettingsError(f"{name}: each window must be from 9 to 30 seconds")
+    return windows

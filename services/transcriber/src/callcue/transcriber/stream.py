@@ -12,8 +12,9 @@ The policy, per channel:
 - Until an utterance has a settled word, a decode whose no-speech probability is above
   ``DOUBTFUL_NO_SPEECH`` (Whisper doubts it heard speech) settles and shows nothing: the
   first second of noise before a caller's "Hello" once went out as "That's your first step."
-- Once settled words reach ``settle_seconds`` into an utterance, it is cut there, so
-  decodes only ever see the unsettled tail of speech.
+- Once settled words reach ``settle_seconds`` into an utterance, it is cut a second before
+  their end, so decodes only ever see the unsettled tail of speech; the settled words of
+  that last second are the forced start of what follows.
 Decodes are queued in the shared engine with finals first; partials that waited too long
 are skipped, so under load a stream sends fewer partials, not later finals.
 
@@ -41,6 +42,7 @@ from callcue.transcriber.engine import (
 )
 from callcue.transcriber.prompt import whisper_prompt
 from callcue.transcriber.segments import make_segment
+from callcue.transcriber.stages import StageClock
 from callcue.transcriber.utterances import Utterance, UtteranceCutter
 from callcue.transcriber.v1 import transcriber_service_pb2 as pb
 from callcue.transcriber.whisper_decoder import DecodedWord, Hypothesis, agreed_prefix
@@ -64,6 +66,13 @@ UNSAFE_TAIL_SECONDS = 0.25
 # mostly scored under 0.4 (docs/benchmarks.md). Words of a doubted decode wait for one of
 # more audio, or for the utterance's final and Whisper's own noise rule.
 DOUBTFUL_NO_SPEECH = 0.4
+# Where settled words are cut off, the last of them are heard again at the start of what
+# follows, as its forced prefix: Whisper's word times are off by a tenth of a second or
+# two, and a cut at the last word's end clipped the next word or left part of the last
+# (on an earnings call a cut-off "which" came out "which which"; docs/benchmarks.md).
+SETTLE_OVERLAP_SECONDS = 1.0
+SETTLE_OVERLAP_WORDS = 6
+SETTLE_CUT_MARGIN_SECONDS = 0.1
 # Leeway for a burst: a gateway resuming a call on this replica replays the audio after the
 # last final word, usually a few seconds.
 AHEAD_SECONDS = 10.0
@@ -133,6 +142,7 @@ class LiveTranscription:
         self._input_error: BaseException | None = None
         self._turn = 0
         self._said: deque[str] = deque(maxlen=CONTEXT_WORDS)
+        self._clock = StageClock()
 
     @property
     def seconds_received(self) -> float:
@@ -188,7 +198,9 @@ class LiveTranscription:
             async for chunk in audio:
                 if self._first_audio_at is None:
                     self._first_audio_at = time.monotonic()
-                self._push(self._decoder.decode(chunk))
+                with self._clock.stage("resampling"):
+                    samples = self._decoder.decode(chunk)
+                self._push(samples)
                 if not self._told_ahead and self.ahead_of_real_time:
                     self._told_ahead = True
                     log.info(
@@ -198,7 +210,9 @@ class LiveTranscription:
                 while self._backlog_seconds() > MAX_BACKLOG_SECONDS:
                     self._room.clear()
                     await self._room.wait()
-            self._push(self._decoder.decode(b"", last=True), flush=True)
+            with self._clock.stage("resampling"):
+                samples = self._decoder.decode(b"", last=True)
+            self._push(samples, flush=True)
         except Exception as error:
             self._input_error = error
         finally:
@@ -206,10 +220,12 @@ class LiveTranscription:
             self._wake.set()
 
     def _push(self, samples: list[Samples], flush: bool = False) -> None:
-        for channel, channel_samples in zip(self._channels, samples, strict=True):
-            channel.closed.extend(channel.cutter.push(channel_samples))
-            if flush:
-                channel.closed.extend(channel.cutter.flush())
+        with self._clock.stage("vad"):
+            for channel, channel_samples in zip(self._channels, samples, strict=True):
+                channel.closed.extend(channel.cutter.push(channel_samples))
+                if flush:
+                    channel.closed.extend(channel.cutter.flush())
+        self._clock.count("audio")
         self._wake.set()
 
     def _rotation(self) -> list[_Channel]:
@@ -319,9 +335,11 @@ class LiveTranscription:
             # utterance ended while this decode ran, its final continues after the
             # committed words instead; starting the channel over there would have the
             # final decode it whole and send its words twice.
-            cut = utterance.start + int(channel.committed[-1].end * SAMPLE_RATE)
+            carried = _carried_over(channel.committed)
+            cut = utterance.start + int(carried.cut * SAMPLE_RATE)
             if channel.cutter.cut_at(cut, utterance_start=utterance.start):
                 channel.follow(cut)
+                channel.committed = list(carried.words)
         return out
 
     def _segment(
@@ -373,6 +391,34 @@ def _trace(
         words_end=round(hypothesis.words[-1].end, 2) if hypothesis and hypothesis.words else None,
         no_speech=round(hypothesis.no_speech_probability, 2) if hypothesis else None,
         log_probability=round(hypothesis.average_log_probability, 2) if hypothesis else None,
+    )
+
+
+@dataclass(frozen=True)
+class _CarriedOver:
+    cut: float  # seconds into the utterance where the next one starts
+    words: tuple[DecodedWord, ...]  # its forced prefix, timed from the cut
+
+
+def _carried_over(committed: Sequence[DecodedWord]) -> _CarriedOver:
+    """Where to cut an utterance whose ``committed`` words are settled, and which of them
+    the rest starts with: the last second of them (at most ``SETTLE_OVERLAP_WORDS``),
+    from a little before the first of those."""
+    last = committed[-1].end
+    kept = 0
+    for word in reversed(committed):
+        if last - word.start > SETTLE_OVERLAP_SECONDS or kept == SETTLE_OVERLAP_WORDS:
+            break
+        kept += 1
+    if not kept:
+        return _CarriedOver(last, ())
+    words = committed[len(committed) - kept :]
+    cut = max(words[0].start - SETTLE_CUT_MARGIN_SECONDS, 0.0)
+    return _CarriedOver(
+        cut,
+        tuple(
+            DecodedWord(w.text, w.tokens, w.start - cut, w.end - cut, w.probability) for w in words
+        ),
     )
 
 

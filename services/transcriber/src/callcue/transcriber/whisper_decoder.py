@@ -20,6 +20,7 @@ from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_suppressed_tokens, merge_punctuations
 
 from callcue.transcriber.audio import Samples
+from callcue.transcriber.stages import StageClock
 
 _MAX_LENGTH = 448
 # In a short window, less silence after the audio than this made Whisper go on inventing
@@ -81,13 +82,17 @@ class WhisperDecoder:
     own: callers serialise use per worker thread (the engine's executor does)."""
 
     def __init__(
-        self, model: WhisperModel, language: str | None, *, short_window: float | None = None
+        self,
+        model: WhisperModel,
+        language: str | None,
+        *,
+        short_windows: Sequence[float] = (),
     ) -> None:
         self._model = model
         # Whisper's encoder always sees 30 s; CTranslate2 also runs it on less, which costs
-        # far less (attention is quadratic). Audio short enough is encoded in a window of
-        # ``short_window`` seconds instead; None: always 30 s.
-        self._short_frames = None if short_window is None else int(short_window * 100)
+        # far less (attention is quadratic). Audio short enough is encoded in the shortest
+        # of ``short_windows`` (seconds) it fits; none: always 30 s.
+        self._short_frames = sorted(int(seconds * 100) for seconds in short_windows)
         self.multilingual = bool(model.model.is_multilingual)
         self.language = "en" if not self.multilingual else (language or "en")
         self._tokenizer = Tokenizer(
@@ -105,29 +110,35 @@ class WhisperDecoder:
         prefix_tokens: Sequence[int] = (),
         prompt: str = "",
         beam_size: int = 5,
+        clock: StageClock | None = None,
     ) -> Hypothesis:
         """``prompt``: text Whisper reads as what came before (hotwords, the call so far);
-        ``prefix_tokens``: the start of this window's text, kept verbatim."""
-        features = self._model.feature_extractor(audio)
+        ``prefix_tokens``: the start of this window's text, kept verbatim; ``clock``
+        times the stages."""
+        clock = clock or StageClock()
+        with clock.stage("features"):
+            features = self._model.feature_extractor(audio)
         content_frames = min(features.shape[-1] - 1, 3000)
-        short = (
-            self._short_frames is not None
-            and content_frames + MIN_PADDING_FRAMES <= self._short_frames
+        window = next(
+            (f for f in self._short_frames if content_frames + MIN_PADDING_FRAMES <= f), 3000
         )
-        window = self._short_frames if short and self._short_frames else 3000
-        encoder_output = self._model.encode(pad_or_trim(features[:, :content_frames], window))
+        short = window < 3000
+        with clock.stage("encoder"):
+            encoder_output = self._model.encode(pad_or_trim(features[:, :content_frames], window))
         tokens_in = self._prompt(prefix_tokens, prompt)
-        result = self._generate(encoder_output, tokens_in, beam_size, strict=False)
-        tokens = self._text_tokens(result, prefix_tokens)
-        if compression_ratio(self._tokenizer.decode(tokens)) > MAX_COMPRESSION_RATIO:
-            result = self._generate(encoder_output, tokens_in, beam_size, strict=True)
+        with clock.stage("search"):
+            result = self._generate(encoder_output, tokens_in, beam_size, strict=False)
             tokens = self._text_tokens(result, prefix_tokens)
             if compression_ratio(self._tokenizer.decode(tokens)) > MAX_COMPRESSION_RATIO:
-                tokens = []  # still looping: say nothing rather than repeat
+                result = self._generate(encoder_output, tokens_in, beam_size, strict=True)
+                tokens = self._text_tokens(result, prefix_tokens)
+                if compression_ratio(self._tokenizer.decode(tokens)) > MAX_COMPRESSION_RATIO:
+                    tokens = []  # still looping: say nothing rather than repeat
         all_tokens = [*prefix_tokens, *tokens]
         length = max(len(tokens), 1)
         average = float(result.scores[0]) * (length**1.0) / (length + 1) if result.scores else 0.0
-        words = self._words(all_tokens, encoder_output, window if short else content_frames)
+        with clock.stage("alignment"):
+            words = self._words(all_tokens, encoder_output, window if short else content_frames)
         if short:
             # Words Whisper placed in the silence after the audio are invented.
             content_seconds = content_frames / 100
