@@ -169,7 +169,7 @@ async def main() -> None:
 
     async with running_system(args.postgres, args.redis, args.port_base) as system:
         names = ("gateway", "transcriber", "detector", "notifier")
-        memory = MemoryWatch({name: _by_name(system.services, name) for name in names})
+        memory = MemoryWatch({name: system.processes()[name][0] for name in names})
         sampler = asyncio.create_task(memory.run())
         start = memory.now()
         flood_key = await system.new_key("flood")
@@ -232,10 +232,6 @@ async def main() -> None:
     for phase in phases:
         for note in phase.notes:
             print(f"{phase.name}: {note}")
-
-
-def _by_name(processes: list[psutil.Process], service: str) -> psutil.Process:
-    return next(p for p in processes if f"callcue.{service}" in " ".join(p.cmdline()))
 
 
 def _mib(values: dict[str, int]) -> str:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -143,8 +143,15 @@ async def ensure_database(state_dir: Path, say: Any) -> tuple[str, Any]:
 
 
 def start_services(
-    stack: DevStack, log_dir: Path, services: tuple[str, ...] = SERVICES
+    stack: DevStack,
+    log_dir: Path,
+    services: tuple[str, ...] = SERVICES,
+    *,
+    environment: Mapping[str, str] | None = None,
+    command_prefix: Sequence[str] = (),
 ) -> list[ServiceProcess]:
+    """Each service as a process of its own; ``environment`` adds to (or overrides) what
+    they are given, ``command_prefix`` comes before the command (``taskset -c 0``, say)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     processes = []
     for service in services:
@@ -175,12 +182,13 @@ def start_services(
         if stack.service_keys is not None:
             env["CALLCUE_SERVICE_KEY_FILE"] = str(stack.service_keys / "gateway.key")
             env["CALLCUE_TRUSTED_SERVICES_DIR"] = str(stack.service_keys)
+        env.update(environment or {})
         if service == "transcriber":
             # It checks the gateway's credentials, not keys: it has no use for the database.
             env.pop("DATABASE_URL", None)
         log = (log_dir / f"{service}.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", f"callcue.{service}"],
+            [*command_prefix, sys.executable, "-m", f"callcue.{service}"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
