@@ -84,3 +84,14 @@ async def test_background_work_leaves_a_worker_for_live_streams(model: WhisperMo
     # The live decode ran beside the first background one, not after a second.
     assert done.index("live") <= 1
     assert done.index("ahead 1") > done.index("live")
+
+
+async def test_the_backlog_counts_live_decodes_waiting_per_worker(engine: WhisperEngine) -> None:
+    audio = utterance()
+    assert engine.backlog() == 0
+    live = [asyncio.create_task(engine.decode(audio, language="en")) for _ in range(3)]
+    ahead = asyncio.create_task(engine.decode(audio, language="en", background=True))
+    await asyncio.sleep(0.05)  # one live decode runs, two wait, and the background one
+    assert engine.backlog() == 2
+    await asyncio.gather(*live, ahead)
+    assert engine.backlog() == 0

@@ -96,6 +96,9 @@ class SlowPauses:
     def oldest_final_wait(self) -> float:
         return self._engine.oldest_final_wait()
 
+    def backlog(self) -> float:
+        return self._engine.backlog()
+
     def close(self) -> None:
         pass
 
@@ -256,3 +259,53 @@ def test_the_last_settled_second_is_carried_over_the_cut() -> None:
     # A word longer than the overlap is not carried: the cut falls at its end.
     long_word = [DecodedWord(" long", (1,), 7.0, 8.5, 0.9)]
     assert _carried_over(long_word) == _CarriedOver(8.5, ())
+
+
+class Scripted(SlowPauses):
+    """Whisper as it decodes a growing "It grew 13% in Asia": the first partial decode
+    hears "It grew 13", the second "It grew 13% in", the rest all of it."""
+
+    SAID = (" It", " grew", " 13", "%", " in", " Asia.")
+    HEARD = (3, 5)
+
+    def __init__(self, engine: WhisperEngine) -> None:
+        super().__init__(engine, delay=0.0)
+        self._partials = 0
+
+    async def decode(
+        self, audio: Samples, *, priority: Priority = Priority.FINAL, **options: Any
+    ) -> Hypothesis | None:
+        heard = len(self.SAID)
+        if priority == Priority.PARTIAL:
+            heard = self.HEARD[self._partials] if self._partials < len(self.HEARD) else heard
+            self._partials += 1
+        said = self.SAID[:heard]
+        words = tuple(
+            DecodedWord(text, (index,), index * 0.2, index * 0.2 + 0.15, 0.9)
+            for index, text in enumerate(said)
+        )
+        return Hypothesis(words, 0.01, -0.2, "en")
+
+
+async def test_a_word_is_not_final_without_what_whisper_wrote_onto_it(
+    engine: WhisperEngine,
+) -> None:
+    """ "13" agreed on by two decodes waits for its "%": final apart, they were two words
+    ("13 %") in every transcript."""
+    with wave.open(str(SAMPLE)) as wav:
+        pcm = wav.readframes(int(6.0 * 16000))  # the rep's first turn
+
+    async def audio() -> AsyncIterator[bytes]:
+        for start in range(0, len(pcm), BYTES_PER_SECOND // 10):
+            await asyncio.sleep(0)
+            yield pcm[start : start + BYTES_PER_SECOND // 10]
+
+    live = LiveTranscription(
+        Scripted(engine),
+        pb.StreamingConfig(audio_format=LINEAR16),
+        end_of_utterance_ms=500,
+        max_utterance_seconds=15,
+    )
+    finals = [r.segment async for r in live.run(audio()) if r.segment.is_final]
+    assert len(finals) >= 2, "some words were final before the utterance ended"
+    assert " ".join(segment.text for segment in finals) == "It grew 13% in Asia."

@@ -99,6 +99,11 @@ class SpeechEngine(Protocol):
         """Seconds the oldest waiting final has queued: the measure of overload."""
         ...
 
+    def backlog(self) -> float:
+        """Live decodes waiting for the model, per decode it runs at once: 0 while every
+        request starts at once. Streams space their partial decodes out by it."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -274,6 +279,10 @@ class WhisperEngine:
                 async with self._changed:
                     self._background_running -= job.background
                     self._changed.notify_all()
+
+    def backlog(self) -> float:
+        waiting = sum(not job.background and not job.future.done() for job in self._waiting)
+        return waiting / self._workers
 
     def oldest_final_wait(self) -> float:
         waits = [

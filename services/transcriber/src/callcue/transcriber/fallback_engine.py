@@ -125,6 +125,9 @@ class FallbackEngine:
                 segment.language,
             )
 
+    def backlog(self) -> float:
+        return self._fallback.backlog()
+
     def oldest_final_wait(self) -> float:
         return self._fallback.oldest_final_wait()
 

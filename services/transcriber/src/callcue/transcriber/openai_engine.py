@@ -112,6 +112,9 @@ class OpenAIEngine:
             )
             yield Recognised(text, shifted[0].start, shifted[-1].end, shifted, language or "en")
 
+    def backlog(self) -> float:
+        return 0.0
+
     def oldest_final_wait(self) -> float:
         return 0.0
 

@@ -15,8 +15,10 @@ The policy, per channel:
 - Once settled words reach ``settle_seconds`` into an utterance, it is cut a second before
   their end, so decodes only ever see the unsettled tail of speech; the settled words of
   that last second are the forced start of what follows.
-Decodes are queued in the shared engine with finals first; partials that waited too long
-are skipped, so under load a stream sends fewer partials, not later finals.
+Decodes are queued in the shared engine with finals first. Under load a stream sends
+fewer partials, not later finals: the interval between partial decodes grows with the
+decodes waiting for the model (one per worker waiting doubles it), and a partial that
+still waited too long is skipped.
 
 A client that sends audio faster than it could be spoken is not a live call: once a stream
 is ``AHEAD_SECONDS`` ahead of the wall clock, its decodes wait until live streams are
@@ -250,7 +252,8 @@ class LiveTranscription:
                     )
             elif (
                 utterance.seconds >= FIRST_PARTIAL_SECONDS
-                and channel.cutter.samples_seen - channel.decoded_until >= self._interval
+                and channel.cutter.samples_seen - channel.decoded_until
+                >= self._interval * (1 + self._engine.backlog())
             ):
                 return asyncio.ensure_future(
                     self._decode_open(channel, utterance, Priority.PARTIAL)
@@ -315,7 +318,12 @@ class LiveTranscription:
         else:
             safe_until = utterance.seconds - UNSAFE_TAIL_SECONDS
             agreed = agreed_prefix(channel.previous, words)
-            while agreed and words[agreed - 1].end > safe_until:
+            while agreed and (
+                words[agreed - 1].end > safe_until
+                or (agreed < len(words) and not words[agreed].text[:1].isspace())
+            ):
+                # Nor is a word final without what Whisper wrote onto it ("13" "%",
+                # "0" ".7"): apart, the two become two words ("13 %") in every transcript.
                 agreed -= 1
         _trace(kind, channel, utterance, hypothesis, len(channel.committed), agreed)
         out = []
