@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import prometheus_client
+import threadpoolctl
 from faster_whisper import WhisperModel
 
 from callcue.transcriber.audio import SAMPLE_RATE, Samples
@@ -190,6 +191,11 @@ class WhisperEngine:
         beam_size: int,
         short_windows: Sequence[float] = (),
     ) -> WhisperEngine:
+        # faster-whisper computes features with numpy, whose OpenBLAS would take a thread
+        # per core and spin them after each call: a decode on one worker cost 0.33
+        # CPU-seconds for 0.24 s of work, the spinning taken from the other worker
+        # (docs/benchmarks.md). A decode's threads are ``cpu_threads``, BLAS included.
+        threadpoolctl.threadpool_limits(limits=cpu_threads, user_api="blas")
         whisper = WhisperModel(
             resolve_model(model),
             device=device,
