@@ -307,7 +307,8 @@ async def running_system(
     gateway's round robin."""
     name = f"callcue_e2e_{uuid.uuid4().hex[:8]}"
     url = await create_database(postgres, name)
-    os.environ.update({"REDIS_URL": redis, "CALLCUE_LOG_LEVEL": "warning"})
+    os.environ["REDIS_URL"] = redis
+    os.environ.setdefault("CALLCUE_LOG_LEVEL", "warning")
     logs = Path(tempfile.mkdtemp(prefix="callcue-e2e-"))
     stack = devstack.DevStack(
         devstack.ports_from(port_base), url, service_keys=devstack.service_keys(logs)
@@ -369,16 +370,19 @@ async def running_system(
         await drop_database(postgres, name)
 
 
-def words_lost(before: list[str], after: list[str]) -> int:
-    """Words of ``before`` missing from ``after`` in runs of three or more (a run of one or
-    two is as likely a different decode of the same speech)."""
+def lost_runs(before: list[str], after: list[str]) -> list[tuple[list[str], list[str]]]:
+    """Stretches where ``after`` lacks three or more words of ``before`` (a run of one or
+    two is as likely a different decode of the same speech): the words of each, both ways."""
     matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
-    lost = 0
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        surplus = (i2 - i1) - (j2 - j1) if tag == "replace" else i2 - i1 if tag == "delete" else 0
-        if surplus > 2:
-            lost += surplus
-    return lost
+    return [
+        (before[i1:i2], after[j1:j2])
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+        if tag in ("replace", "delete") and (i2 - i1) - (j2 - j1) > 2
+    ]
+
+
+def words_lost(before: list[str], after: list[str]) -> int:
+    return sum(len(said) - len(heard) for said, heard in lost_runs(before, after))
 
 
 async def main() -> None:
@@ -426,10 +430,11 @@ async def main() -> None:
             killed = await run_level(
                 last.calls, 1, calls, system, args.stagger, kill_after=args.kill_after
             )
-            killed.killed_words_lost = sum(
-                words_lost(before.words, after.words)
-                for before, after in zip(last.results, killed.results, strict=True)
-            )
+            pairs = list(zip(last.results, killed.results, strict=True))
+            killed.killed_words_lost = sum(words_lost(a.words, b.words) for a, b in pairs)
+            for index, (before, after) in enumerate(pairs):
+                for said, heard in lost_runs(before.words, after.words):
+                    print(f"call {index}: {' '.join(said)!r} -> {' '.join(heard)!r}", flush=True)
             levels.append(killed)
             print(f"N={killed.calls}, one transcriber killed: {row(killed)}", flush=True)
     print(

@@ -214,7 +214,10 @@ def test_prod_scales_references_external_secrets_and_exposes_grpc_with_tls() -> 
     assert set(scalers) == {"gateway", "transcriber"}
     for scaler in scalers.values():
         assert scaler["spec"]["minReplicas"] >= 2
-    assert any(m["type"] == "Pods" for m in scalers["transcriber"]["spec"]["metrics"])
+    (pods,) = [m["pods"] for m in scalers["transcriber"]["spec"]["metrics"] if m["type"] == "Pods"]
+    # Scaled on the capacity the transcriber exposes, below where it refuses new calls.
+    assert pods["metric"]["name"] == "callcue_transcriber_live_channels"
+    assert 0 < int(pods["target"]["averageValue"]) < _max_live_channels(docs)
     for deployment in deployments.values():
         assert deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
     ingress = named(docs, "Ingress")["callcue"]
@@ -233,6 +236,10 @@ def test_prod_scales_references_external_secrets_and_exposes_grpc_with_tls() -> 
         service for service, methods in access.RULES.items() if access.INTERNAL in methods.values()
     }
     assert internal and not any(path.strip("/") in internal for path in paths)
+
+
+def _max_live_channels(docs: tuple[dict[str, Any], ...]) -> int:
+    return int(named(docs, "ConfigMap")["transcriber"]["data"]["CALLCUE_MAX_LIVE_CHANNELS"])
 
 
 def _container(docs: tuple[dict[str, Any], ...], name: str) -> dict[str, Any]:

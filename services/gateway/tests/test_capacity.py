@@ -1,6 +1,7 @@
 """Calls beyond the transcribers' capacity: each replica takes what it is sized for, a call
 no replica can take is refused with RESOURCE_EXHAUSTED and the transcriber's retry hint,
-and the calls already running go on."""
+and the calls already running go on, even when one replica dies and the other, full, must
+take its call over."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
@@ -105,13 +106,40 @@ async def test_a_call_no_transcriber_can_take_is_refused_with_a_retry_hint(
             hint = error_details_pb2.RetryInfo()
             assert any(d.Unpack(hint) for d in status.details if d.Is(hint.DESCRIPTOR))
             assert hint.retry_delay.seconds > 0
-            hang_up.set()
-            for stream in running:
-                events = []
+            # A replica dies: its running call moves to the other, full as it is, while the
+            # other's call still runs.
+            events: list[list[call_pb2.CallEvent]] = [[], []]
+
+            async def follow(stream: Any, into: list[call_pb2.CallEvent]) -> None:
                 while (response := await stream.read()) != grpc.aio.EOF:
-                    events.append(response.event)
-                assert events[-1].status.state == call_pb2.CALL_STATE_ENDED, (
-                    "the running calls go on"
+                    into.append(response.event)
+
+            following = [
+                asyncio.create_task(follow(stream, into))
+                for stream, into in zip(running, events, strict=True)
+            ]
+            await asyncio.sleep(0.5)
+            before = [len(call_events) for call_events in events]
+            await replicas[0].stop(0)
+
+            def moved() -> bool:
+                for call_events, seen in zip(events, before, strict=True):
+                    said = [e.status.message for e in call_events[seen:] if e.HasField("status")]
+                    lost = [i for i, m in enumerate(said) if m.startswith("transcriber lost")]
+                    if lost and any(m.startswith("transcribing") for m in said[lost[0] :]):
+                        return True
+                return False
+
+            deadline = time.monotonic() + 10.0
+            while not moved():
+                assert time.monotonic() < deadline, "the lost replica's call was not taken over"
+                await asyncio.sleep(0.1)
+            hang_up.set()
+            await asyncio.gather(*following)
+            for call_events in events:
+                assert call_events[-1].status.state == call_pb2.CALL_STATE_ENDED, (
+                    "the running calls go on",
+                    call_events[-1].status.message,
                 )
     finally:
         await gateway.stop(0)

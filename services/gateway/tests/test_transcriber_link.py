@@ -43,7 +43,7 @@ def test_a_stream_taking_over_repeats_no_final_word() -> None:
     finals = FinalWords(channels=2)
     assert finals.fresh(segment("0-0", [("hello", 1.0, 1.4), ("there", 1.5, 2.0)]))
     assert finals.fresh(segment("1-0", [("hi", 4.0, 4.5)], channel=1))
-    assert finals.resume_point() == 2.0  # channel 0 is furthest behind
+    assert finals.take_over() == 2.0  # channel 0 is furthest behind
     # The new stream starts at 2.0 s, in call time (the transcriber stamps it), and
     # hears channel 1's words again.
     again = segment("r1.1-0", [("hi", 4.0, 4.5), ("friend", 4.6, 5.0)], channel=1)
@@ -55,7 +55,18 @@ def test_a_stream_taking_over_repeats_no_final_word() -> None:
     assert finals.fresh(segment("r1.1-1", [("hi", 4.0, 4.5)], channel=1, final=False)) is None
     new = finals.fresh(segment("r1.0-0", [("how", 2.5, 2.8)]))
     assert new is not None and times(new) == [("how", 2.5)]
-    assert finals.resume_point() == 2.8
+    assert finals.take_over() == 2.8
+
+
+def test_a_word_timed_too_late_hides_none_of_its_own_streams_words() -> None:
+    """Whisper once timed a lone "Uh" 15 s past its audio; the words its stream said
+    after it, in those 15 s, are still the call's."""
+    finals = FinalWords(channels=1)
+    assert finals.fresh(segment("0-0", [("hello", 1.0, 1.4)]))
+    assert finals.take_over() == 1.4
+    assert finals.fresh(segment("r1.0-0", [("uh", 2.0, 17.0)]))
+    later = finals.fresh(segment("r1.0-1", [("the", 5.0, 5.2), ("branch", 5.3, 5.6)]))
+    assert later is not None and [w.text for w in later.words] == ["the", "branch"]
 
 
 async def test_audio_is_replayed_from_any_kept_point_and_the_intake_waits_for_the_reader() -> None:

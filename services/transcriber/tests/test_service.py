@@ -253,8 +253,9 @@ async def test_streams_beyond_the_replicas_channels_are_refused_with_a_retry_hin
     settings: Settings, engine: WhisperEngine
 ) -> None:
     """A replica sized for two live channels: a two-channel call fills it, a third
-    channel is refused with RESOURCE_EXHAUSTED and a RetryInfo, and once the call ends
-    the next stream is taken."""
+    channel is refused with RESOURCE_EXHAUSTED and a RetryInfo, unless it takes over a
+    running call (up to twice the channels), and once the call ends the next stream is
+    taken."""
     sized = dataclasses.replace(settings, max_live_channels=2)
     server = build_server(sized, engine, SingleTenant())
     port = await server.start()
@@ -263,15 +264,17 @@ async def test_streams_beyond_the_replicas_channels_are_refused_with_a_retry_hin
     )
     hang_up = asyncio.Event()
 
-    async def held_call() -> AsyncIterator[pb.StreamingTranscribeRequest]:
-        yield pb.StreamingTranscribeRequest(config=pb.StreamingConfig(audio_format=stereo))
+    async def held_call(
+        config: pb.StreamingConfig,
+    ) -> AsyncIterator[pb.StreamingTranscribeRequest]:
+        yield pb.StreamingTranscribeRequest(config=config)
         yield pb.StreamingTranscribeRequest(audio=bytes(6400))
         await hang_up.wait()
 
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = pb_grpc.TranscriberServiceStub(channel)
-            first = stub.StreamingTranscribe(held_call())
+            first = stub.StreamingTranscribe(held_call(pb.StreamingConfig(audio_format=stereo)))
             assert (await first.read()).HasField("engine_status")
             one = pb.StreamingConfig(audio_format=LINEAR16)
             with pytest.raises(grpc.aio.AioRpcError) as refused:
@@ -283,7 +286,19 @@ async def test_streams_beyond_the_replicas_channels_are_refused_with_a_retry_hin
             hint = error_details_pb2.RetryInfo()
             hints[0].Unpack(hint)
             assert hint.retry_delay.seconds == 5
+            # A call taken over from a lost replica is not refused: up to twice the channels.
+            moved = pb.StreamingConfig(audio_format=LINEAR16, takes_over=True)
+            second = stub.StreamingTranscribe(held_call(moved))
+            assert (await second.read()).HasField("engine_status")
+            both = pb.StreamingConfig(audio_format=stereo, takes_over=True)
+            with pytest.raises(grpc.aio.AioRpcError) as beyond:
+                [r async for r in stub.StreamingTranscribe(streaming(both, bytes(6400)))]
+            assert beyond.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            said = beyond.value.details() or ""
+            assert "3 of its 2 live channels (calls taken over: 4)" in said
             hang_up.set()
+            while await second.read() != grpc.aio.EOF:
+                pass
             while await first.read() != grpc.aio.EOF:
                 pass
             taken = [r async for r in stub.StreamingTranscribe(streaming(one, bytes(3200)))]

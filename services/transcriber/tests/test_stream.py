@@ -70,6 +70,37 @@ async def test_a_fast_sender_is_held_back_not_buffered(engine: WhisperEngine) ->
     await responses.aclose()
 
 
+@pytest.mark.parametrize(("replayed", "ahead"), [(20, False), (0, True)])
+async def test_a_takeovers_replay_is_not_a_stream_ahead_of_real_time(
+    engine: WhisperEngine, replayed: int, ahead: bool
+) -> None:
+    """A gateway taking a call over sends the audio after the call's last final word at
+    once. Said in the config (``replayed``), that burst leaves the stream live; the same
+    burst unannounced is a client running ahead, whose decodes wait."""
+    config = pb.StreamingConfig(audio_format=LINEAR16, takes_over=True)
+    config.replayed.FromSeconds(replayed)
+    sent = asyncio.Event()
+
+    async def audio() -> AsyncIterator[bytes]:
+        yield bytes(BYTES_PER_SECOND * 20)
+        sent.set()
+        await asyncio.Event().wait()  # the call goes on
+
+    live = LiveTranscription(engine, config, end_of_utterance_ms=500, max_utterance_seconds=15)
+
+    async def read() -> None:
+        async for _ in live.run(audio()):
+            pass
+
+    reading = asyncio.create_task(read())
+    try:
+        await asyncio.wait_for(sent.wait(), 10)
+        await asyncio.sleep(0.2)
+        assert live.ahead_of_real_time is ahead
+    finally:
+        reading.cancel()
+
+
 class SlowPauses:
     """The real engine, with each decode at a pause taking long enough that the pause
     has ended the utterance by the time it returns, as on a loaded machine."""

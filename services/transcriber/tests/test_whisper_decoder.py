@@ -12,6 +12,7 @@ from callcue.transcriber.engine import BUNDLED, resolve_model
 from callcue.transcriber.whisper_decoder import (
     DecodedWord,
     WhisperDecoder,
+    inside_audio,
     is_word,
     normalised,
     without_repeated_tail,
@@ -74,6 +75,16 @@ def test_short_windows_hear_what_the_30_s_window_hears(model: WhisperModel) -> N
         words = said(heard.words).split(), said(full.decode(audio).words).split()
         assert SequenceMatcher(None, *words).ratio() >= 0.8, words
         assert all(word.end <= len(audio) / 16000 + 0.05 for word in heard.words)
+
+
+def test_no_word_starts_or_ends_in_the_silence_after_a_short_windows_audio() -> None:
+    def word(text: str, start: float, end: float) -> DecodedWord:
+        return DecodedWord(text=text, tokens=(1,), start=start, end=end, probability=0.9)
+
+    kept = inside_audio(
+        [word(" Uh", 0.2, 14.98), word(" yes", 0.5, 0.8), word(" Thank", 2.0, 2.3)], 0.9
+    )
+    assert [(w.text, w.start, w.end) for w in kept] == [(" Uh", 0.2, 0.9), (" yes", 0.5, 0.8)]
 
 
 def test_marks_whisper_writes_for_noise_are_not_words_but_signs_of_the_text_are() -> None:

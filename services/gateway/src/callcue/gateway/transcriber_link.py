@@ -10,6 +10,7 @@ channels ahead hear some audio twice).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
 
 import grpc
@@ -40,10 +41,15 @@ class FinalWords:
 
     def __init__(self, channels: int) -> None:
         self._until = [0.0] * channels
+        # Where each channel's final words ended when the current stream began: what it
+        # says before that, earlier streams said. Its own words are never held against
+        # it (one word timed too late would hide the words after it).
+        self._before_stream = [0.0] * channels
 
-    def resume_point(self) -> float:
-        """Where a new stream should start: the channel furthest behind has all its final
-        words before it, and nothing after it is lost."""
+    def take_over(self) -> float:
+        """A new stream takes the call over: where it should start. The channel furthest
+        behind has all its final words before it, and nothing after it is lost."""
+        self._before_stream = list(self._until)
         return min(self._until)
 
     def fresh(self, segment: call_pb2.TranscriptSegment) -> call_pb2.TranscriptSegment | None:
@@ -51,7 +57,7 @@ class FinalWords:
         leaves nothing."""
         if segment.channel >= len(self._until):
             return segment
-        heard = self._until[segment.channel]
+        heard = self._before_stream[segment.channel]
         words = [w for w in segment.words if seconds(w.end_offset) > heard + _SAME_WORD_SECONDS]
         if len(words) != len(segment.words):
             if not words:
@@ -65,7 +71,7 @@ class FinalWords:
             segment = trimmed
         if segment.is_final and segment.words:
             end = seconds(segment.words[-1].end_offset)
-            self._until[segment.channel] = max(heard, end)
+            self._until[segment.channel] = max(self._until[segment.channel], end)
         return segment
 
 
@@ -83,7 +89,9 @@ class TranscriberLink:
         # Attempts in a row that delivered nothing: a segment resets it.
         self._backoff = Backoff(give_up_after=GIVE_UP_AFTER)
         self._streams = 0
-        self._delivered = False
+        # A replica has taken this call: from then on it is a running call, which a
+        # replica takes over beyond its capacity and which is never refused as new.
+        self._admitted = False
         # Why the call could not start: every replica tried refused it (RESOURCE_EXHAUSTED),
         # with the transcriber's retry hint, for the caller.
         self.refusal: errors.RpcError | None = None
@@ -100,7 +108,7 @@ class TranscriberLink:
                 log.warning(
                     "transcriber stream lost", code=error.code().name, details=error.details()
                 )
-                refused = error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and not self._delivered
+                refused = error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and not self._admitted
                 if refused and self._backoff.failures + 1 >= ADMISSION_ATTEMPTS:
                     self.refusal = errors.received(error)
                 if error.code() not in RETRYABLE or self._backoff.exhausted or self.refusal:
@@ -109,7 +117,7 @@ class TranscriberLink:
                         f"transcriber failed: {error.code().name}: {error.details()}",
                     )
                 await self._backoff.wait()
-                offset = self.audio.offset(self._finals.resume_point())
+                offset = self.audio.offset(self._finals.take_over())
                 self._streams += 1
                 call.add_status(
                     call_pb2.CallStatus(
@@ -124,14 +132,23 @@ class TranscriberLink:
         config.CopyFrom(self._config)
         config.call_offset.CopyFrom(duration(self.audio.seconds(offset)))
         config.segment_id_prefix = f"r{self._streams}." if self._streams else ""
+        config.takes_over = self._admitted
+        config.replayed.CopyFrom(duration(self.audio.seconds(self.audio.end - offset)))
+
+        taken = asyncio.Event()
 
         async def requests() -> AsyncIterator[transcriber_pb.StreamingTranscribeRequest]:
             yield transcriber_pb.StreamingTranscribeRequest(config=config)
+            # Audio only once the replica has taken the stream (its first response): a write
+            # to a stream it refused turns the refusal into INTERNAL (grpc/grpc#36066).
+            await taken.wait()
             async for chunk in self.audio.read_from(offset):
                 yield transcriber_pb.StreamingTranscribeRequest(audio=chunk)
 
         async for response in self._transcriber.StreamingTranscribe(requests()):
             if response.HasField("engine_status"):
+                self._admitted = True
+                taken.set()
                 call.engine = response.engine_status.engine
                 call.model = response.engine_status.model
                 call.add_status(
@@ -142,7 +159,6 @@ class TranscriberLink:
                 )
             else:
                 self._backoff.reset()  # the stream got somewhere
-                self._delivered = True
                 if (segment := self._finals.fresh(response.segment)) is not None:
                     call.add_segment(segment)
 

@@ -45,6 +45,8 @@ LIVE_CHANNEL_CAPACITY = prometheus_client.Gauge(
 )
 # How long a refused caller is told to wait: a stream ends or the autoscaler adds a replica.
 RETRY_AFTER_SECONDS = 5.0
+# A replica takes calls over from a lost one up to this multiple of its channels.
+TAKEOVER_HEADROOM = 2
 
 
 class TranscriberService(pb_grpc.TranscriberServiceServicer):
@@ -63,7 +65,7 @@ class TranscriberService(pb_grpc.TranscriberServiceServicer):
         structlog.contextvars.bind_contextvars(session_id=config.session_id)
         channels = check_format(config.audio_format, config.channel_roles)
         _check_takeover(config)
-        self._admit(channels)
+        self._admit(channels, takes_over=config.takes_over)
         live = LiveTranscription(
             self._engine,
             config,
@@ -90,15 +92,20 @@ class TranscriberService(pb_grpc.TranscriberServiceServicer):
         AUDIO_SECONDS.labels("live").inc(live.seconds_received)
         log.info("stream finished", audio_seconds=round(live.seconds_received, 2))
 
-    def _admit(self, channels: int) -> None:
+    def _admit(self, channels: int, *, takes_over: bool) -> None:
         """Refuses a new stream before it could make the running ones late: beyond the
-        channels this replica is sized for, or while finals already wait for the model."""
+        channels this replica is sized for, or while finals already wait for the model. A
+        stream taking over a running call may go to twice the channels: its call would end
+        otherwise, and the surplus lasts until the autoscaler adds a replica."""
         capacity = self._settings.max_live_channels
+        carried = f"this transcriber carries {self._live_channels} of its {capacity} live channels"
+        if takes_over:
+            capacity *= TAKEOVER_HEADROOM
+            carried += f" (calls taken over: {capacity})"
         if self._live_channels + channels > capacity:
             raise errors.resource_exhausted(
                 "transcriber capacity",
-                f"this transcriber carries {self._live_channels} of its {capacity} live "
-                f"channels and cannot take {channels} more; retry on another replica or later",
+                f"{carried} and cannot take {channels} more; retry on another replica or later",
                 retry_after=RETRY_AFTER_SECONDS,
             )
         waited = self._engine.oldest_final_wait()
@@ -172,12 +179,19 @@ def _progress(fraction: float, seconds: float) -> pb.TranscribeFileResponse:
 
 
 MAX_SEGMENT_ID_PREFIX = 32
+# A gateway keeps a minute of a call's audio to replay; more is not a replay.
+MAX_REPLAYED_SECONDS = 120
 
 
 def _check_takeover(config: pb.StreamingConfig) -> None:
     """A stream taking a call over starts at a point in it and numbers apart."""
     if config.call_offset.seconds < 0 or config.call_offset.nanos < 0:
         raise errors.invalid_argument("config.call_offset", "must not be negative")
+    replayed = config.replayed.ToNanoseconds() / 1e9
+    if not 0 <= replayed <= MAX_REPLAYED_SECONDS:
+        raise errors.invalid_argument(
+            "config.replayed", f"must be between 0 and {MAX_REPLAYED_SECONDS} seconds"
+        )
     prefix = config.segment_id_prefix
     if len(prefix) > MAX_SEGMENT_ID_PREFIX or not prefix.isprintable():
         raise errors.invalid_argument(

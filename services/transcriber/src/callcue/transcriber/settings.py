@@ -78,8 +78,9 @@ class Settings:
             overload_seconds=env.number(
                 f"{PREFIX}OVERLOAD_SECONDS", 2.0, minimum=0.1, maximum=600.0
             ),
-            # Sized by bench/e2e_latency.py on 2 cores (docs/benchmarks.md): four channels
-            # per worker, and a worker per core by default.
+            # Sized by bench/e2e_latency.py on 2 cores (docs/benchmarks.md): eight calls
+            # held the talking points' target and not quite the finals', so four channels per
+            # worker, and a worker per core by default.
             max_live_channels=env.integer(
                 f"{PREFIX}MAX_LIVE_CHANNELS", 4 * workers, minimum=1, maximum=10_000
             ),

@@ -75,8 +75,7 @@ DOUBTFUL_NO_SPEECH = 0.4
 SETTLE_OVERLAP_SECONDS = 1.0
 SETTLE_OVERLAP_WORDS = 6
 SETTLE_CUT_MARGIN_SECONDS = 0.1
-# Leeway for a burst: a gateway resuming a call on this replica replays the audio after the
-# last final word, usually a few seconds.
+# Leeway for a burst beyond what the config says is replayed.
 AHEAD_SECONDS = 10.0
 MAX_BACKLOG_SECONDS = 30.0
 
@@ -133,6 +132,9 @@ class LiveTranscription:
             for index, role in enumerate(roles)
         ]
         self._call_offset = config.call_offset.ToNanoseconds() / 1e9
+        # Audio the caller had sent before this stream began (a takeover's replay): it comes
+        # at once, and is not the stream running ahead of real time.
+        self._replayed = config.replayed.ToNanoseconds() / 1e9
         self._interval = int(partial_interval * SAMPLE_RATE)
         self._settle = int(settle_seconds * SAMPLE_RATE)
         self._endpoint = int(ENDPOINT_SILENCE_SECONDS * SAMPLE_RATE)
@@ -155,7 +157,7 @@ class LiveTranscription:
         if self._first_audio_at is None:
             return False
         elapsed = time.monotonic() - self._first_audio_at
-        return self.seconds_received - elapsed > AHEAD_SECONDS
+        return self.seconds_received - self._replayed - elapsed > AHEAD_SECONDS
 
     def _backlog_seconds(self) -> float:
         return max(sum(u.seconds for u in channel.closed) for channel in self._channels)

@@ -9,6 +9,7 @@ prefix) and timings for every word, so this drives the model's lower-level metho
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -140,9 +141,7 @@ class WhisperDecoder:
         with clock.stage("alignment"):
             words = self._words(all_tokens, encoder_output, window if short else content_frames)
         if short:
-            # Words Whisper placed in the silence after the audio are invented.
-            content_seconds = content_frames / 100
-            words = tuple(w for w in words if w.start < content_seconds - 0.1)
+            words = inside_audio(words, content_frames / 100)
         words = without_repeated_tail(words, keep=_words_in(words, len(prefix_tokens)))
         return Hypothesis(
             words=words,
@@ -208,6 +207,17 @@ class WhisperDecoder:
             for word in alignment
             if is_word(word["word"])
         )
+
+
+def inside_audio(words: Sequence[DecodedWord], seconds: float) -> tuple[DecodedWord, ...]:
+    """The words of a window padded with silence after ``seconds`` of audio: those Whisper
+    placed in the silence are invented, and none ends in it (a lone "Uh" once ended 14 s
+    into it, and its end is where a taken-over call resumes)."""
+    return tuple(
+        dataclasses.replace(word, end=min(word.end, seconds))
+        for word in words
+        if word.start < seconds - 0.1
+    )
 
 
 def is_word(text: str) -> bool:
