@@ -11,6 +11,7 @@ channels ahead hear some audio twice).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterable, AsyncIterator
 
 import grpc
@@ -32,6 +33,8 @@ log = structlog.get_logger("callcue.gateway")
 # Replicas a new call tries (round robin) before it is refused: a call no one could take
 # is told so in about a second and a half, not after the minutes a running call would wait.
 ADMISSION_ATTEMPTS = 3
+# How long a new transcriber stream's audio waits for the replica to say it took it.
+TAKEN_PATIENCE_SECONDS = 1.0
 # A word ending this close to a channel's last final word is the same word heard again.
 _SAME_WORD_SECONDS = 0.05
 
@@ -139,9 +142,11 @@ class TranscriberLink:
 
         async def requests() -> AsyncIterator[transcriber_pb.StreamingTranscribeRequest]:
             yield transcriber_pb.StreamingTranscribeRequest(config=config)
-            # Audio only once the replica has taken the stream (its first response): a write
-            # to a stream it refused turns the refusal into INTERNAL (grpc/grpc#36066).
-            await taken.wait()
+            # Audio once the replica has taken the stream (its first response, at once): a
+            # write to a stream it refused turns the refusal into INTERNAL (grpc/grpc#36066).
+            # Bounded, so a stream that failed some other way never holds its sender.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(taken.wait(), TAKEN_PATIENCE_SECONDS)
             async for chunk in self.audio.read_from(offset):
                 yield transcriber_pb.StreamingTranscribeRequest(audio=chunk)
 
