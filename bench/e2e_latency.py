@@ -381,10 +381,6 @@ def lost_runs(before: list[str], after: list[str]) -> list[tuple[list[str], list
     ]
 
 
-def words_lost(before: list[str], after: list[str]) -> int:
-    return sum(len(said) - len(heard) for said, heard in lost_runs(before, after))
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("eval_dir", type=Path)
@@ -430,10 +426,10 @@ async def main() -> None:
             killed = await run_level(
                 last.calls, 1, calls, system, args.stagger, kill_after=args.kill_after
             )
-            pairs = list(zip(last.results, killed.results, strict=True))
-            killed.killed_words_lost = sum(words_lost(a.words, b.words) for a, b in pairs)
-            for index, (before, after) in enumerate(pairs):
+            killed.killed_words_lost = 0
+            for index, (before, after) in enumerate(zip(last.results, killed.results, strict=True)):
                 for said, heard in lost_runs(before.words, after.words):
+                    killed.killed_words_lost += len(said) - len(heard)
                     print(f"call {index}: {' '.join(said)!r} -> {' '.join(heard)!r}", flush=True)
             levels.append(killed)
             print(f"N={killed.calls}, one transcriber killed: {row(killed)}", flush=True)

@@ -97,15 +97,14 @@ class TranscriberService(pb_grpc.TranscriberServiceServicer):
         channels this replica is sized for, or while finals already wait for the model. A
         stream taking over a running call may go to twice the channels: its call would end
         otherwise, and the surplus lasts until the autoscaler adds a replica."""
-        capacity = self._settings.max_live_channels
-        carried = f"this transcriber carries {self._live_channels} of its {capacity} live channels"
-        if takes_over:
-            capacity *= TAKEOVER_HEADROOM
-            carried += f" (calls taken over: {capacity})"
+        sized = self._settings.max_live_channels
+        capacity = sized * TAKEOVER_HEADROOM if takes_over else sized
         if self._live_channels + channels > capacity:
+            beyond = f" (calls taken over: {capacity})" if takes_over else ""
             raise errors.resource_exhausted(
                 "transcriber capacity",
-                f"{carried} and cannot take {channels} more; retry on another replica or later",
+                f"this transcriber carries {self._live_channels} of its {sized} live channels"
+                f"{beyond} and cannot take {channels} more; retry on another replica or later",
                 retry_after=RETRY_AFTER_SECONDS,
             )
         waited = self._engine.oldest_final_wait()
