@@ -196,11 +196,20 @@ async def test_a_gateway_killed_mid_call(stack: Stack, replicas: Replicas) -> No
     with wave.open(str(SAMPLES / "sales_call.wav")) as wav:
         pcm = wav.readframes(wav.getnframes())
 
+    # A write on a connection the server has just lost fails in grpc's client as INTERNAL
+    # "Internal error from Core" (grpc/grpc#36066), hiding the UNAVAILABLE under test, so the
+    # caller stops writing before A is killed and writes nothing after.
+    stop_writing, writing_stopped, call_over = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
     async def requests() -> AsyncIterator[pb.StreamCallRequest]:
         yield pb.StreamCallRequest(
             config=pb.CallConfig(audio_format=LINEAR16_16K, interim_results=True)
         )
         for begin in range(0, len(pcm), 3200):
+            if stop_writing.is_set():
+                writing_stopped.set()
+                await call_over.wait()
+                return
             yield pb.StreamCallRequest(audio=pcm[begin : begin + 3200])
             await asyncio.sleep(0.05)
 
@@ -215,12 +224,17 @@ async def test_a_gateway_killed_mid_call(stack: Stack, replicas: Replicas) -> No
     async with open_channel(gateway_a.address, credentials=credentials) as channel:
         client = gateway_service_pb2_grpc.GatewayServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as broken:
-            async for response in client.StreamCall(requests()):
-                shown.append(response.event)
-                if follower is None:
-                    follower = asyncio.create_task(follow(response.event.session_id))
-                if sum(e.transcript.is_final for e in shown) == 4:
-                    gateway_a.process.kill()
+            try:
+                async for response in client.StreamCall(requests()):
+                    shown.append(response.event)
+                    if follower is None:
+                        follower = asyncio.create_task(follow(response.event.session_id))
+                    if sum(e.transcript.is_final for e in shown) == 4 and not stop_writing.is_set():
+                        stop_writing.set()
+                        await asyncio.wait_for(writing_stopped.wait(), 5)
+                        gateway_a.process.kill()
+            finally:
+                call_over.set()
     assert broken.value.code() == grpc.StatusCode.UNAVAILABLE
     assert follower is not None
     followed = await asyncio.wait_for(follower, 30)
