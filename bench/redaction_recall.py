@@ -16,14 +16,17 @@ name), and labelled right when its label shows; a negative is wrong when it is m
 Redactor, and what got which label is printed, for precision on real speech.
 
     uv run python bench/redaction_recall.py [--count 20] [--seed 1] [--eval ../shared/eval]
+        [--kinds card,ssn] [--transcripts heard.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -299,10 +302,23 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20, help="utterances of each kind")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--eval", type=Path, help="the eval folder, for the hvb_calls turns")
+    parser.add_argument(
+        "--kinds",
+        help=f"comma-separated kinds to say (default all: {','.join(LABELS)}; negatives always)",
+    )
+    parser.add_argument(
+        "--transcripts",
+        type=Path,
+        help="a JSON file of what tiny.en heard: written after a run, read instead of "
+        "transcribing again when it exists (to score changed rules on the same speech)",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    model = WhisperModel(resolve_model("bundled"), device="cpu", compute_type="int8", cpu_threads=2)
     said = utterances(args.count, rng) + amounts(args.count, random.Random(args.seed + 1))
+    if args.kinds:
+        wanted = set(args.kinds.split(",")) | set(NEGATIVES)
+        said = [u for u in said if u.kind in wanted]
+    heard_texts = transcribe(said, args.transcripts)
     protected: dict[str, int] = {}
     labelled: dict[str, int] = {}
     totals: dict[str, int] = {}
@@ -311,33 +327,29 @@ def main() -> None:
     false_masks: dict[str, int] = {}
     misses: list[tuple[str, str]] = []
     masking_seconds = 0.0
-    with tempfile.TemporaryDirectory() as folder:
-        for index, utterance in enumerate(said):
-            audio = speak(utterance.text, VOICES[index % len(VOICES)], Path(folder), index)
-            segments, _ = model.transcribe(audio, beam_size=5, language="en")
-            heard = " ".join(segment.text.strip() for segment in segments)
-            started = time.perf_counter()
-            shown = redact_text(heard)
-            masking_seconds += time.perf_counter() - started
-            kind = utterance.kind
-            totals[kind] = totals.get(kind, 0) + 1
-            for other, label in LABELS.items():
-                if label in shown:
-                    labels_given[other] = labels_given.get(other, 0) + 1
-                    if other != kind:
-                        wrong_labels[other] = wrong_labels.get(other, 0) + 1
-                        misses.append((kind, f"labelled {other}: {heard!r} -> {shown!r}"))
-            if kind in NEGATIVES:
-                if kind != "order" and shown != heard:
-                    false_masks[kind] = false_masks.get(kind, 0) + 1
-                    misses.append((kind, f"masked: {heard!r} -> {shown!r}"))
-                continue
-            if not leaks(utterance, heard, shown):
-                protected[kind] = protected.get(kind, 0) + 1
-            else:
-                misses.append((kind, f"left in clear: {heard!r} -> {shown!r}"))
-            if LABELS[kind] in shown:
-                labelled[kind] = labelled.get(kind, 0) + 1
+    for utterance, heard in zip(said, heard_texts, strict=True):
+        started = time.perf_counter()
+        shown = redact_text(heard)
+        masking_seconds += time.perf_counter() - started
+        kind = utterance.kind
+        totals[kind] = totals.get(kind, 0) + 1
+        for other, label in LABELS.items():
+            if label in shown:
+                labels_given[other] = labels_given.get(other, 0) + 1
+                if other != kind:
+                    wrong_labels[other] = wrong_labels.get(other, 0) + 1
+                    misses.append((kind, f"labelled {other}: {heard!r} -> {shown!r}"))
+        if kind in NEGATIVES:
+            if kind != "order" and shown != heard:
+                false_masks[kind] = false_masks.get(kind, 0) + 1
+                misses.append((kind, f"masked: {heard!r} -> {shown!r}"))
+            continue
+        if not leaks(utterance, heard, shown):
+            protected[kind] = protected.get(kind, 0) + 1
+        else:
+            misses.append((kind, f"left in clear: {heard!r} -> {shown!r}"))
+        if LABELS[kind] in shown:
+            labelled[kind] = labelled.get(kind, 0) + 1
     print("| kind | said | protected (recall) | labelled right | its label given | precision |")
     print("|---|---|---|---|---|---|")
     for kind, total in totals.items():
@@ -357,6 +369,29 @@ def main() -> None:
         print(f"  {kind}: {line}")
     if args.eval:
         hvb(args.eval)
+
+
+def transcribe(said: list[Utterance], saved: Path | None) -> list[str]:
+    """What tiny.en hears of each utterance, spoken by a voice of its own over a phone line
+    (or as ``saved`` holds it, for the same utterances)."""
+    texts = [u.text for u in said]
+    if saved is not None and saved.exists():
+        record = json.loads(saved.read_text())
+        if record["said"] != texts:
+            raise SystemExit(f"{saved} holds other utterances (another --count, --seed or --kinds)")
+        return list(record["heard"])
+    model = WhisperModel(resolve_model("bundled"), device="cpu", compute_type="int8", cpu_threads=2)
+    heard = []
+    with tempfile.TemporaryDirectory() as folder:
+        for index, utterance in enumerate(said):
+            audio = speak(utterance.text, VOICES[index % len(VOICES)], Path(folder), index)
+            segments, _ = model.transcribe(audio, beam_size=5, language="en")
+            heard.append(" ".join(segment.text.strip() for segment in segments))
+            if (index + 1) % 50 == 0:
+                print(f"transcribed {index + 1} / {len(said)}", file=sys.stderr)
+    if saved is not None:
+        saved.write_text(json.dumps({"said": texts, "heard": heard}, indent=1))
+    return heard
 
 
 def hvb(eval_dir: Path) -> None:

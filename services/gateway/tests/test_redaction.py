@@ -107,6 +107,9 @@ def test_numbers_are_masked_as_written_and_as_said(said: str, shown: str) -> Non
         "we have 10 seats for 20 percent off",
         "I was born in nineteen eighty five",
         "one of the two plans",
+        "we work 9-to-5 on weekdays",
+        "in 2019, 2020 we had 12 people",
+        "the model 2021-2022 is 30 percent off",
     ],
 )
 def test_other_numbers_are_left_alone(said: str) -> None:
@@ -127,6 +130,18 @@ def test_other_numbers_are_left_alone(said: str) -> None:
         # Said of a phone, a digit lost or heard twice: still a phone number.
         ("You can call me on it, 7-6, 9-0-3, 6-1-8-2.", "You can call me on it, [PHONE ****6182]."),
         ("Yes. My S-N is 44, 148, 74, 11.", "Yes. My S-N is [SSN ***-**-7411]."),
+        # Seven of the nine digits heard, dashed, and the N of "S-S-N" said after stuck on.
+        ("My S-N is 421-4-8-2-6-2-N.", "My S-N is [NUMBER]."),
+        ("Yes, my S S N in 3 6 4 7 5 8 6 4 5", "Yes, my S S N in [SSN ***-**-8645]"),
+        # Nine digits or more read out in small groups, the words about them misheard.
+        ("Let's all show in 2 2 4 2 3 4 5 1 3", "Let's all show in [NUMBER]"),
+        ("Yes, my head in 31-6, 22-4839.", "Yes, my head in [NUMBER]."),
+        ("Yes, that is 1-8-5, 1-2, 4-4-9-3.", "Yes, that is [NUMBER]."),
+        # Dashed digits with the word tiny.en made of a "double" among them.
+        (
+            "It's 515-7, 7-1-nubble-7, 0-2-4-7, Nubble-2-8-2, and the textile in March.",
+            "It's [NUMBER], and the textile in March.",
+        ),
         ("I was born on January 20th and 1971.", "I was born on [DATE OF BIRTH]."),
         ("I was born over there in 1993.", "I was born over there in [DATE OF BIRTH]."),
         (

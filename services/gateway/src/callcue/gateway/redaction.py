@@ -8,7 +8,8 @@ mix, often split into groups. Tokens that carry digits are joined into runs; a r
 of a social security number, are an SSN (``[SSN ***-**-6789]``); digits said where the words
 speak of an account or routing number are a bank account (``[ACCOUNT ****6789]``); ten
 digits shaped like a North American number (or seven where the words speak of a phone) are
-a phone number (``[PHONE ****4567]``). Email addresses, dates of birth and street addresses
+a phone number (``[PHONE ****4567]``). Other runs are ``[NUMBER]`` when long enough to be
+data read out (see ``_other_number``). Email addresses, dates of birth and street addresses
 are found by ``pii_patterns``. What each kind becomes (masked, dropped, or kept) is the
 tenant's ``Policy``; cards and social security numbers are never kept.
 
@@ -42,13 +43,13 @@ _TENS = {
 _REPEAT = {"double": 2, "triple": 3}
 # Said between the groups of a number without ending it.
 _JOINERS = {"dash", "-", "and"}
-# "S N" and "S-N" are how tiny.en often writes "S S N".
-_SSN_CONTEXT = re.compile(r"\b(social|ssn|s\.s\.n|s-n|sn)\b", re.I)
+# "S N", "S-N" and "S S N" are how tiny.en often writes "S S N".
+_SSN_CONTEXT = re.compile(r"\b(social|ssn|s\.s\.n|s-n|sn|s s n)\b", re.I)
 # Words that say payment or identity data is being read out: then any run of four digits
 # or more is masked, whatever it looks like, since a misheard digit breaks the Luhn check.
 _CONTEXT = re.compile(
     r"\b(card|credit|debit|visa|master ?card|amex|american express|discover|cvv|cvc|"
-    r"expir\w*|social|security|ssn|s\.?s\.?n|s-n|sn)\b",
+    r"expir\w*|social|security|ssn|s\.?s\.?n|s-n|sn|s s n)\b",
     re.I,
 )
 CONTEXT_MIN_DIGITS = 4
@@ -58,6 +59,10 @@ DENSE_DIGITS = 11
 # No phone number is this long: a run of this many digits is masked whatever the words
 # around it (a card number with a misheard digit, or its context word misheard).
 ALWAYS_MIN_DIGITS = 13
+# Nine digits or more read out in small groups (one to four digits a word, three words or
+# more) are an SSN, an account or a routing number whose context words were misheard.
+READ_OUT_MIN_DIGITS = 9
+READ_OUT_GROUP_DIGITS = 4
 _BANK_CONTEXT = re.compile(r"\b(account|acct|routing|iban|checking|savings)\b", re.I)
 _PHONE_CONTEXT = re.compile(r"\b(phone|cell|mobile|call me|reach me|reached me|extension)\b", re.I)
 BANK_MIN_DIGITS = 6
@@ -106,7 +111,21 @@ def _word_digits(word: str) -> str | None:
     tens, _, unit = bare.partition("-")
     if tens in _TENS and unit in _UNITS:
         return _TENS[tens] + _UNITS[unit]
-    return None
+    return _dashed_digits(bare)
+
+
+def _dashed_digits(bare: str) -> str | None:
+    """The digits of digits read out one by one that tiny.en wrote joined by dashes, with
+    a word it made of a misheard one among them ("421-4-8-2-6-2-N", the N of an "S-S-N"
+    said after; "7-1-nubble-7", a "double")."""
+    pieces = bare.split("-")
+    digits = [piece for piece in pieces if piece.isdigit()]
+    others = len(pieces) - len(digits)
+    if len(digits) < 2 or len(digits) <= 2 * others:
+        return None
+    if not all(piece.isdigit() or piece.isalpha() for piece in pieces):
+        return None
+    return "".join(digits)
 
 
 @dataclass(frozen=True)
@@ -218,7 +237,9 @@ def _numbers(
         found = _best(tokens, run, ssn_context)
         if found is None:
             digits = "".join(d for _, d in run)
-            other = _other_number(digits, context, bank_context, phone_context)
+            groups = [size for position, said in run for size in _groups(tokens[position], said)]
+            read_out = len(groups) >= 3 and max(groups) <= READ_OUT_GROUP_DIGITS
+            other = _other_number(digits, context, bank_context, phone_context, read_out)
             if other is not None:
                 spans.append(Span(run[0][0], run[-1][0] + 1, *other))
             index = run[-1][0] + 1
@@ -261,8 +282,16 @@ def _nanp(digits: str) -> bool:
     return len(digits) == 10 and digits[0] in "23456789"
 
 
+def _groups(token: str, said: str) -> list[int]:
+    """How many digits each group of a digit-bearing token holds: "22-4839" two groups."""
+    bare = token.strip(_PUNCTUATION)
+    if "-" not in bare:
+        return [len(said)]
+    return [len(piece) for piece in bare.split("-") if piece.isdigit()] or [len(said)]
+
+
 def _other_number(
-    digits: str, context: bool, bank_context: bool, phone_context: bool
+    digits: str, context: bool, bank_context: bool, phone_context: bool, read_out: bool
 ) -> tuple[str, Kind] | None:
     count = len(digits)
     if bank_context and BANK_MIN_DIGITS <= count <= BANK_MAX_DIGITS:
@@ -275,7 +304,11 @@ def _other_number(
         or (phone_context and 7 <= count <= 12)
     ):
         return f"[PHONE ****{digits[-4:]}]", Kind.PHONE_NUMBER
-    if count >= ALWAYS_MIN_DIGITS or (context and count >= CONTEXT_MIN_DIGITS):
+    if (
+        count >= ALWAYS_MIN_DIGITS
+        or (context and count >= CONTEXT_MIN_DIGITS)
+        or (read_out and count >= READ_OUT_MIN_DIGITS)
+    ):
         return "[NUMBER]", Kind.NUMBER
     return None
 
