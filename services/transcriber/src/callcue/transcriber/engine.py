@@ -311,7 +311,7 @@ class WhisperEngine:
         decoder = self._decoder(language)
         prefix_tokens = [token for word in prefix for token in word.tokens]
         # Every decode uses the full beam: words of partials become final when two agree,
-        # and greedy partials cost 3.6 points of WER for a tenth of the time
+        # and greedy partials cost 3 points of WER for 7% of the CPU
         # (docs/benchmarks.md, "Where the transcriber's CPU goes").
         return await self._submit(
             priority,
