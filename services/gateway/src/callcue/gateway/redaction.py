@@ -44,12 +44,13 @@ _REPEAT = {"double": 2, "triple": 3}
 # Said between the groups of a number without ending it.
 _JOINERS = {"dash", "-", "and"}
 # "S N", "S-N" and "S S N" are how tiny.en often writes "S S N".
-_SSN_CONTEXT = re.compile(r"\b(social|ssn|s\.s\.n|s-n|sn|s s n)\b", re.I)
+_SSN_WORDS = r"social|s\.?s\.?n|s-n|sn|s s n"
+_SSN_CONTEXT = re.compile(rf"\b({_SSN_WORDS})\b", re.I)
 # Words that say payment or identity data is being read out: then any run of four digits
 # or more is masked, whatever it looks like, since a misheard digit breaks the Luhn check.
 _CONTEXT = re.compile(
     r"\b(card|credit|debit|visa|master ?card|amex|american express|discover|cvv|cvc|"
-    r"expir\w*|social|security|ssn|s\.?s\.?n|s-n|sn|s s n)\b",
+    rf"expir\w*|security|{_SSN_WORDS})\b",
     re.I,
 )
 CONTEXT_MIN_DIGITS = 4
@@ -119,13 +120,17 @@ def _dashed_digits(bare: str) -> str | None:
     a word it made of a misheard one among them ("421-4-8-2-6-2-N", the N of an "S-S-N"
     said after; "7-1-nubble-7", a "double")."""
     pieces = bare.split("-")
-    digits = [piece for piece in pieces if piece.isdigit()]
+    digits = _digit_pieces(bare)
     others = len(pieces) - len(digits)
     if len(digits) < 2 or len(digits) <= 2 * others:
         return None
     if not all(piece.isdigit() or piece.isalpha() for piece in pieces):
         return None
     return "".join(digits)
+
+
+def _digit_pieces(bare: str) -> list[str]:
+    return [piece for piece in bare.split("-") if piece.isdigit()]
 
 
 @dataclass(frozen=True)
@@ -283,11 +288,9 @@ def _nanp(digits: str) -> bool:
 
 
 def _groups(token: str, said: str) -> list[int]:
-    """How many digits each group of a digit-bearing token holds: "22-4839" two groups."""
-    bare = token.strip(_PUNCTUATION)
-    if "-" not in bare:
-        return [len(said)]
-    return [len(piece) for piece in bare.split("-") if piece.isdigit()] or [len(said)]
+    """How many digits each group of a digit-bearing token holds: "22-4839" two groups,
+    "five" one."""
+    return [len(piece) for piece in _digit_pieces(token.strip(_PUNCTUATION))] or [len(said)]
 
 
 def _other_number(
