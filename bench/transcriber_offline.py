@@ -80,7 +80,9 @@ async def main() -> None:
             audio_seconds += len(audio) / 16000
             texts = [
                 s.text
-                async for s in engine.transcribe_long(audio, language="en", hotwords=hotwords)
+                async for s in engine.transcribe_long(
+                    audio, language="en", hotwords=hotwords, one_party=args.dual
+                )
             ]
             references.append(reference)
             hypotheses.append(" ".join(texts))

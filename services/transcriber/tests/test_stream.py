@@ -18,6 +18,7 @@ import pytest
 from callcue.call.v1 import call_pb2
 from callcue.transcriber.audio import Samples
 from callcue.transcriber.engine import Priority, Recognised, WhisperEngine
+from callcue.transcriber.files import decode_file
 from callcue.transcriber.stream import (
     MAX_BACKLOG_SECONDS,
     SETTLE_CUT_MARGIN_SECONDS,
@@ -120,9 +121,11 @@ class SlowPauses:
         return await self._engine.decode(audio, priority=priority, **options)
 
     def transcribe_long(
-        self, audio: Samples, *, language: str, hotwords: Sequence[str]
+        self, audio: Samples, *, language: str, hotwords: Sequence[str], one_party: bool = False
     ) -> AsyncIterator[Recognised]:
-        return self._engine.transcribe_long(audio, language=language, hotwords=hotwords)
+        return self._engine.transcribe_long(
+            audio, language=language, hotwords=hotwords, one_party=one_party
+        )
 
     def oldest_final_wait(self) -> float:
         return self._engine.oldest_final_wait()
@@ -340,3 +343,92 @@ async def test_a_word_is_not_final_without_what_whisper_wrote_onto_it(
     finals = [r.segment async for r in live.run(audio()) if r.segment.is_final]
     assert len(finals) >= 2, "some words were final before the utterance ended"
     assert " ".join(segment.text for segment in finals) == "It grew 13% in Asia."
+
+
+SHORT_TURNS = Path(__file__).parent / "fixtures" / "short_turns.flac"
+ONE_PARTY_EACH = (call_pb2.SPEAKER_ROLE_REP, call_pb2.SPEAKER_ROLE_PROSPECT)
+
+
+def short_turns() -> tuple[np.ndarray, dict[int, list[str]]]:
+    """The fixture's two channels, and what each party said, word by word."""
+    stereo = decode_file(SHORT_TURNS.read_bytes(), split_channels=True)
+    said: dict[int, list[str]] = {0: [], 1: []}
+    for line in SHORT_TURNS.with_suffix(".turns.txt").read_text().splitlines():
+        role, text = line.split("] ", 1)[1].split(": ", 1)
+        said[0 if role == "REP" else 1] += [comparable(w) for w in text.split()]
+    return np.stack(stereo), said
+
+
+class Recording(SlowPauses):
+    """The real engine; the words of every decode longer than ``blank_over`` seconds are
+    dropped, as if Whisper had heard nothing there."""
+
+    def __init__(self, engine: WhisperEngine, blank_over: float | None = None) -> None:
+        super().__init__(engine, delay=0.0)
+        self._blank_over = None if blank_over is None else int(blank_over * 16000)
+        self.seconds: list[float] = []
+
+    async def decode(
+        self, audio: Samples, *, priority: Priority = Priority.FINAL, **options: Any
+    ) -> Hypothesis | None:
+        self.seconds.append(len(audio) / 16000)
+        hypothesis = await self._engine.decode(audio, priority=priority, **options)
+        if hypothesis is not None and self._blank_over and len(audio) > self._blank_over:
+            return dataclasses.replace(hypothesis, words=())
+        return hypothesis
+
+
+def said_live(finals: Sequence[call_pb2.TranscriptSegment], channel: int) -> list[str]:
+    return [
+        comparable(w.text)
+        for s in finals
+        if s.channel == channel
+        for w in s.words
+        if comparable(w.text)
+    ]
+
+
+async def test_a_partys_short_turns_are_heard_after_their_earlier_ones(
+    engine: WhisperEngine,
+) -> None:
+    """On a channel of one party, a short turn is decoded after that party's previous
+    turns, and only its own words are taken: none of the earlier turn's come again."""
+    audio, said = short_turns()
+    recording = Recording(engine)
+    finals = [s for s in await stream_live(recording, audio, ONE_PARTY_EACH) if s.is_final]
+    for channel in (0, 1):
+        live = said_live(finals, channel)
+        # Word for word but one misheard (espeak's voices): no word lost, none twice.
+        assert len(live) == len(said[channel]), " | ".join(s.text for s in finals)
+        assert sum(a != b for a, b in zip(live, said[channel], strict=True)) <= 1, live
+    longest_turn = 2.3 + 0.8  # the first turn, with its padding
+    assert max(recording.seconds) > longest_turn + 1.0, recording.seconds
+
+
+async def test_a_turn_whisper_skips_after_the_earlier_ones_is_heard_alone(
+    engine: WhisperEngine,
+) -> None:
+    """Whisper sometimes writes the earlier turns and nothing after them ("Savings." after
+    "The amount is $135"): the turn is then decoded alone, and keeps its words."""
+    audio, said = short_turns()
+    skipping = Recording(engine, blank_over=3.5)  # every turn alone is shorter
+    finals = [s for s in await stream_live(skipping, audio, ONE_PARTY_EACH) if s.is_final]
+    assert max(skipping.seconds) > 3.5, skipping.seconds
+    for channel in (0, 1):
+        lost = missing_runs(said[channel], said_live(finals, channel))
+        assert lost == [], (lost, " | ".join(s.text for s in finals))
+
+
+async def test_noise_after_a_partys_turn_gives_no_text(
+    engine: WhisperEngine, not_speech: list[tuple[str, np.ndarray]]
+) -> None:
+    """Noise on a party's channel is decoded after their last turn, which Whisper hears
+    as speech: what comes after the join must still be nothing."""
+    audio, said = short_turns()
+    first_turn = audio[0, : int(3.2 * 16000)]
+    noise = np.concatenate([piece for _, piece in not_speech] + [np.zeros(16000, np.float32)])
+    rep = np.concatenate([first_turn, noise])
+    stereo = np.stack([rep, np.zeros_like(rep)])
+    finals = [s for s in await stream_live(engine, stereo, ONE_PARTY_EACH) if s.is_final]
+    assert said_live(finals, 0) == said[0][:7], " | ".join(s.text for s in finals)
+    assert said_live(finals, 1) == []

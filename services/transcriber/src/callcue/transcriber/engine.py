@@ -8,7 +8,7 @@ import heapq
 import itertools
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -22,6 +22,7 @@ from faster_whisper import WhisperModel
 from callcue.transcriber.audio import SAMPLE_RATE, Samples
 from callcue.transcriber.prompt import whisper_prompt
 from callcue.transcriber.stages import StageClock
+from callcue.transcriber.turn_history import TurnHistory, context_without, decode_turn
 from callcue.transcriber.utterances import Utterance, UtteranceCutter
 from callcue.transcriber.whisper_decoder import (
     DecodedWord,
@@ -91,9 +92,10 @@ class SpeechEngine(Protocol):
         ...
 
     def transcribe_long(
-        self, audio: Samples, *, language: str, hotwords: Sequence[str]
+        self, audio: Samples, *, language: str, hotwords: Sequence[str], one_party: bool = False
     ) -> AsyncIterator[Recognised]:
-        """A whole recording, segment by segment as they are ready."""
+        """A whole recording, segment by segment as they are ready. ``one_party``: the
+        audio is one party's channel of a call."""
         ...
 
     def oldest_final_wait(self) -> float:
@@ -343,14 +345,16 @@ class WhisperEngine:
             clock.count(priority.name.lower())
 
     async def transcribe_long(
-        self, audio: Samples, *, language: str, hotwords: Sequence[str]
+        self, audio: Samples, *, language: str, hotwords: Sequence[str], one_party: bool = False
     ) -> AsyncIterator[Recognised]:
         """Utterance by utterance, cut by the VAD and decoded like a live call's finals:
         Whisper's own long-form decoding of 30 s windows skipped whole sentences at the
-        start of a window (docs/benchmarks.md)."""
+        start of a window (docs/benchmarks.md). On one party's channel, a short turn after
+        that party's previous ones, as live."""
         decoder = self._decoder(language)
         cutter = UtteranceCutter(pad_ms=400)
-        said: deque[str] = deque(maxlen=40)
+        said: deque[tuple[int, int, str]] = deque(maxlen=40)
+        history = TurnHistory() if one_party else None
         block = 30 * SAMPLE_RATE
 
         def cut(start: int) -> list[Utterance]:
@@ -362,7 +366,9 @@ class WhisperEngine:
         for start in range(0, max(len(audio), 1), block):
             utterances = await self._submit(Priority.FILE, functools.partial(cut, start)) or []
             for utterance in utterances:
-                recognised = await self._recognise(decoder, utterance, hotwords, said)
+                recognised = await self._recognise(decoder, utterance, hotwords, said, history)
+                if history is not None:
+                    history.add(utterance.start, utterance.audio)
                 if recognised is not None:
                     yield recognised
 
@@ -371,13 +377,17 @@ class WhisperEngine:
         decoder: WhisperDecoder,
         utterance: Utterance,
         hotwords: Sequence[str],
-        said: deque[str],
+        said: deque[tuple[int, int, str]],
+        history: TurnHistory | None,
     ) -> Recognised | None:
-        context = whisper_prompt(hotwords, said)
-        hypothesis = await self._submit(
-            Priority.FILE,
-            lambda: self._timed(decoder, utterance.audio, Priority.FILE, prompt=context),
-        )
+        def decode(audio: Samples, turns: frozenset[int]) -> Awaitable[Hypothesis | None]:
+            context = whisper_prompt(hotwords, context_without(said, 0, turns))
+            return self._submit(
+                Priority.FILE,
+                lambda: self._timed(decoder, audio, Priority.FILE, prompt=context),
+            )
+
+        hypothesis = await decode_turn(decode, history, utterance)
         if hypothesis is None or hypothesis.is_noise(doubtful=utterance.doubtful):
             return None
         offset = utterance.start_seconds
@@ -388,7 +398,7 @@ class WhisperEngine:
         text = "".join(w.text for w in words).strip()
         if not text:
             return None
-        said.extend(text.split())
+        said.extend((0, utterance.start, word) for word in text.split())
         return Recognised(text, words[0].start, words[-1].end, words, hypothesis.language)
 
     def close(self) -> None:

@@ -96,13 +96,13 @@ class FallbackEngine:
         )
 
     async def transcribe_long(
-        self, audio: Samples, *, language: str, hotwords: Sequence[str]
+        self, audio: Samples, *, language: str, hotwords: Sequence[str], one_party: bool = False
     ) -> AsyncIterator[Recognised]:
         done = 0.0
         if self._active is self._primary:
             try:
                 async for segment in self._primary.transcribe_long(
-                    audio, language=language, hotwords=hotwords
+                    audio, language=language, hotwords=hotwords, one_party=one_party
                 ):
                     done = segment.end
                     yield segment
@@ -112,7 +112,7 @@ class FallbackEngine:
         # Whatever the primary had not delivered, the fallback transcribes.
         rest = audio[int(done * SAMPLE_RATE) :]
         async for segment in self._fallback.transcribe_long(
-            rest, language=language, hotwords=hotwords
+            rest, language=language, hotwords=hotwords, one_party=one_party
         ):
             yield Recognised(
                 segment.text,

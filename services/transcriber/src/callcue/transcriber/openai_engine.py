@@ -97,7 +97,7 @@ class OpenAIEngine:
         return Hypothesis(tuple(words), 0.0, 0.0, whisper_language(language, True) or "en")
 
     async def transcribe_long(
-        self, audio: Samples, *, language: str, hotwords: Sequence[str]
+        self, audio: Samples, *, language: str, hotwords: Sequence[str], one_party: bool = False
     ) -> AsyncIterator[Recognised]:
         step = _CHUNK_SECONDS * SAMPLE_RATE
         for offset in range(0, len(audio), step):

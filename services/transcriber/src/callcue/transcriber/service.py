@@ -20,6 +20,7 @@ from callcue.transcriber.files import UnreadableAudio, channel_count, decode_fil
 from callcue.transcriber.segments import make_segment
 from callcue.transcriber.settings import Settings
 from callcue.transcriber.stream import LiveTranscription
+from callcue.transcriber.turn_history import ONE_PARTY
 from callcue.transcriber.v1 import transcriber_service_pb2 as pb
 from callcue.transcriber.v1 import transcriber_service_pb2_grpc as pb_grpc
 
@@ -146,7 +147,10 @@ class TranscriberService(pb_grpc.TranscriberServiceServicer):
         for index, samples in enumerate(channels):
             count = 0
             async for recognised in self._engine.transcribe_long(
-                samples, language=config.language_code, hotwords=list(config.hotwords)
+                samples,
+                language=config.language_code,
+                hotwords=list(config.hotwords),
+                one_party=roles[index] in ONE_PARTY,
             ):
                 segment = make_segment(
                     recognised.words,

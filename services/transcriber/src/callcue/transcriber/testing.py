@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import numpy as np
 from faster_whisper import WhisperModel
@@ -15,9 +15,6 @@ from callcue.transcriber.engine import SpeechEngine, resolve_model
 from callcue.transcriber.stream import LiveTranscription
 from callcue.transcriber.v1 import transcriber_service_pb2 as pb
 
-LINEAR16 = call_pb2.AudioFormat(
-    encoding=call_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=16000, channel_count=1
-)
 CHUNK = 1600  # 100 ms
 
 
@@ -25,20 +22,36 @@ def comparable(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
-async def stream_live(engine: SpeechEngine, audio: np.ndarray) -> list[call_pb2.TranscriptSegment]:
-    """Every segment of a live stream of ``audio``, sent at real-time pace."""
-    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+async def stream_live(
+    engine: SpeechEngine,
+    audio: np.ndarray,
+    roles: Sequence[call_pb2.SpeakerRole.ValueType] = (),
+) -> list[call_pb2.TranscriptSegment]:
+    """Every segment of a live stream of ``audio`` (mono, or channels by samples with a
+    role each), sent at real-time pace."""
+    channels = 1 if audio.ndim == 1 else audio.shape[0]
+    interleaved = audio if audio.ndim == 1 else audio.T.reshape(-1)
+    pcm = (np.clip(interleaved, -1, 1) * 32767).astype("<i2").tobytes()
+    step = CHUNK * 2 * channels
 
     async def chunks() -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        for index, offset in enumerate(range(0, len(pcm), CHUNK * 2)):
+        for index, offset in enumerate(range(0, len(pcm), step)):
             await asyncio.sleep(max(0.0, started + index * 0.1 - loop.time()))
-            yield pcm[offset : offset + CHUNK * 2]
+            yield pcm[offset : offset + step]
 
     live = LiveTranscription(
         engine,
-        pb.StreamingConfig(audio_format=LINEAR16, interim_results=True),
+        pb.StreamingConfig(
+            audio_format=call_pb2.AudioFormat(
+                encoding=call_pb2.AUDIO_ENCODING_LINEAR16,
+                sample_rate_hertz=16000,
+                channel_count=channels,
+            ),
+            channel_roles=roles,
+            interim_results=True,
+        ),
         end_of_utterance_ms=500,
         max_utterance_seconds=15,
     )
