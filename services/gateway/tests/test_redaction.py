@@ -110,6 +110,7 @@ def test_numbers_are_masked_as_written_and_as_said(said: str, shown: str) -> Non
         "we work 9-to-5 on weekdays",
         "in 2019, 2020 we had 12 people",
         "the model 2021-2022 is 30 percent off",
+        "steps 1, 2, 3 and 4, then 5",  # one by one, but too few for a number
     ],
 )
 def test_other_numbers_are_left_alone(said: str) -> None:
@@ -137,6 +138,9 @@ def test_other_numbers_are_left_alone(said: str) -> None:
         ("Let's all show in 2 2 4 2 3 4 5 1 3", "Let's all show in [NUMBER]"),
         ("Yes, my head in 31-6, 22-4839.", "Yes, my head in [NUMBER]."),
         ("Yes, that is 1-8-5, 1-2, 4-4-9-3.", "Yes, that is [NUMBER]."),
+        # Digits said one by one, seven or more: read out, however many were heard.
+        ("my F.M.M. is 3-1-5-5-1-3-8-1-M", "my F.M.M. is [NUMBER]"),
+        ("and it's 4 0 2 9 1 7 7", "and it's [NUMBER]"),
         # Dashed digits with the word tiny.en made of a "double" among them.
         (
             "It's 515-7, 7-1-nubble-7, 0-2-4-7, Nubble-2-8-2, and the textile in March.",

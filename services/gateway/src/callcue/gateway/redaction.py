@@ -64,6 +64,10 @@ ALWAYS_MIN_DIGITS = 13
 # more) are an SSN, an account or a routing number whose context words were misheard.
 READ_OUT_MIN_DIGITS = 9
 READ_OUT_GROUP_DIGITS = 4
+# Seven digits or more said one at a time are read out whatever they are, with a digit or
+# two of an SSN or a card lost ("F.M.M. is 3-1-5-5-1-3-8-1-M": eight of nine); nobody says an
+# amount, a date or a count that way.
+ONE_BY_ONE_MIN_DIGITS = 7
 _BANK_CONTEXT = re.compile(r"\b(account|acct|routing|iban|checking|savings)\b", re.I)
 _PHONE_CONTEXT = re.compile(r"\b(phone|cell|mobile|call me|reach me|reached me|extension)\b", re.I)
 BANK_MIN_DIGITS = 6
@@ -244,7 +248,10 @@ def _numbers(
             digits = "".join(d for _, d in run)
             groups = [size for position, said in run for size in _groups(tokens[position], said)]
             read_out = len(groups) >= 3 and max(groups) <= READ_OUT_GROUP_DIGITS
-            other = _other_number(digits, context, bank_context, phone_context, read_out)
+            one_by_one = len(groups) >= ONE_BY_ONE_MIN_DIGITS and max(groups) == 1
+            other = _other_number(
+                digits, context, bank_context, phone_context, read_out, one_by_one
+            )
             if other is not None:
                 spans.append(Span(run[0][0], run[-1][0] + 1, *other))
             index = run[-1][0] + 1
@@ -294,7 +301,12 @@ def _groups(token: str, said: str) -> list[int]:
 
 
 def _other_number(
-    digits: str, context: bool, bank_context: bool, phone_context: bool, read_out: bool
+    digits: str,
+    context: bool,
+    bank_context: bool,
+    phone_context: bool,
+    read_out: bool,
+    one_by_one: bool,
 ) -> tuple[str, Kind] | None:
     count = len(digits)
     if bank_context and BANK_MIN_DIGITS <= count <= BANK_MAX_DIGITS:
@@ -311,6 +323,7 @@ def _other_number(
         count >= ALWAYS_MIN_DIGITS
         or (context and count >= CONTEXT_MIN_DIGITS)
         or (read_out and count >= READ_OUT_MIN_DIGITS)
+        or one_by_one
     ):
         return "[NUMBER]", Kind.NUMBER
     return None
