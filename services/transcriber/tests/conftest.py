@@ -23,8 +23,10 @@ from callcue.core.settings import Environment
 from callcue.transcriber.app import build_server, load_engine
 from callcue.transcriber.engine import WhisperEngine
 from callcue.transcriber.fallback_engine import FallbackEngine
+from callcue.transcriber.files import decode_file
 from callcue.transcriber.openai_engine import OpenAIEngine
 from callcue.transcriber.settings import Settings
+from callcue.transcriber.testing import comparable
 from callcue.transcriber.v1 import transcriber_service_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
@@ -223,6 +225,26 @@ def thin_line_call() -> TurnAudio:
         )
     ]
     return TurnAudio(band_limited(decode_audio(str(SAMPLE)), 1000.0, 3000.0), turns)
+
+
+SHORT_TURNS = Path(__file__).parent / "fixtures" / "short_turns.flac"
+
+
+@dataclass(frozen=True)
+class PartyAudio:
+    channels: np.ndarray  # float32, 16 kHz, the rep's channel then the prospect's
+    said: dict[int, list[str]]  # each channel's words, as ``comparable`` makes them
+
+
+@pytest.fixture(scope="session")
+def short_turns_call() -> PartyAudio:
+    """A dual-channel call of short turns (fixtures/make_short_turns.py)."""
+    said: dict[int, list[str]] = {0: [], 1: []}
+    for line in SHORT_TURNS.with_suffix(".turns.txt").read_text().splitlines():
+        role, text = line.split("] ", 1)[1].split(": ", 1)
+        said[0 if role == "REP" else 1] += [comparable(w) for w in text.split()]
+    channels = decode_file(SHORT_TURNS.read_bytes(), split_channels=True)
+    return PartyAudio(np.stack(channels), said)
 
 
 @pytest.fixture(scope="session")

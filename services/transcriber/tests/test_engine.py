@@ -7,16 +7,18 @@ import asyncio
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 from faster_whisper import WhisperModel
 
 from callcue.transcriber.engine import BUNDLED, Priority, WhisperEngine, resolve_model
-from callcue.transcriber.files import decode_file
 from callcue.transcriber.testing import comparable
 from callcue.transcriber.whisper_decoder import Hypothesis, WhisperDecoder
+
+if TYPE_CHECKING:
+    from conftest import PartyAudio
 
 SAMPLE = Path(__file__).parents[3] / "samples" / "sales_call.wav"
 
@@ -101,12 +103,12 @@ async def test_the_backlog_counts_live_decodes_waiting_per_worker(engine: Whispe
     assert engine.backlog() == 0
 
 
-SHORT_TURNS = Path(__file__).parent / "fixtures" / "short_turns.flac"
-
-
 @pytest.mark.parametrize("one_party", [True, False])
 async def test_a_partys_channel_in_a_file_is_decoded_turn_after_turn(
-    engine: WhisperEngine, monkeypatch: pytest.MonkeyPatch, one_party: bool
+    engine: WhisperEngine,
+    short_turns_call: PartyAudio,
+    monkeypatch: pytest.MonkeyPatch,
+    one_party: bool,
 ) -> None:
     """An uploaded channel of one party: its short turns are decoded after its earlier ones
     (never on a mixed channel), and each turn's words come once."""
@@ -118,13 +120,7 @@ async def test_a_partys_channel_in_a_file_is_decoded_turn_after_turn(
         return decode(self, audio, **options)
 
     monkeypatch.setattr(WhisperDecoder, "decode", recorded)
-    [prospect] = decode_file(SHORT_TURNS.read_bytes(), split_channels=True)[1:]
-    said = [
-        comparable(word)
-        for line in SHORT_TURNS.with_suffix(".turns.txt").read_text().splitlines()
-        if "PROSPECT:" in line
-        for word in line.split(": ", 1)[1].split()
-    ]
+    prospect, said = short_turns_call.channels[1], short_turns_call.said[1]
     heard = [
         comparable(word.text)
         async for segment in engine.transcribe_long(

@@ -10,7 +10,7 @@ import itertools
 import wave
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -18,7 +18,6 @@ import pytest
 from callcue.call.v1 import call_pb2
 from callcue.transcriber.audio import Samples
 from callcue.transcriber.engine import Priority, Recognised, WhisperEngine
-from callcue.transcriber.files import decode_file
 from callcue.transcriber.stream import (
     MAX_BACKLOG_SECONDS,
     SETTLE_CUT_MARGIN_SECONDS,
@@ -29,6 +28,9 @@ from callcue.transcriber.stream import (
 from callcue.transcriber.testing import comparable, missing_runs, offline_words, stream_live
 from callcue.transcriber.v1 import transcriber_service_pb2 as pb
 from callcue.transcriber.whisper_decoder import DecodedWord, Hypothesis
+
+if TYPE_CHECKING:
+    from conftest import PartyAudio
 
 SAMPLE = Path(__file__).parents[3] / "samples" / "sales_call.wav"
 LINEAR16 = call_pb2.AudioFormat(
@@ -345,18 +347,7 @@ async def test_a_word_is_not_final_without_what_whisper_wrote_onto_it(
     assert " ".join(segment.text for segment in finals) == "It grew 13% in Asia."
 
 
-SHORT_TURNS = Path(__file__).parent / "fixtures" / "short_turns.flac"
 ONE_PARTY_EACH = (call_pb2.SPEAKER_ROLE_REP, call_pb2.SPEAKER_ROLE_PROSPECT)
-
-
-def short_turns() -> tuple[np.ndarray, dict[int, list[str]]]:
-    """The fixture's two channels, and what each party said, word by word."""
-    stereo = decode_file(SHORT_TURNS.read_bytes(), split_channels=True)
-    said: dict[int, list[str]] = {0: [], 1: []}
-    for line in SHORT_TURNS.with_suffix(".turns.txt").read_text().splitlines():
-        role, text = line.split("] ", 1)[1].split(": ", 1)
-        said[0 if role == "REP" else 1] += [comparable(w) for w in text.split()]
-    return np.stack(stereo), said
 
 
 class Recording(SlowPauses):
@@ -389,11 +380,11 @@ def said_live(finals: Sequence[call_pb2.TranscriptSegment], channel: int) -> lis
 
 
 async def test_a_partys_short_turns_are_heard_after_their_earlier_ones(
-    engine: WhisperEngine,
+    engine: WhisperEngine, short_turns_call: PartyAudio
 ) -> None:
     """On a channel of one party, a short turn is decoded after that party's previous
     turns, and only its own words are taken: none of the earlier turn's come again."""
-    audio, said = short_turns()
+    audio, said = short_turns_call.channels, short_turns_call.said
     recording = Recording(engine)
     finals = [s for s in await stream_live(recording, audio, ONE_PARTY_EACH) if s.is_final]
     for channel in (0, 1):
@@ -406,11 +397,11 @@ async def test_a_partys_short_turns_are_heard_after_their_earlier_ones(
 
 
 async def test_a_turn_whisper_skips_after_the_earlier_ones_is_heard_alone(
-    engine: WhisperEngine,
+    engine: WhisperEngine, short_turns_call: PartyAudio
 ) -> None:
     """Whisper sometimes writes the earlier turns and nothing after them ("Savings." after
     "The amount is $135"): the turn is then decoded alone, and keeps its words."""
-    audio, said = short_turns()
+    audio, said = short_turns_call.channels, short_turns_call.said
     skipping = Recording(engine, blank_over=3.5)  # every turn alone is shorter
     finals = [s for s in await stream_live(skipping, audio, ONE_PARTY_EACH) if s.is_final]
     assert max(skipping.seconds) > 3.5, skipping.seconds
@@ -420,11 +411,11 @@ async def test_a_turn_whisper_skips_after_the_earlier_ones_is_heard_alone(
 
 
 async def test_noise_after_a_partys_turn_gives_no_text(
-    engine: WhisperEngine, not_speech: list[tuple[str, np.ndarray]]
+    engine: WhisperEngine, short_turns_call: PartyAudio, not_speech: list[tuple[str, np.ndarray]]
 ) -> None:
     """Noise on a party's channel is decoded after their last turn, which Whisper hears
     as speech: what comes after the join must still be nothing."""
-    audio, said = short_turns()
+    audio, said = short_turns_call.channels, short_turns_call.said
     first_turn = audio[0, : int(3.2 * 16000)]
     noise = np.concatenate([piece for _, piece in not_speech] + [np.zeros(16000, np.float32)])
     rep = np.concatenate([first_turn, noise])

@@ -247,11 +247,7 @@ def _numbers(
         if found is None:
             digits = "".join(d for _, d in run)
             groups = [size for position, said in run for size in _groups(tokens[position], said)]
-            read_out = len(groups) >= 3 and max(groups) <= READ_OUT_GROUP_DIGITS
-            one_by_one = len(groups) >= ONE_BY_ONE_MIN_DIGITS and max(groups) == 1
-            other = _other_number(
-                digits, context, bank_context, phone_context, read_out, one_by_one
-            )
+            other = _other_number(digits, groups, context, bank_context, phone_context)
             if other is not None:
                 spans.append(Span(run[0][0], run[-1][0] + 1, *other))
             index = run[-1][0] + 1
@@ -301,14 +297,12 @@ def _groups(token: str, said: str) -> list[int]:
 
 
 def _other_number(
-    digits: str,
-    context: bool,
-    bank_context: bool,
-    phone_context: bool,
-    read_out: bool,
-    one_by_one: bool,
+    digits: str, groups: list[int], context: bool, bank_context: bool, phone_context: bool
 ) -> tuple[str, Kind] | None:
+    """``groups``: how many digits each word of the run said."""
     count = len(digits)
+    read_out = len(groups) >= 3 and max(groups) <= READ_OUT_GROUP_DIGITS
+    one_by_one = len(groups) >= ONE_BY_ONE_MIN_DIGITS and max(groups) == 1
     if bank_context and BANK_MIN_DIGITS <= count <= BANK_MAX_DIGITS:
         return f"[ACCOUNT ****{digits[-4:]}]", Kind.BANK_ACCOUNT
     if (

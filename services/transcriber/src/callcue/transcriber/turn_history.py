@@ -4,8 +4,8 @@ On a channel that carries one party (a dual-channel call), a short turn decoded 
 Whisper guessing from a second of audio: "go ahead all right" for "alright", words made of
 a breath. Decoded after the same speaker's previous turns (their audio joined, the silence
 between left as it is), Whisper hears the voice and the sentence it continues, and only the
-words after the join are taken: on `hvb_calls` the channels' WER fell from 17.2% to 13.9%,
-insertions halved (docs/benchmarks.md, "Per speaker against mixed"). Not on a mixed
+words after the join are taken: on `hvb_calls` uploads the channels' WER fell from 18.2% to
+15.3%, live from 18.8% to 16.5-17.1% (docs/benchmarks.md, "A party's short turns"). Not on a mixed
 channel: there the previous turns are the other party's too, and Whisper skipped short
 answers after them.
 """
@@ -45,18 +45,19 @@ class Joined:
     turns: frozenset[int]  # the earlier turns heard, by their keys
 
 
-@dataclass
 class TurnHistory:
     """The last few seconds of one channel's ended turns, each under a key (the sample its
     utterance started at) that the words said in it are filed under too."""
 
-    _turns: deque[tuple[int, Samples]] = dataclasses.field(default_factory=deque)
+    def __init__(self) -> None:
+        self._turns: deque[tuple[int, Samples]] = deque()
+        self._samples = 0
 
     def add(self, key: int, audio: Samples) -> None:
         self._turns.append((key, audio))
-        total = sum(len(a) for _, a in self._turns)
-        while self._turns and total > MAX_HISTORY_SECONDS * SAMPLE_RATE:
-            total -= len(self._turns.popleft()[1])
+        self._samples += len(audio)
+        while self._turns and self._samples > MAX_HISTORY_SECONDS * SAMPLE_RATE:
+            self._samples -= len(self._turns.popleft()[1])
 
     def join(self, audio: Samples) -> Joined | None:
         """``audio`` (a turn) after the most recent turns that fit, or None when it is to be
